@@ -1,0 +1,1 @@
+"""Compiled kernels: the BLAS façade and the recurrent-cell forward/backward passes."""

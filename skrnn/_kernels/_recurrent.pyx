@@ -1,0 +1,417 @@
+"""Forward and backward (BPTT) passes of the Elman, LSTM and GRU cells over packed minibatches.
+
+Packed layout
+-------------
+A minibatch of B sequences is sorted by length, longest first. Its N = sum(T_i)
+time steps are stored time-major: the rows of step t are the contiguous block
+``[start[t], start[t] + batch_sizes[t])``, where ``batch_sizes[t]`` is the number
+of sequences longer than t and ``start[t] = sum(batch_sizes[:t])``. Row j of
+every block belongs to the j-th sequence, so the previous state of the rows of
+step t is the first ``batch_sizes[t]`` rows of step t - 1, and every step is one
+dense product on a contiguous block with no padding.
+
+Conventions
+-----------
+Matrices are row-major; a layer maps its input x (I features) and the previous
+state h (H units) through ``W_ih`` (I, G*H) and ``W_hh`` (H, G*H), whose columns
+are the G gate blocks of H units each, in the order given below. The initial
+state is zero. Every kernel is called once per minibatch and per layer
+direction; it runs without the GIL, allocates nothing, and writes only into the
+buffers it is given. The input projection ``X @ W_ih + b``, the weight gradients
+and the input gradient are single GEMMs over all N rows outside the time loop;
+inside the loop there is only the recurrent product on the active block and the
+gate arithmetic.
+
+With ``project=False`` the caller has already put the input projection (bias
+included) into the pre-activation buffer (``H`` for the Elman cell, ``G`` for
+the gated cells), which is how sparse input enters the first layer; ``X`` and
+``W_ih`` are then not read. With ``input_grads=False`` the backward pass leaves
+``dW_ih``, ``db`` and ``dX`` to the caller, who finds the gradient of the
+pre-activations in the gate-gradient buffer.
+"""
+
+from cython cimport floating
+from libc.math cimport exp, expf, tanh, tanhf
+from libc.string cimport memcpy, memset
+
+from ._blas cimport gemm
+
+
+cdef inline floating _sigmoid(floating x) noexcept nogil:
+    if floating is float:
+        return 1.0 / (1.0 + expf(-x))
+    else:
+        return 1.0 / (1.0 + exp(-x))
+
+
+cdef inline floating _tanh(floating x) noexcept nogil:
+    if floating is float:
+        return tanhf(x)
+    else:
+        return tanh(x)
+
+
+cdef void _project(const floating[:, ::1] X, const floating[:, ::1] W_ih,
+                   const floating[::1] b, floating[:, ::1] A) noexcept nogil:
+    """A = X @ W_ih + b over all rows: the input projection of every step."""
+    cdef Py_ssize_t N = A.shape[0], GH = A.shape[1], I = X.shape[1]
+    cdef Py_ssize_t r, c
+    for r in range(N):
+        for c in range(GH):
+            A[r, c] = b[c]
+    gemm(False, False, <int> N, <int> GH, <int> I, <floating> 1.0,
+         &X[0, 0], <int> I, &W_ih[0, 0], <int> GH, <floating> 1.0,
+         &A[0, 0], <int> GH)
+
+
+cdef void _column_sums(const floating[:, ::1] A, Py_ssize_t first,
+                       Py_ssize_t ncols, floating[::1] out) noexcept nogil:
+    """out[c] = sum over rows of A[:, first + c]."""
+    cdef Py_ssize_t r, c
+    for c in range(ncols):
+        out[c] = 0
+    for r in range(A.shape[0]):
+        for c in range(ncols):
+            out[c] += A[r, first + c]
+
+
+cdef void _recurrent_weight_grad(const floating[:, ::1] H,
+                                 const Py_ssize_t[::1] batch_sizes,
+                                 const floating[:, ::1] dA,
+                                 floating[:, ::1] Hprev,
+                                 floating[:, ::1] dW_hh) noexcept nogil:
+    """dW_hh = sum_t h_{t-1}^T dA_t, as one GEMM over the packed rows of steps >= 1.
+
+    Hprev is filled so that its rows of step t hold the states of step t - 1.
+    """
+    cdef Py_ssize_t T = batch_sizes.shape[0], Hd = H.shape[1]
+    cdef Py_ssize_t GH = dA.shape[1], N = dA.shape[0]
+    cdef Py_ssize_t t, prev = 0, cur = batch_sizes[0]
+    for t in range(1, T):
+        memcpy(&Hprev[cur, 0], &H[prev, 0],
+               batch_sizes[t] * Hd * sizeof(floating))
+        prev = cur
+        cur += batch_sizes[t]
+    cdef Py_ssize_t first = batch_sizes[0]
+    if first == N:
+        # A single step: no state feeds back, the gradient is zero.
+        memset(&dW_hh[0, 0], 0, Hd * GH * sizeof(floating))
+        return
+    gemm(True, False, <int> Hd, <int> GH, <int> (N - first), <floating> 1.0,
+         &Hprev[first, 0], <int> Hd, &dA[first, 0], <int> GH, <floating> 0.0,
+         &dW_hh[0, 0], <int> GH)
+
+
+cdef void _input_side_grads(const floating[:, ::1] X,
+                            const floating[:, ::1] W_ih,
+                            const floating[:, ::1] dA,
+                            floating[:, ::1] dX, floating[:, ::1] dW_ih,
+                            floating[::1] db, bint need_dx) noexcept nogil:
+    """dW_ih = X^T dA, db = column sums of dA, dX = dA W_ih^T (if asked)."""
+    cdef Py_ssize_t N = dA.shape[0], GH = dA.shape[1], I = X.shape[1]
+    gemm(True, False, <int> I, <int> GH, <int> N, <floating> 1.0,
+         &X[0, 0], <int> I, &dA[0, 0], <int> GH, <floating> 0.0,
+         &dW_ih[0, 0], <int> GH)
+    _column_sums(dA, 0, GH, db)
+    if need_dx:
+        gemm(False, True, <int> N, <int> I, <int> GH, <floating> 1.0,
+             &dA[0, 0], <int> GH, &W_ih[0, 0], <int> GH, <floating> 0.0,
+             &dX[0, 0], <int> I)
+
+
+# --------------------------------------------------------------------------
+# Elman cell:  h_t = act(x_t W_ih + b + h_{t-1} W_hh),  act = tanh or relu.
+# --------------------------------------------------------------------------
+
+def rnn_forward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
+                const floating[:, ::1] W_hh, const floating[::1] b,
+                const Py_ssize_t[::1] batch_sizes, floating[:, ::1] H,
+                bint relu, bint project=True):
+    """Forward pass of the Elman cell; writes the states of every step into H (N, H).
+
+    ``h_t = act(x_t W_ih + b + h_{t-1} W_hh)`` with ``act`` = relu if ``relu``
+    else tanh, and ``h_{-1} = 0``. The pre-activations are formed in H and
+    overwritten by the states, which are all the backward pass needs.
+    """
+    cdef Py_ssize_t T = batch_sizes.shape[0], Hd = H.shape[1]
+    cdef Py_ssize_t t, j, u, bs, s = 0, ps = 0
+    cdef floating a
+    with nogil:
+        if project:
+            _project(X, W_ih, b, H)
+        for t in range(T):
+            bs = batch_sizes[t]
+            if t > 0:
+                gemm(False, False, <int> bs, <int> Hd, <int> Hd, <floating> 1.0,
+                     &H[ps, 0], <int> Hd, &W_hh[0, 0], <int> Hd,
+                     <floating> 1.0, &H[s, 0], <int> Hd)
+            for j in range(s, s + bs):
+                for u in range(Hd):
+                    a = H[j, u]
+                    if relu:
+                        H[j, u] = a if a > 0 else 0
+                    else:
+                        H[j, u] = _tanh(a)
+            ps = s
+            s += bs
+
+
+def rnn_backward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
+                 const floating[:, ::1] W_hh,
+                 const Py_ssize_t[::1] batch_sizes,
+                 const floating[:, ::1] H, const floating[:, ::1] dH,
+                 floating[:, ::1] dA, floating[:, ::1] Hprev,
+                 floating[:, ::1] carry, floating[:, ::1] dX,
+                 floating[:, ::1] dW_ih, floating[:, ::1] dW_hh,
+                 floating[::1] db, bint relu, bint input_grads=True,
+                 bint need_dx=True):
+    """Backward pass of the Elman cell.
+
+    dH (N, H) is the gradient of the loss with respect to every state from
+    above (the head or the next layer). Fills dA (N, H) with the gradient of
+    the pre-activations, then dW_hh, and unless ``input_grads`` is false dW_ih,
+    db and, if ``need_dx``, dX (N, I). Hprev (N, H) and carry (B, H) are work
+    space.
+    """
+    cdef Py_ssize_t N = H.shape[0], T = batch_sizes.shape[0], Hd = H.shape[1]
+    cdef Py_ssize_t t, j, u, bs, s = N
+    cdef floating h, dh
+    with nogil:
+        memset(&carry[0, 0], 0, carry.shape[0] * Hd * sizeof(floating))
+        for t in range(T - 1, -1, -1):
+            bs = batch_sizes[t]
+            s -= bs
+            for j in range(bs):
+                for u in range(Hd):
+                    dh = dH[s + j, u] + carry[j, u]
+                    h = H[s + j, u]
+                    if relu:
+                        dA[s + j, u] = dh if h > 0 else 0
+                    else:
+                        dA[s + j, u] = dh * (1 - h * h)
+            if t > 0:
+                gemm(False, True, <int> bs, <int> Hd, <int> Hd, <floating> 1.0,
+                     &dA[s, 0], <int> Hd, &W_hh[0, 0], <int> Hd,
+                     <floating> 0.0, &carry[0, 0], <int> Hd)
+        _recurrent_weight_grad(H, batch_sizes, dA, Hprev, dW_hh)
+        if input_grads:
+            _input_side_grads(X, W_ih, dA, dX, dW_ih, db, need_dx)
+
+
+# --------------------------------------------------------------------------
+# LSTM cell, gate blocks in the order i, f, g, o:
+#   i = sigmoid(a_i), f = sigmoid(a_f), g = tanh(a_g), o = sigmoid(a_o)
+#   a = x_t W_ih + b + h_{t-1} W_hh
+#   c_t = f * c_{t-1} + i * g,   h_t = o * tanh(c_t)
+# --------------------------------------------------------------------------
+
+def lstm_forward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
+                 const floating[:, ::1] W_hh, const floating[::1] b,
+                 const Py_ssize_t[::1] batch_sizes, floating[:, ::1] G,
+                 floating[:, ::1] C, floating[:, ::1] H, bint project=True):
+    """Forward pass of the LSTM cell.
+
+    Writes the activated gates i, f, g, o into G (N, 4H), the cell states into
+    C (N, H) and the hidden states into H (N, H); ``h_{-1} = c_{-1} = 0``.
+    """
+    cdef Py_ssize_t T = batch_sizes.shape[0], Hd = H.shape[1], G4 = 4 * Hd
+    cdef Py_ssize_t t, j, u, bs, s = 0, ps = 0
+    cdef floating ig, fg, gg, og, c, cp
+    with nogil:
+        if project:
+            _project(X, W_ih, b, G)
+        for t in range(T):
+            bs = batch_sizes[t]
+            if t > 0:
+                gemm(False, False, <int> bs, <int> G4, <int> Hd, <floating> 1.0,
+                     &H[ps, 0], <int> Hd, &W_hh[0, 0], <int> G4,
+                     <floating> 1.0, &G[s, 0], <int> G4)
+            for j in range(bs):
+                for u in range(Hd):
+                    ig = _sigmoid(G[s + j, u])
+                    fg = _sigmoid(G[s + j, Hd + u])
+                    gg = _tanh(G[s + j, 2 * Hd + u])
+                    og = _sigmoid(G[s + j, 3 * Hd + u])
+                    G[s + j, u] = ig
+                    G[s + j, Hd + u] = fg
+                    G[s + j, 2 * Hd + u] = gg
+                    G[s + j, 3 * Hd + u] = og
+                    cp = C[ps + j, u] if t > 0 else 0
+                    c = fg * cp + ig * gg
+                    C[s + j, u] = c
+                    H[s + j, u] = og * _tanh(c)
+            ps = s
+            s += bs
+
+
+def lstm_backward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
+                  const floating[:, ::1] W_hh,
+                  const Py_ssize_t[::1] batch_sizes,
+                  const floating[:, ::1] G, const floating[:, ::1] C,
+                  const floating[:, ::1] H, const floating[:, ::1] dH,
+                  floating[:, ::1] dG, floating[:, ::1] Hprev,
+                  floating[:, ::1] carry_h, floating[:, ::1] carry_c,
+                  floating[:, ::1] dX, floating[:, ::1] dW_ih,
+                  floating[:, ::1] dW_hh, floating[::1] db,
+                  bint input_grads=True, bint need_dx=True):
+    """Backward pass of the LSTM cell.
+
+    With dh = dH_t + (carried from t + 1) and tc = tanh(c_t)::
+
+        dc      = dc_carry + dh * o * (1 - tc^2)
+        da_i    = dc * g * i (1 - i)        da_f = dc * c_{t-1} * f (1 - f)
+        da_g    = dc * i * (1 - g^2)        da_o = dh * tc * o (1 - o)
+        dc_{t-1} carry = dc * f,            dh_{t-1} carry = dA_t W_hh^T
+
+    Fills dG (N, 4H) with the pre-activation gradients, dW_hh, and unless
+    ``input_grads`` is false dW_ih, db and, if ``need_dx``, dX. Hprev (N, H),
+    carry_h and carry_c (B, H) are work space.
+    """
+    cdef Py_ssize_t N = H.shape[0], T = batch_sizes.shape[0], Hd = H.shape[1]
+    cdef Py_ssize_t G4 = 4 * Hd
+    cdef Py_ssize_t t, j, u, bs, s = N, ps
+    cdef floating dh, dc, tc, ig, fg, gg, og, cp
+    with nogil:
+        memset(&carry_h[0, 0], 0, carry_h.shape[0] * Hd * sizeof(floating))
+        memset(&carry_c[0, 0], 0, carry_c.shape[0] * Hd * sizeof(floating))
+        for t in range(T - 1, -1, -1):
+            bs = batch_sizes[t]
+            s -= bs
+            ps = s - batch_sizes[t - 1] if t > 0 else 0
+            for j in range(bs):
+                for u in range(Hd):
+                    dh = dH[s + j, u] + carry_h[j, u]
+                    ig = G[s + j, u]
+                    fg = G[s + j, Hd + u]
+                    gg = G[s + j, 2 * Hd + u]
+                    og = G[s + j, 3 * Hd + u]
+                    tc = _tanh(C[s + j, u])
+                    cp = C[ps + j, u] if t > 0 else 0
+                    dc = carry_c[j, u] + dh * og * (1 - tc * tc)
+                    dG[s + j, u] = dc * gg * ig * (1 - ig)
+                    dG[s + j, Hd + u] = dc * cp * fg * (1 - fg)
+                    dG[s + j, 2 * Hd + u] = dc * ig * (1 - gg * gg)
+                    dG[s + j, 3 * Hd + u] = dh * tc * og * (1 - og)
+                    carry_c[j, u] = dc * fg
+            if t > 0:
+                gemm(False, True, <int> bs, <int> Hd, <int> G4, <floating> 1.0,
+                     &dG[s, 0], <int> G4, &W_hh[0, 0], <int> G4,
+                     <floating> 0.0, &carry_h[0, 0], <int> Hd)
+        _recurrent_weight_grad(H, batch_sizes, dG, Hprev, dW_hh)
+        if input_grads:
+            _input_side_grads(X, W_ih, dG, dX, dW_ih, db, need_dx)
+
+
+# --------------------------------------------------------------------------
+# GRU cell, gate blocks in the order r, z, n:
+#   r = sigmoid(x W_ir + b_r + h_{t-1} W_hr)
+#   z = sigmoid(x W_iz + b_z + h_{t-1} W_hz)
+#   n = tanh(x W_in + b_n + r * (h_{t-1} W_hn + b_hn))
+#   h_t = (1 - z) * n + z * h_{t-1}
+# --------------------------------------------------------------------------
+
+def gru_forward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
+                const floating[:, ::1] W_hh, const floating[::1] b,
+                const floating[::1] b_hn, const Py_ssize_t[::1] batch_sizes,
+                floating[:, ::1] G, floating[:, ::1] Hn, floating[:, ::1] H,
+                bint project=True):
+    """Forward pass of the GRU cell.
+
+    Writes the activated gates r, z, n into G (N, 3H), the recurrent part of
+    the candidate, ``h_{t-1} W_hn + b_hn``, into Hn (N, H) and the states into
+    H (N, H); ``h_{-1} = 0``.
+    """
+    cdef Py_ssize_t T = batch_sizes.shape[0], Hd = H.shape[1], G3 = 3 * Hd
+    cdef Py_ssize_t t, j, u, bs, s = 0, ps = 0
+    cdef floating rg, zg, ng, hp
+    with nogil:
+        if project:
+            _project(X, W_ih, b, G)
+        for t in range(T):
+            bs = batch_sizes[t]
+            for j in range(bs):
+                for u in range(Hd):
+                    Hn[s + j, u] = b_hn[u]
+            if t > 0:
+                # r and z take h W_hh directly; n takes it through r, so its
+                # block goes to Hn.
+                gemm(False, False, <int> bs, <int> (2 * Hd), <int> Hd,
+                     <floating> 1.0, &H[ps, 0], <int> Hd, &W_hh[0, 0], <int> G3,
+                     <floating> 1.0, &G[s, 0], <int> G3)
+                gemm(False, False, <int> bs, <int> Hd, <int> Hd,
+                     <floating> 1.0, &H[ps, 0], <int> Hd, &W_hh[0, 2 * Hd],
+                     <int> G3, <floating> 1.0, &Hn[s, 0], <int> Hd)
+            for j in range(bs):
+                for u in range(Hd):
+                    rg = _sigmoid(G[s + j, u])
+                    zg = _sigmoid(G[s + j, Hd + u])
+                    ng = _tanh(G[s + j, 2 * Hd + u] + rg * Hn[s + j, u])
+                    G[s + j, u] = rg
+                    G[s + j, Hd + u] = zg
+                    G[s + j, 2 * Hd + u] = ng
+                    hp = H[ps + j, u] if t > 0 else 0
+                    H[s + j, u] = (1 - zg) * ng + zg * hp
+            ps = s
+            s += bs
+
+
+def gru_backward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
+                 const floating[:, ::1] W_hh,
+                 const Py_ssize_t[::1] batch_sizes,
+                 const floating[:, ::1] G, const floating[:, ::1] Hn,
+                 const floating[:, ::1] H, const floating[:, ::1] dH,
+                 floating[:, ::1] dGx, floating[:, ::1] dGh,
+                 floating[:, ::1] Hprev, floating[:, ::1] carry,
+                 floating[:, ::1] dX, floating[:, ::1] dW_ih,
+                 floating[:, ::1] dW_hh, floating[::1] db,
+                 floating[::1] db_hn, bint input_grads=True,
+                 bint need_dx=True):
+    """Backward pass of the GRU cell.
+
+    With dh = dH_t + (carried from t + 1)::
+
+        da_n = dh (1 - z) (1 - n^2)         da_z = dh (h_{t-1} - n) z (1 - z)
+        da_r = da_n * Hn * r (1 - r)
+        dh_{t-1} carry = dh * z + dGh_t W_hh^T
+
+    dGx (N, 3H) holds the gradient of the input-side pre-activations
+    (da_r, da_z, da_n) and dGh (N, 3H) that of the recurrent products
+    (da_r, da_z, r * da_n). Fills both, dW_hh, db_hn, and unless
+    ``input_grads`` is false dW_ih, db and, if ``need_dx``, dX. Hprev (N, H)
+    and carry (B, H) are work space.
+    """
+    cdef Py_ssize_t N = H.shape[0], T = batch_sizes.shape[0], Hd = H.shape[1]
+    cdef Py_ssize_t G3 = 3 * Hd
+    cdef Py_ssize_t t, j, u, bs, s = N, ps
+    cdef floating dh, rg, zg, ng, hp, dan, daz, dar
+    with nogil:
+        memset(&carry[0, 0], 0, carry.shape[0] * Hd * sizeof(floating))
+        for t in range(T - 1, -1, -1):
+            bs = batch_sizes[t]
+            s -= bs
+            ps = s - batch_sizes[t - 1] if t > 0 else 0
+            for j in range(bs):
+                for u in range(Hd):
+                    dh = dH[s + j, u] + carry[j, u]
+                    rg = G[s + j, u]
+                    zg = G[s + j, Hd + u]
+                    ng = G[s + j, 2 * Hd + u]
+                    hp = H[ps + j, u] if t > 0 else 0
+                    dan = dh * (1 - zg) * (1 - ng * ng)
+                    daz = dh * (hp - ng) * zg * (1 - zg)
+                    dar = dan * Hn[s + j, u] * rg * (1 - rg)
+                    dGx[s + j, u] = dar
+                    dGx[s + j, Hd + u] = daz
+                    dGx[s + j, 2 * Hd + u] = dan
+                    dGh[s + j, u] = dar
+                    dGh[s + j, Hd + u] = daz
+                    dGh[s + j, 2 * Hd + u] = dan * rg
+                    carry[j, u] = dh * zg
+            if t > 0:
+                gemm(False, True, <int> bs, <int> Hd, <int> G3, <floating> 1.0,
+                     &dGh[s, 0], <int> G3, &W_hh[0, 0], <int> G3,
+                     <floating> 1.0, &carry[0, 0], <int> Hd)
+        _recurrent_weight_grad(H, batch_sizes, dGh, Hprev, dW_hh)
+        _column_sums(dGh, 2 * Hd, Hd, db_hn)
+        if input_grads:
+            _input_side_grads(X, W_ih, dGx, dX, dW_ih, db, need_dx)
