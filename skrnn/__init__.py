@@ -1,3 +1,7 @@
 """skrnn: recurrent neural networks as scikit-learn estimators for ragged sequences."""
 
 __version__ = "0.1.0.dev0"
+
+from ._estimators import RNNClassifier, RNNRegressor, SequenceTagger  # noqa: E402
+
+__all__ = ["RNNClassifier", "RNNRegressor", "SequenceTagger", "__version__"]

@@ -1,0 +1,576 @@
+"""The estimator base: validation, initialisation, the epoch loop and prediction."""
+
+import time
+import warnings
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.optimize
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import ThreadpoolController
+
+from . import __version__
+from ._network import RecurrentNetwork, Workspace
+from ._optimizers import SGD, Adam
+from ._packing import PackedBatch, minibatch_indices, predict_batches
+from ._sequences import check_sequences, check_step_features
+
+_THREADPOOLS = None
+
+
+def _single_threaded_blas():
+    """Context in which BLAS runs on one thread.
+
+    The recurrent loop alternates small products with gate arithmetic; idle
+    BLAS worker threads spinning between the products slowed a fit of the
+    Japanese Vowels quick start fifty-fold on 2 cores. Parallelism comes from
+    running fits side by side instead (joblib, whose threads the kernels do
+    not block because they release the GIL).
+    """
+    global _THREADPOOLS
+    if _THREADPOOLS is None:
+        _THREADPOOLS = ThreadpoolController()
+    return _THREADPOOLS.limit(limits=1, user_api="blas")
+
+
+class BaseRNN(BaseEstimator, metaclass=ABCMeta):
+    """Base class of the recurrent estimators.
+
+    Owns everything the estimators share: parameter validation, the input
+    conversion to :class:`~skrnn._sequences.Sequences`, the network and its
+    flat parameter vector, the optimisers and the epoch loop with early
+    stopping, warm start and interrupt handling, and streaming prediction of
+    raw outputs. Subclasses add the target encoding, the loss and the public
+    predict/score methods; ``_per_step`` says whether the head reads every
+    step (tagging) or each sequence's final state.
+    """
+
+    _per_step = False
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "cell": [StrOptions({"lstm", "gru", "rnn"})],
+        "activation": [StrOptions({"tanh", "relu"})],
+        "bidirectional": ["boolean"],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "clip_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "solver": [StrOptions({"adam", "sgd", "lbfgs"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        hidden_layer_sizes=(64,),
+        *,
+        cell="lstm",
+        activation="tanh",
+        bidirectional=False,
+        dropout=0.0,
+        clip_norm=5.0,
+        solver="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.cell = cell
+        self.activation = activation
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+        self.clip_norm = clip_norm
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+
+    # -- subclass hooks --------------------------------------------------
+
+    @abstractmethod
+    def _validate_targets(self, seqs, y, reset):
+        """Encode y for the loss; set classes_/n_outputs_ when ``reset``.
+
+        Returns the targets, one row per sequence (or per step, aligned with
+        ``seqs.data``, for a per-step model).
+        """
+
+    @abstractmethod
+    def _make_loss(self):
+        """The loss object matching the encoded targets."""
+
+    def _sample_weights(self, seqs, targets, sample_weight):
+        """Weights aligned with ``targets`` (per step for a per-step model)."""
+        n = seqs.n_sequences
+        if sample_weight is None:
+            weights = np.ones(n)
+        else:
+            weights = np.asarray(sample_weight, dtype=np.float64)
+            if weights.shape != (n,):
+                raise ValueError(
+                    f"sample_weight has shape {weights.shape}, expected ({n},): "
+                    "one weight per sequence."
+                )
+        if self._per_step:
+            weights = np.repeat(weights, seqs.lengths)
+        return weights
+
+    @abstractmethod
+    def _validation_score(self, seqs, targets):
+        """The score early stopping watches, on encoded validation targets."""
+
+    # -- input -----------------------------------------------------------
+
+    def _validate_sequences(self, X, reset):
+        """X in any accepted form -> Sequences, with sklearn's feature checks."""
+        seqs, form = check_sequences(X)
+        if reset:
+            self._fitted_on_2d = form == "2d"
+            self._n_step_features = seqs.n_features
+            if form == "2d":
+                # n_features_in_ is T and feature names come from a DataFrame,
+                # as sklearn requires of tabular input.
+                validate_data(self, X, reset=True, skip_check_array=True)
+            else:
+                self.n_features_in_ = seqs.n_features
+                if hasattr(self, "feature_names_in_"):
+                    del self.feature_names_in_
+        else:
+            if form == "2d" and self._fitted_on_2d:
+                validate_data(self, X, reset=False, skip_check_array=True)
+            check_step_features(seqs, self._n_step_features, type(self).__name__)
+            dtype = self._params.dtype
+            if seqs.dtype != dtype:
+                seqs = type(seqs)(seqs.data.astype(dtype), seqs.offsets)
+        return seqs
+
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        if not hasattr(sizes, "__iter__"):
+            sizes = [sizes]
+        sizes = list(sizes)
+        if len(sizes) == 0 or any(
+            not isinstance(s, Integral) or s <= 0 for s in sizes
+        ):
+            raise ValueError(
+                "hidden_layer_sizes must be positive integers, one per "
+                f"recurrent layer; got {self.hidden_layer_sizes!r}."
+            )
+        return tuple(int(s) for s in sizes)
+
+    # -- fit -------------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to sequences X and targets y.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features) or (T_i,), \
+                array-like of shape (n_samples, T, n_features) or (n_samples, T)
+            The training sequences; see the package documentation for every
+            accepted form.
+        y : array-like
+            The targets: one per sequence, or for :class:`SequenceTagger` a
+            list of one label array per sequence.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sequence in the loss (a weighted mean per
+            minibatch). None weighs every sequence equally.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight)
+
+    def _fit(self, X, y, sample_weight):
+        hidden = self._hidden_sizes()
+        reuse = self.warm_start and hasattr(self, "_params")
+        seqs = self._validate_sequences(X, reset=not reuse)
+        targets = self._validate_targets(seqs, y, reset=not reuse)
+        weights = self._sample_weights(seqs, targets, sample_weight)
+        if seqs.n_sequences < 1:
+            raise ValueError("X must hold at least one sequence.")
+        if not (np.all(weights >= 0) and np.isfinite(weights).all()):
+            raise ValueError("sample_weight must be finite and non-negative.")
+        if weights.sum() <= 0:
+            raise ValueError("sample_weight sums to zero: nothing to fit.")
+
+        rng = check_random_state(self.random_state)
+        architecture = (self.cell, self.activation, hidden, self.bidirectional,
+                        seqs.n_features, self.n_outputs_)
+        if reuse and architecture != self._architecture:
+            raise ValueError(
+                "warm_start=True needs the architecture of the previous fit "
+                f"(cell, activation, hidden_layer_sizes, bidirectional, "
+                f"features, outputs) {self._architecture}; got {architecture}. "
+                "Set warm_start=False to fit from scratch."
+            )
+        if not reuse:
+            self._architecture = architecture
+            self._network = RecurrentNetwork(
+                cell=self.cell, activation=self.activation,
+                n_features=seqs.n_features, hidden_layer_sizes=hidden,
+                bidirectional=self.bidirectional, n_outputs=self.n_outputs_,
+                per_step=self._per_step)
+            self._params = self._network.init_params(rng, seqs.dtype)
+            self.n_iter_ = 0
+            self.t_ = 0
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        elif seqs.dtype != self._params.dtype:
+            seqs = type(seqs)(seqs.data.astype(self._params.dtype), seqs.offsets)
+        elif not self._params.flags.writeable:
+            # e.g. loaded with joblib's mmap_mode="r": never update in place.
+            self._params = self._params.copy()
+        self._loss = self._make_loss()
+
+        with _single_threaded_blas():
+            if self.solver == "lbfgs":
+                self._fit_lbfgs(seqs, targets, weights)
+            else:
+                self._fit_stochastic(seqs, targets, weights, rng)
+        self._check_finite_params()
+        return self
+
+    def _minibatch_loss_grad(self, seqs, targets, weights, batch, params, grad,
+                             ws, weight_total, dropout=0.0, rng=None):
+        """Loss of one packed minibatch and its gradient, written into ``grad``.
+
+        Weights are divided by ``weight_total``: the minibatch's own for a
+        stochastic step, the whole data set's for a full-batch one.
+        """
+        net = self._network
+        views = net.views(params)
+        Z = net.forward(views, batch, ws, dropout=dropout, rng=rng)
+        rows = batch.gather if self._per_step else batch.order
+        w = weights[rows] / weight_total
+        loss, dZ = self._loss.loss_gradient(Z, targets[rows], w)
+        dZ = dZ.astype(Z.dtype, copy=False)
+        net.backward(views, net.views(grad), batch, dZ, ws)
+        return loss
+
+    def _regularize(self, params, grad, n_samples):
+        """Add MLP's L2 term, ``0.5 * alpha * ||W||^2 / n_samples``, on weights only."""
+        if self.alpha == 0:
+            return 0.0
+        weights = params[: self._network.n_weights]
+        grad[: self._network.n_weights] += (self.alpha / n_samples) * weights
+        return 0.5 * self.alpha * float(weights @ weights) / n_samples
+
+    def _fit_stochastic(self, seqs, targets, weights, rng):
+        params = self._params
+        grad = np.zeros_like(params)
+        ws = Workspace(params.dtype)
+        if not (self.warm_start and hasattr(self, "_optimizer")):
+            if self.solver == "sgd":
+                self._optimizer = SGD(
+                    params.shape[0], params.dtype, self.learning_rate_init,
+                    self.learning_rate, self.momentum, self.nesterovs_momentum,
+                    self.power_t)
+            else:
+                self._optimizer = Adam(
+                    params.shape[0], params.dtype, self.learning_rate_init,
+                    self.beta_1, self.beta_2, self.epsilon)
+        optimizer = self._optimizer
+
+        train = np.arange(seqs.n_sequences)
+        validation = None
+        if self.early_stopping:
+            train, val = self._split_validation(seqs, targets, rng)
+            validation = self._subset(seqs, targets, val)
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+            self._best_params = params.copy()
+        train_seqs, train_targets, train_weights = (
+            self._subset(seqs, targets, train) + (self._rows(seqs, weights, train),))
+        n_train = train_seqs.n_sequences
+        batch_size = self._batch_size(n_train)
+
+        start = time.perf_counter()
+        try:
+            for _ in range(self.max_iter):
+                accumulated = 0.0
+                order = minibatch_indices(n_train, batch_size,
+                                          rng if self.shuffle else None)
+                for b, idx in enumerate(order):
+                    batch = PackedBatch(train_seqs, idx)
+                    rows = batch.gather if self._per_step else batch.order
+                    loss = self._minibatch_loss_grad(
+                        train_seqs, train_targets, train_weights, batch, params,
+                        grad, ws, train_weights[rows].sum(), self.dropout, rng)
+                    loss += self._regularize(params, grad, idx.shape[0])
+                    grad_norm = float(np.sqrt(grad @ grad))
+                    if not (np.isfinite(loss) and np.isfinite(grad_norm)):
+                        self._diverged(b)
+                        return
+                    if self.clip_norm is not None and grad_norm > self.clip_norm:
+                        grad *= self.clip_norm / grad_norm
+                    optimizer.step(params, grad)
+                    accumulated += loss * idx.shape[0]
+                self.n_iter_ += 1
+                self.t_ += n_train
+                self.loss_ = accumulated / n_train
+                self.loss_curve_.append(self.loss_)
+                self._update_no_improvement_count(validation)
+                if self.verbose:
+                    self._report_epoch(start)
+                optimizer.epoch_ended(self.t_)
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if optimizer.stalled(self.verbose):
+                        break
+                    self._no_improvement_count = 0
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        f"Stochastic optimizer: maximum iterations "
+                        f"({self.max_iter}) reached and the optimization "
+                        "hasn't converged yet.",
+                        ConvergenceWarning, stacklevel=2)
+        except KeyboardInterrupt:
+            warnings.warn(
+                f"Training interrupted by user after {self.n_iter_} complete "
+                "epochs; the model keeps the last applied update.", stacklevel=2)
+        if self.early_stopping and self.validation_scores_:
+            params[...] = self._best_params
+
+    def _diverged(self, minibatch):
+        where = f"epoch {self.n_iter_ + 1}, minibatch {minibatch + 1}"
+        if self.early_stopping and self.validation_scores_:
+            self._params[...] = self._best_params
+            warnings.warn(
+                f"Training diverged (non-finite loss or gradient at {where}); "
+                "restored the weights of the best validation score.",
+                ConvergenceWarning, stacklevel=2)
+            return
+        raise ValueError(
+            f"Training diverged: the loss or its gradient became non-finite at "
+            f"{where}. Scale the input (e.g. with StandardScaler), lower "
+            "learning_rate_init, or set clip_norm. The model keeps the last "
+            "finite weights."
+        )
+
+    def _update_no_improvement_count(self, validation):
+        """MLP's stopping rule: on the validation score or on the training loss."""
+        if validation is not None:
+            score = self._validation_score(*validation)
+            self.validation_scores_.append(score)
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_params = self._params.copy()
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
+
+    def _report_epoch(self, start):
+        line = f"Epoch {self.n_iter_}, loss = {self.loss_:.8f}"
+        if self.validation_scores_:
+            line += f", validation score = {self.validation_scores_[-1]:.6f}"
+        line += f", elapsed {time.perf_counter() - start:.2f} s"
+        print(line, flush=True)
+
+    def _fit_lbfgs(self, seqs, targets, weights):
+        params = self._params
+        n_params = params.shape[0]
+        grad = np.zeros_like(params)
+        total = np.zeros(n_params, dtype=np.float64)
+        ws = Workspace(params.dtype)
+        batches = [PackedBatch(seqs, idx) for idx in predict_batches(seqs.lengths)]
+        weight_total = weights.sum()
+
+        def loss_grad(flat):
+            params[...] = flat
+            total.fill(0)
+            loss = 0.0
+            for batch in batches:
+                loss += self._minibatch_loss_grad(seqs, targets, weights, batch,
+                                                  params, grad, ws, weight_total)
+                np.add(total, grad, out=total)
+            grad[...] = 0
+            loss += self._regularize(params, grad, seqs.n_sequences)
+            np.add(total, grad, out=total)
+            return loss, total
+
+        iprint = 1 if self.verbose > 0 else -1
+        result = scipy.optimize.minimize(
+            loss_grad, params.astype(np.float64), method="L-BFGS-B", jac=True,
+            options={"maxfun": self.max_fun, "maxiter": self.max_iter,
+                     "gtol": self.tol, "iprint": iprint} if iprint > 0 else
+            {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
+        )
+        params[...] = result.x
+        self.n_iter_ = int(result.nit)
+        self.loss_ = float(result.fun)
+        self.best_loss_ = self.loss_
+        self.loss_curve_ = [self.loss_]
+        self.t_ = seqs.n_sequences * self.n_iter_
+        if result.status != 0:
+            warnings.warn(
+                f"lbfgs failed to converge after {self.n_iter_} iterations "
+                f"({result.message}). Increase max_iter or max_fun, or scale "
+                "the data.", ConvergenceWarning, stacklevel=2)
+
+    def _check_finite_params(self):
+        if not np.isfinite(self._params).all():
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data "
+                "may contain large values and need to be preprocessed."
+            )
+
+    def _batch_size(self, n_samples):
+        if self.batch_size == "auto":
+            return min(32, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn(
+                f"Got batch_size={self.batch_size} larger than the number of "
+                f"training sequences ({n_samples}); it is clipped to "
+                f"{n_samples}.", stacklevel=2)
+        return min(self.batch_size, n_samples)
+
+    def _rows(self, seqs, values, indices):
+        """Entries of per-sequence or per-step ``values`` for sequences ``indices``."""
+        if not self._per_step:
+            return values[indices]
+        starts = seqs.offsets[indices]
+        lengths = seqs.lengths[indices]
+        steps = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+        return values[steps + np.arange(lengths.sum())]
+
+    def _subset(self, seqs, targets, indices):
+        return seqs.take(indices), self._rows(seqs, targets, indices)
+
+    def _split_validation(self, seqs, targets, rng):
+        """Hold out whole sequences for early stopping (stratified if classifying)."""
+        n = seqs.n_sequences
+        stratify = self._stratify_labels(seqs, targets)
+        n_val = int(np.ceil(self.validation_fraction * n))
+        if n_val < 1 or n - n_val < 1:
+            raise ValueError(
+                f"early_stopping needs at least one training and one "
+                f"validation sequence; {n} sequences with validation_fraction="
+                f"{self.validation_fraction} leave none for one of them.")
+        train, val = train_test_split(
+            np.arange(n), test_size=self.validation_fraction,
+            random_state=rng, stratify=stratify)
+        return train, val
+
+    def _stratify_labels(self, seqs, targets):
+        return None
+
+    # -- predict ---------------------------------------------------------
+
+    def _raw_predict(self, X):
+        """Validated X and its raw outputs (see :meth:`_raw_predict_seqs`)."""
+        check_is_fitted(self, "_params")
+        seqs = self._validate_sequences(X, reset=False)
+        return seqs, self._raw_predict_seqs(seqs)
+
+    def _raw_predict_seqs(self, seqs):
+        """Raw outputs in the caller's order: (n, k), or per step (sum T_i, k).
+
+        Streams over length-sorted minibatches with a work space of its own,
+        so it writes nothing to the estimator and threads can share a model.
+        """
+        net = self._network
+        params = net.views(self._params)
+        ws = Workspace(self._params.dtype)
+        rows = seqs.n_steps if self._per_step else seqs.n_sequences
+        out = np.empty((rows, self.n_outputs_), dtype=self._params.dtype)
+        with _single_threaded_blas():
+            for idx in predict_batches(seqs.lengths):
+                batch = PackedBatch(seqs, idx)
+                Z = net.forward(params, batch, ws)
+                out[batch.gather if self._per_step else batch.order] = Z
+        return out
+
+    # -- persistence -----------------------------------------------------
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_skrnn_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        version = state.pop("_skrnn_version", None)
+        if version != __version__:
+            warnings.warn(
+                f"Trying to unpickle {type(self).__name__} from skrnn version "
+                f"{version} when using version {__version__}. This might lead "
+                "to breaking code or invalid results. Use at your own risk.",
+                UserWarning, stacklevel=2)
+        super().__setstate__(state)

@@ -1,0 +1,63 @@
+"""Output links and losses on raw outputs, with their canonical-link gradients."""
+
+import numpy as np
+from scipy.special import expit, log_expit
+
+
+class SquaredError:
+    """Identity link, loss ``0.5 * ||z - y||^2`` per sample."""
+
+    def loss_gradient(self, Z, Y, weights):
+        """Weighted loss and its gradient with respect to Z.
+
+        ``weights`` (n,) sum to one over the minibatch, so the loss is a
+        weighted mean and the gradient is ``weights * (Z - Y)``.
+        """
+        diff = Z - Y
+        loss = 0.5 * float(weights @ np.einsum("ij,ij->i", diff, diff))
+        diff *= weights[:, None]
+        return loss, diff
+
+    def link(self, Z):
+        return Z
+
+
+class BinaryLogLoss:
+    """Logistic link on one output; y holds 0 or 1."""
+
+    def loss_gradient(self, Z, Y, weights):
+        z = Z[:, 0]
+        # -log p(y | z) = log(1 + exp(z)) - y z, written with log_expit so it
+        # never overflows: log(1 + exp(z)) = -log_expit(-z).
+        loss = float(weights @ (-log_expit(-z) - Y * z))
+        grad = ((expit(z) - Y) * weights)[:, None]
+        return loss, grad.astype(Z.dtype, copy=False)
+
+    def link(self, Z):
+        p = expit(Z[:, 0])
+        return np.column_stack([1 - p, p])
+
+    def log_link(self, Z):
+        z = Z[:, 0]
+        return np.column_stack([log_expit(-z), log_expit(z)])
+
+
+class MultinomialLogLoss:
+    """Softmax link; y holds integer class codes."""
+
+    def loss_gradient(self, Z, Y, weights):
+        log_proba = self.log_link(Z)
+        rows = np.arange(Z.shape[0])
+        loss = -float(weights @ log_proba[rows, Y])
+        grad = np.exp(log_proba)
+        grad[rows, Y] -= 1
+        grad *= weights[:, None]
+        return loss, grad
+
+    def link(self, Z):
+        return np.exp(self.log_link(Z))
+
+    def log_link(self, Z):
+        # Max-shifted log-sum-exp: never log(softmax), which underflows.
+        shifted = Z - Z.max(axis=1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))

@@ -1,0 +1,106 @@
+"""Minibatch planning: the length-sorted, time-major packed layout the kernels read."""
+
+import numpy as np
+
+# Predict streams over minibatches of at most this many time steps (or one
+# sequence, if a single sequence is longer), so its memory does not grow with
+# the number of sequences.
+PREDICT_STEPS_PER_BATCH = 1 << 15
+
+
+class PackedBatch:
+    """A minibatch of sequences in the packed layout.
+
+    The sequences ``indices`` of a :class:`~skrnn._sequences.Sequences` are
+    sorted by length, longest first (stably, so ties keep the caller's order).
+    Their N time steps are stored time-major: the rows of step t are the block
+    ``starts[t]:starts[t + 1]`` of ``batch_sizes[t]`` rows, the number of
+    sequences longer than t, and row j of each block belongs to the j-th
+    sequence in ``order``.
+
+    Attributes
+    ----------
+    order : ndarray of shape (B,)
+        Indices of the batch's sequences into the container, in packed order.
+    lengths : ndarray of shape (B,)
+        Their lengths, non-increasing.
+    batch_sizes : ndarray of shape (T,), dtype intp
+        Active sequences at each step; T is the longest length.
+    starts : ndarray of shape (T + 1,)
+        First packed row of each step.
+    gather : ndarray of shape (N,)
+        Row of the container's data that each packed row holds.
+    rev : ndarray of shape (N,)
+        Row permutation that reverses every sequence in time: packed row
+        ``rev[k]`` holds the step ``L_j - 1 - t`` of the sequence whose step t
+        is at row k. It is an involution, so it maps a reversed buffer back too.
+    last : ndarray of shape (B,)
+        Packed row of each sequence's last step; for the reversed sequences
+        the same row holds their last step, which is the first in time.
+    X : ndarray or csr_matrix of shape (N, n_features)
+        The packed input.
+    """
+
+    __slots__ = ("order", "lengths", "batch_sizes", "starts", "gather", "rev",
+                 "last", "X")
+
+    def __init__(self, seqs, indices):
+        indices = np.asarray(indices, dtype=np.intp)
+        lengths = seqs.lengths[indices]
+        by_length = np.argsort(-lengths, kind="stable")
+        self.order = indices[by_length]
+        self.lengths = lengths = lengths[by_length]
+        n_seqs = lengths.shape[0]
+        longest = int(lengths[0])
+
+        # batch_sizes[t] = #{j : L_j > t} = #{j : L_j >= t + 1}
+        at_least = np.bincount(lengths, minlength=longest + 1)[::-1].cumsum()[::-1]
+        self.batch_sizes = np.ascontiguousarray(at_least[1:], dtype=np.intp)
+        self.starts = starts = np.zeros(longest + 1, dtype=np.intp)
+        np.cumsum(self.batch_sizes, out=starts[1:])
+
+        # Every (sequence j, step t) pair, sequence by sequence.
+        n_steps = int(starts[-1])
+        seq_of_step = np.repeat(np.arange(n_seqs, dtype=np.intp), lengths)
+        first_of_seq = np.cumsum(lengths) - lengths
+        step = np.arange(n_steps, dtype=np.intp) - np.repeat(first_of_seq, lengths)
+        packed_row = starts[step] + seq_of_step
+
+        self.gather = np.empty(n_steps, dtype=np.intp)
+        self.gather[packed_row] = seqs.offsets[self.order][seq_of_step] + step
+        self.rev = np.empty(n_steps, dtype=np.intp)
+        self.rev[packed_row] = starts[lengths[seq_of_step] - 1 - step] + seq_of_step
+        self.last = starts[lengths - 1] + np.arange(n_seqs, dtype=np.intp)
+        if seqs.is_sparse:
+            self.X = seqs.data[self.gather]
+        else:
+            self.X = np.take(seqs.data, self.gather, axis=0)
+
+    @property
+    def n_sequences(self):
+        return self.order.shape[0]
+
+    @property
+    def n_steps(self):
+        return self.gather.shape[0]
+
+
+def minibatch_indices(n_sequences, batch_size, rng=None):
+    """Split range(n_sequences), shuffled if ``rng`` is given, into minibatches."""
+    indices = np.arange(n_sequences, dtype=np.intp)
+    if rng is not None:
+        rng.shuffle(indices)
+    return [indices[i:i + batch_size] for i in range(0, n_sequences, batch_size)]
+
+
+def predict_batches(lengths, max_steps=PREDICT_STEPS_PER_BATCH):
+    """Length-sorted minibatches of at most ``max_steps`` steps each.
+
+    Sorting by length before chunking keeps the active block of each step as
+    large as possible, which is what makes the per-step products efficient.
+    """
+    order = np.argsort(-np.asarray(lengths), kind="stable").astype(np.intp)
+    ends = np.cumsum(np.asarray(lengths)[order])
+    chunk = (ends - 1) // max_steps
+    bounds = np.flatnonzero(np.diff(chunk)) + 1
+    return np.split(order, bounds)

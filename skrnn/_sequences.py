@@ -1,0 +1,648 @@
+"""The Sequences container for ragged samples, and conversion of every X form to it."""
+
+import numbers
+import operator
+import sys
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import check_array
+
+__all__ = ["Sequences", "check_sequences", "check_step_features"]
+
+_DENSE_FORMS = (
+    "a list or tuple of arrays (one (T_i, n_features) or (T_i,) array per "
+    "sequence), a 3-D array (n_samples, T, n_features), or a 2-D array or "
+    "pandas DataFrame (n_samples, T) of equal-length univariate sequences"
+)
+_ACCEPTED_FORMS = (
+    f"{_DENSE_FORMS}, or a list of scipy.sparse matrices (one (T_i, n_features) "
+    "matrix per sequence)"
+)
+
+
+class Sequences:
+    """n ragged sequences stored as one (sum T_i, n_features) array plus offsets.
+
+    Keeping every time step of every sequence in one contiguous block lets the
+    rest of the data path (packing, kernels, per-step transformers) work on a
+    single array instead of a Python list of arrays.
+
+    Parameters
+    ----------
+    data : ndarray of shape (sum T_i, n_features) or scipy.sparse.csr_matrix
+        All time steps, sequence after sequence. Dense data is C-contiguous
+        float32 or float64; sparse data is a canonical CSR matrix.
+    offsets : ndarray of shape (n_sequences + 1,), dtype int64
+        Row boundaries: sequence ``i`` is ``data[offsets[i]:offsets[i + 1]]``.
+        ``offsets[0] == 0``, non-decreasing, ``offsets[-1] == data.shape[0]``.
+
+    Attributes
+    ----------
+    data : ndarray of shape (n_steps, n_features) or csr_matrix
+        The stored time steps (not copied).
+    offsets : ndarray of shape (n_sequences + 1,)
+        The stored row boundaries (not copied).
+
+    See Also
+    --------
+    check_sequences : Build a Sequences from any accepted form of X.
+
+    Notes
+    -----
+    The constructor stores its arguments as given: it neither copies nor
+    validates them beyond cheap assertions, because it is called on hot paths
+    (every minibatch subset). Use :func:`check_sequences` on user input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> seqs = Sequences.from_lengths(np.arange(10.0).reshape(5, 2), [2, 3])
+    >>> seqs.lengths
+    array([2, 3])
+    >>> seqs[1]
+    array([[4., 5.],
+           [6., 7.],
+           [8., 9.]])
+    """
+
+    __slots__ = ("data", "offsets")
+
+    def __init__(self, data, offsets):
+        assert data.ndim == 2, "data must be 2-D (sum T_i, n_features)"
+        assert offsets.dtype == np.int64 and offsets.ndim == 1, (
+            "offsets must be a 1-D int64 array"
+        )
+        assert offsets.shape[0] >= 1 and offsets[0] == 0, "offsets[0] must be 0"
+        assert offsets[-1] == data.shape[0], "offsets[-1] must equal data.shape[0]"
+        self.data = data
+        self.offsets = offsets
+
+    @classmethod
+    def from_lengths(cls, data, lengths):
+        """Build a Sequences from stacked data and per-sequence lengths.
+
+        Parameters
+        ----------
+        data : ndarray of shape (sum T_i, n_features) or csr_matrix
+            All time steps, sequence after sequence; stored as given.
+        lengths : array-like of int, shape (n_sequences,)
+            Number of time steps of each sequence.
+
+        Returns
+        -------
+        seqs : Sequences
+            The container with ``offsets = [0, cumsum(lengths)]``.
+
+        Raises
+        ------
+        ValueError
+            If `lengths` is not a 1-D array of non-negative integers or does not
+            sum to ``data.shape[0]``.
+        """
+        lengths = np.asarray(lengths)
+        if lengths.ndim != 1 or (lengths.size and lengths.dtype.kind not in "iu"):
+            raise ValueError(
+                "lengths must be a 1-D array of integers; got an array with "
+                f"shape {lengths.shape} and dtype {lengths.dtype}."
+            )
+        if lengths.size and lengths.min() < 0:
+            raise ValueError("lengths must be non-negative.")
+        offsets = np.zeros(lengths.shape[0] + 1, dtype=np.int64)
+        # int64 accumulation: total lengths past 2**31 must not wrap around.
+        np.cumsum(lengths, dtype=np.int64, out=offsets[1:])
+        if offsets[-1] != data.shape[0]:
+            raise ValueError(
+                f"lengths sum to {offsets[-1]}, but data has {data.shape[0]} rows."
+            )
+        return cls(data, offsets)
+
+    @property
+    def lengths(self):
+        """ndarray of shape (n_sequences,), dtype int64: time steps per sequence."""
+        return np.diff(self.offsets)
+
+    @property
+    def n_sequences(self):
+        """int: number of sequences."""
+        return self.offsets.shape[0] - 1
+
+    def __len__(self):
+        return self.offsets.shape[0] - 1
+
+    @property
+    def n_features(self):
+        """int: number of features per time step."""
+        return self.data.shape[1]
+
+    @property
+    def dtype(self):
+        """numpy.dtype: dtype of the stored data."""
+        return self.data.dtype
+
+    @property
+    def is_sparse(self):
+        """bool: whether the data is a scipy.sparse CSR matrix."""
+        return sp.issparse(self.data)
+
+    @property
+    def n_steps(self):
+        """int: total number of time steps (sum of lengths)."""
+        return int(self.offsets[-1])
+
+    def __getitem__(self, i):
+        """Return sequence `i` (a view for dense data, a CSR slice for sparse).
+
+        Parameters
+        ----------
+        i : int
+            Sequence index; negative values count from the end.
+
+        Returns
+        -------
+        seq : ndarray of shape (T_i, n_features) or csr_matrix
+
+        Raises
+        ------
+        TypeError
+            If `i` is not an integer (use :meth:`take` for several sequences).
+        IndexError
+            If `i` is out of range.
+        """
+        try:
+            i = operator.index(i)
+        except TypeError:
+            raise TypeError(
+                "Sequences indices must be integers, not "
+                f"{type(i).__name__}; use Sequences.take for several sequences."
+            ) from None
+        n = self.offsets.shape[0] - 1
+        if i < 0:
+            i += n
+        # IndexError (not ValueError) keeps the legacy iteration protocol working.
+        if not 0 <= i < n:
+            raise IndexError(f"sequence index out of range for {n} sequences")
+        return self.data[self.offsets[i] : self.offsets[i + 1]]
+
+    def take(self, indices):
+        """Return the sequences at `indices`, in that order, with new data.
+
+        Parameters
+        ----------
+        indices : array-like of int, shape (n_selected,)
+            Sequence indices (negative values count from the end; repeats are
+            allowed). A boolean mask of length ``n_sequences`` is also accepted.
+
+        Returns
+        -------
+        seqs : Sequences
+            A new container whose data is a fresh C-contiguous array (or CSR
+            matrix) holding only the selected sequences.
+
+        Raises
+        ------
+        IndexError
+            If an index is out of range.
+        """
+        n = self.offsets.shape[0] - 1
+        indices = np.asarray(indices)
+        if indices.dtype == bool and indices.shape == (n,):
+            indices = np.flatnonzero(indices)
+        indices = indices.astype(np.int64, copy=False).reshape(-1)
+        if indices.size:
+            if indices.min() < -n or indices.max() >= n:
+                raise IndexError(f"sequence index out of range for {n} sequences")
+            indices = np.where(indices < 0, indices + n, indices)
+        starts = self.offsets[indices]
+        lengths = self.offsets[indices + 1] - starts
+        offsets = np.zeros(indices.shape[0] + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        # Row r of the output, inside selected sequence j, comes from
+        # starts[j] + (r - offsets[j]): one repeat plus one arange, no loop.
+        rows = np.repeat(starts - offsets[:-1], lengths)
+        rows += np.arange(offsets[-1], dtype=np.int64)
+        if sp.issparse(self.data):
+            data = self.data[rows]
+        else:
+            data = np.take(self.data, rows, axis=0)
+        return Sequences(data, offsets)
+
+    def to_list(self):
+        """Return the sequences as a list of arrays (views for dense data).
+
+        Returns
+        -------
+        seqs : list of ndarray of shape (T_i, n_features) or of csr_matrix
+        """
+        offsets = self.offsets.tolist()
+        data = self.data
+        return [data[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
+
+    def __repr__(self):
+        kind = "sparse" if self.is_sparse else "dense"
+        return (
+            f"Sequences(n_sequences={self.n_sequences}, n_steps={self.n_steps}, "
+            f"n_features={self.n_features}, dtype={self.dtype}, {kind})"
+        )
+
+
+def check_sequences(X, *, input_name="X", accept_sparse=True):
+    """Convert any accepted X into (Sequences, form).  form is "ragged", "3d" or "2d".
+
+    Every form of the same sequences gives an identical container: same values,
+    dtype and offsets. The data is always a new array that the caller's X does
+    not share, so it can be modified freely. float32 input stays float32; any
+    other numeric input becomes float64 (scikit-learn's MLP policy).
+
+    Parameters
+    ----------
+    X : list, tuple, ndarray or DataFrame
+        - list or tuple of (T_i, n_features) or (T_i,) array-likes, or a 1-D
+          object array of them: ragged sequences (1-D ones are univariate);
+        - list or tuple of scipy.sparse matrices (T_i, n_features);
+        - 3-D array (n_samples, T, n_features): equal-length sequences;
+        - 2-D array or DataFrame (n_samples, T): equal-length univariate
+          sequences, each of shape (T, 1).
+    input_name : str, default="X"
+        Name of the input used in error messages.
+    accept_sparse : bool, default=True
+        Whether lists of sparse matrices are accepted.
+
+    Returns
+    -------
+    seqs : Sequences
+        The validated sequences.
+    form : {"ragged", "3d", "2d"}
+        Which form X had.
+
+    Raises
+    ------
+    TypeError
+        If X is not one of the accepted forms (including a single sparse
+        matrix), or if X is sparse and `accept_sparse` is False.
+    ValueError
+        If X is empty, 1-D, 0-D or has more than 3 dimensions, or if a sequence
+        has length 0, no features, a feature count differing from sequence 0,
+        more than 2 dimensions, non-numeric or complex data, or a NaN or
+        infinite value. The message names the sequence (and, for non-finite
+        values, the time step and feature).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> seqs, form = check_sequences([np.zeros((3, 2)), np.ones((1, 2))])
+    >>> form, seqs.offsets, seqs.dtype
+    ('ragged', array([0, 3, 4]), dtype('float64'))
+    >>> seqs, form = check_sequences(np.zeros((4, 6), dtype=np.float32))
+    >>> form, seqs.lengths, seqs.n_features, seqs.dtype
+    ('2d', array([6, 6, 6, 6]), 1, dtype('float32'))
+    """
+    if sp.issparse(X):
+        raise TypeError(_single_sparse_message(input_name, accept_sparse))
+    if isinstance(X, (list, tuple)):
+        return _check_ragged(X, input_name, accept_sparse), "ragged"
+    if _is_dataframe(X):
+        return _check_2d(X, input_name), "2d"
+    if isinstance(X, (str, bytes)) or not (
+        isinstance(X, (np.ndarray, np.generic, numbers.Number))
+        or hasattr(X, "__array__")
+    ):
+        raise TypeError(
+            f"Unsupported type for {input_name}: {_type_name(X)}. {input_name} "
+            f"must be {_ACCEPTED_FORMS}."
+        )
+
+    array = np.asarray(X)
+    if array.ndim == 0:
+        raise ValueError(
+            "Expected 2D array, got scalar array instead: "
+            f"{input_name} must hold sequences, but got the scalar {X!r}. "
+            f"{input_name} must be {_ACCEPTED_FORMS}."
+        )
+    if array.ndim == 1:
+        if array.dtype == object and (
+            array.shape[0] == 0 or not _is_scalar_like(array[0])
+        ):
+            return _check_ragged(list(array), input_name, accept_sparse), "ragged"
+        raise ValueError(
+            "Expected 2D array, got 1D array instead "
+            f"(shape={array.shape}). A single univariate sequence x is "
+            f"[x] or x.reshape(1, -1); several sequences are a list of arrays. "
+            f"{input_name} must be {_ACCEPTED_FORMS}."
+        )
+    if array.ndim == 2:
+        return _check_2d(X, input_name), "2d"
+    if array.ndim == 3:
+        return _check_3d(array, input_name), "3d"
+    raise ValueError(
+        f"Found array with dim {array.ndim}. {input_name} must be {_ACCEPTED_FORMS}."
+    )
+
+
+def check_step_features(seqs, n_expected, estimator_name):
+    """Check that `seqs` has the per-step feature count seen during fit.
+
+    Parameters
+    ----------
+    seqs : Sequences
+        The validated predict-time sequences.
+    n_expected : int
+        Number of features per time step seen in fit.
+    estimator_name : str
+        Name of the estimator, for the error message.
+
+    Raises
+    ------
+    ValueError
+        If ``seqs.n_features != n_expected``.
+    """
+    if seqs.n_features != n_expected:
+        raise ValueError(
+            f"X has {seqs.n_features} features, but {estimator_name} is "
+            f"expecting {n_expected} features as input."
+        )
+
+
+# --------------------------------------------------------------------------
+# Helpers
+
+
+def _type_name(obj):
+    cls = type(obj)
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _is_dataframe(X):
+    # pandas is optional: if it was never imported, X cannot be a DataFrame.
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(X, pd.DataFrame)
+
+
+def _is_scalar_like(x):
+    return not sp.issparse(x) and np.ndim(x) == 0
+
+
+def _single_sparse_message(input_name, accept_sparse):
+    if not accept_sparse:
+        return (
+            f"Sparse input is not supported here; {input_name} must be {_DENSE_FORMS}."
+        )
+    return (
+        f"A single scipy.sparse matrix is not accepted as {input_name}: its rows "
+        "would be ambiguous between sequences and time steps. Sparse input must "
+        "be a list of scipy.sparse matrices, one (T_i, n_features) matrix per "
+        "sequence."
+    )
+
+
+def _float_dtype(dtypes):
+    # scikit-learn's MLP policy: float32 only if every input is float32.
+    if all(dtype == np.float32 for dtype in dtypes):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def _dtype_error(dtype, index, example=None):
+    """The ValueError for a sequence whose dtype is complex or not numeric."""
+    if dtype.kind == "c" or isinstance(example, complex | np.complexfloating):
+        return ValueError(
+            f"Complex data not supported (sequence {index}, dtype {dtype}); "
+            "convert it to real features first, e.g. real and imaginary parts."
+        )
+    what = f"dtype {dtype.str!r}"
+    if dtype.kind == "O":
+        what = f"dtype 'object' holding {_type_name(example)}"
+    return ValueError(
+        f"Sequence {index} contains non-numeric data ({what}); every value must "
+        "be a number. Encode strings or categories as numbers first, e.g. with "
+        "sklearn.preprocessing.OneHotEncoder."
+    )
+
+
+def _object_to_float64(array, index):
+    """Convert an object array of numbers to float64, or raise naming `index`."""
+    # A Python loop is acceptable here: object input is already slow, and
+    # astype alone would silently parse numeric strings such as "1.5".
+    for value in array.flat:
+        if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
+            raise _dtype_error(array.dtype, index, value)
+        if not isinstance(value, numbers.Number | np.bool_):
+            raise _dtype_error(array.dtype, index, value)
+    try:
+        return array.astype(np.float64)
+    except OverflowError as exc:
+        raise ValueError(
+            f"Sequence {index} contains a value too large for dtype('float64')."
+        ) from exc
+
+
+def _to_numeric(array, index):
+    """Return `array` if its dtype is real numeric, a float64 copy if object."""
+    kind = array.dtype.kind
+    if kind in "fiub":
+        return array
+    if kind == "O":
+        return _object_to_float64(array, index)
+    raise _dtype_error(array.dtype, index)
+
+
+def _check_finite(data, offsets, input_name):
+    """Raise ValueError locating the first NaN or infinity, if any."""
+    values = data.data if sp.issparse(data) else data
+    finite = np.isfinite(values)
+    if finite.all():
+        return
+    # Only on failure: locate the first bad value (argmin of a bool array is
+    # the first False).
+    k = int(np.argmin(finite.reshape(-1)))
+    if sp.issparse(data):
+        row = int(np.searchsorted(data.indptr, k, side="right")) - 1
+        feature = int(data.indices[k])
+        bad = data.data[k]
+    else:
+        row, feature = divmod(k, data.shape[1])
+        bad = data.reshape(-1)[k]
+    sequence = int(np.searchsorted(offsets, row, side="right")) - 1
+    step = row - int(offsets[sequence])
+    if np.isnan(bad):
+        kind = "NaN"
+    else:
+        kind = f"infinity or a value too large for {values.dtype!r}"
+    padded_name = f"{input_name} " if input_name else ""
+    raise ValueError(
+        f"Input {padded_name}contains {kind} "
+        f"(sequence {sequence}, time step {step}, feature {feature})."
+    )
+
+
+def _check_lengths_and_features(lengths, n_features, shapes):
+    """Raise ValueError for the first zero-length or badly-shaped sequence."""
+    empty = np.flatnonzero(lengths == 0)
+    if empty.size:
+        raise ValueError(
+            f"Sequence {empty[0]} has length 0; every sequence needs at least "
+            "one time step."
+        )
+    featureless = np.flatnonzero(n_features == 0)
+    if featureless.size:
+        i = int(featureless[0])
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={shapes(i)}) while a minimum "
+            f"of 1 is required (sequence {i})."
+        )
+    mismatch = np.flatnonzero(n_features != n_features[0])
+    if mismatch.size:
+        i = int(mismatch[0])
+        raise ValueError(
+            f"Sequence {i} has {n_features[i]} features per time step, but "
+            f"sequence 0 has {n_features[0]}; every sequence needs the same "
+            "number of features."
+        )
+
+
+def _offsets_from_lengths(lengths):
+    offsets = np.zeros(lengths.shape[0] + 1, dtype=np.int64)
+    np.cumsum(lengths, dtype=np.int64, out=offsets[1:])
+    return offsets
+
+
+def _check_ragged(X, input_name, accept_sparse):
+    if len(X) == 0:
+        raise ValueError(
+            f"{input_name} is empty (0 sequences); at least one sequence is required."
+        )
+    if sp.issparse(X[0]):
+        return _check_ragged_sparse(X, input_name, accept_sparse)
+
+    # Per sequence only asarray and shape bookkeeping; all value checks run
+    # once on the concatenated array.
+    arrays = []
+    append = arrays.append
+    for i, x in enumerate(X):
+        if sp.issparse(x):
+            raise ValueError(
+                f"Sequence {i} is a scipy.sparse matrix, but sequence 0 is dense; "
+                "all sequences must be dense or all sparse."
+            )
+        try:
+            a = np.asarray(x)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(
+                f"Sequence {i} could not be converted to an array: {exc}"
+            ) from exc
+        if a.ndim == 1:
+            a = a.reshape(-1, 1)
+        elif a.ndim != 2:
+            raise ValueError(
+                f"Sequence {i} has {a.ndim} dimensions; expected a 1-D (T,) or "
+                "2-D (T, n_features) array."
+            )
+        append(a)
+
+    dtypes = {a.dtype for a in arrays}
+    if any(dtype.kind not in "fiub" for dtype in dtypes):
+        arrays = [_to_numeric(a, i) for i, a in enumerate(arrays)]
+        dtypes = {a.dtype for a in arrays}
+
+    shapes = np.array([a.shape for a in arrays], dtype=np.int64).reshape(-1, 2)
+    lengths = shapes[:, 0]
+    _check_lengths_and_features(
+        lengths, shapes[:, 1], lambda i: tuple(int(s) for s in shapes[i])
+    )
+    offsets = _offsets_from_lengths(lengths)
+
+    # An explicit C-ordered output: concatenate alone would return a
+    # Fortran-ordered array when every input is Fortran-ordered. Casts are
+    # widening only (int/bool/float16 -> float64), so same_kind is exact.
+    data = np.empty((offsets[-1], shapes[0, 1]), dtype=_float_dtype(dtypes))
+    np.concatenate(arrays, axis=0, out=data, casting="same_kind")
+    _check_finite(data, offsets, input_name)
+    return Sequences(data, offsets)
+
+
+def _check_ragged_sparse(X, input_name, accept_sparse):
+    if not accept_sparse:
+        raise TypeError(
+            f"Sparse input is not supported here: sequence 0 of {input_name} is a "
+            "scipy.sparse matrix. Pass dense arrays, e.g. [x.toarray() for x in "
+            f"{input_name}]; {input_name} must be {_DENSE_FORMS}."
+        )
+    for i, x in enumerate(X):
+        if not sp.issparse(x):
+            raise ValueError(
+                f"Sequence {i} is dense ({_type_name(x)}), but sequence 0 is a "
+                "scipy.sparse matrix; all sequences must be sparse or all dense."
+            )
+        if x.ndim != 2:
+            raise ValueError(
+                f"Sequence {i} has {x.ndim} dimensions; expected a 2-D "
+                "(T, n_features) sparse matrix."
+            )
+        if x.dtype.kind not in "fiub":
+            raise _dtype_error(x.dtype, i)
+
+    shapes = np.array([x.shape for x in X], dtype=np.int64)
+    lengths = shapes[:, 0]
+    _check_lengths_and_features(
+        lengths, shapes[:, 1], lambda i: tuple(int(s) for s in shapes[i])
+    )
+    offsets = _offsets_from_lengths(lengths)
+
+    dtype = _float_dtype({x.dtype for x in X})
+    stacked = sp.vstack(X, format="csr", dtype=dtype)
+    # vstack of one block may hand back the caller's own buffers; canonicalising
+    # in place below must never touch them.
+    if any(np.may_share_memory(stacked.data, x.data) for x in X[:1]):
+        stacked = stacked.copy()
+    data = sp.csr_matrix(stacked)
+    data.sum_duplicates()
+    _check_finite(data, offsets, input_name)
+    return Sequences(data, offsets)
+
+
+def _check_2d(X, input_name):
+    # check_array gives scikit-learn's own messages (empty input, object data
+    # holding non-numbers, complex data) that its common estimator checks expect.
+    array = check_array(
+        X,
+        dtype=(np.float64, np.float32),
+        order="C",
+        ensure_all_finite=False,
+        input_name=input_name,
+    )
+    if array is X or not (array.flags.owndata and array.flags.writeable):
+        array = np.array(array, order="C", copy=True)
+    n_samples, n_steps = array.shape
+    data = array.reshape(n_samples * n_steps, 1)
+    offsets = np.arange(n_samples + 1, dtype=np.int64) * np.int64(n_steps)
+    _check_finite(data, offsets, input_name)
+    return Sequences(data, offsets)
+
+
+def _check_3d(array, input_name):
+    n_samples, n_steps, n_features = array.shape
+    if n_samples == 0:
+        raise ValueError(
+            f"Found array with 0 sample(s) (shape={array.shape}) while a minimum "
+            f"of 1 is required ({input_name} is empty; at least one sequence is "
+            "required)."
+        )
+    if array.dtype.kind not in "fiub":
+        if array.dtype.kind != "O":
+            raise _dtype_error(array.dtype, 0)
+        array = np.stack([_object_to_float64(a, i) for i, a in enumerate(array)])
+    _check_lengths_and_features(
+        np.full(n_samples, n_steps, dtype=np.int64),
+        np.full(n_samples, n_features, dtype=np.int64),
+        lambda i: (n_steps, n_features),
+    )
+    dtype = _float_dtype([array.dtype])
+    # Always a fresh C-ordered array: the container must not alias (or inherit
+    # read-only flags from) the caller's X.
+    data = np.array(array, dtype=dtype, order="C", copy=True)
+    data = data.reshape(n_samples * n_steps, n_features)
+    offsets = np.arange(n_samples + 1, dtype=np.int64) * np.int64(n_steps)
+    _check_finite(data, offsets, input_name)
+    return Sequences(data, offsets)

@@ -1,0 +1,119 @@
+"""Tests of the row-major BLAS façade through its Python entry point gemm_into."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from skrnn._kernels._blas import gemm_into
+
+DTYPES = [np.float32, np.float64]
+RTOL = {np.float32: 1e-5, np.float64: 1e-13}
+TRANSPOSES = [(False, False), (False, True), (True, False), (True, True)]
+
+
+def _operands(rng, m, n, k, trans_a, trans_b, dtype):
+    """Random a, b, c stored so that op(a) is (m, k), op(b) is (k, n), c is (m, n)."""
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    c = rng.standard_normal((m, n)).astype(dtype)
+    return a, b, c
+
+
+def _expected(a, b, c, trans_a, trans_b, alpha, beta):
+    """alpha * op(a) @ op(b) + beta * c in float64."""
+    op_a = a.T if trans_a else a
+    op_b = b.T if trans_b else b
+    return alpha * (op_a.astype(np.float64) @ op_b.astype(np.float64)) + beta * c
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a, trans_b", TRANSPOSES)
+@pytest.mark.parametrize("alpha, beta", [(1.0, 0.0), (1.0, 1.0), (-0.5, 2.0)])
+def test_gemm_into_matches_numpy(rng, dtype, trans_a, trans_b, alpha, beta):
+    m, n, k = 5, 3, 7
+    a, b, c = _operands(rng, m, n, k, trans_a, trans_b, dtype)
+    expected = _expected(a, b, c, trans_a, trans_b, alpha, beta)
+    gemm_into(a, b, c, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta)
+    assert c.dtype == dtype
+    assert_allclose(c, expected, rtol=RTOL[dtype], atol=RTOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a, trans_b", TRANSPOSES)
+def test_gemm_into_defaults_overwrite_c(rng, dtype, trans_a, trans_b):
+    # beta = 0 by default: whatever c held, NaN included, is not read.
+    m, n, k = 4, 6, 2
+    a, b, c = _operands(rng, m, n, k, trans_a, trans_b, dtype)
+    c[:] = np.nan
+    gemm_into(a, b, c, trans_a=trans_a, trans_b=trans_b)
+    expected = _expected(a, b, np.zeros_like(c), trans_a, trans_b, 1.0, 0.0)
+    assert_allclose(c, expected, rtol=RTOL[dtype], atol=RTOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a, trans_b", TRANSPOSES)
+def test_gemm_into_empty_inner_dimension(rng, dtype, trans_a, trans_b):
+    # k = 0: the product is an empty sum, so c becomes beta * c.
+    m, n = 3, 4
+    a, b, c = _operands(rng, m, n, 0, trans_a, trans_b, dtype)
+    c0 = c.copy()
+    gemm_into(a, b, c, trans_a=trans_a, trans_b=trans_b, alpha=3.0, beta=0.5)
+    assert_array_equal(c, (dtype(0.5) * c0).astype(dtype))
+
+    c[:] = np.nan
+    gemm_into(a, b, c, trans_a=trans_a, trans_b=trans_b, alpha=3.0, beta=0.0)
+    assert_array_equal(c, np.zeros((m, n), dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a, trans_b", TRANSPOSES)
+@pytest.mark.parametrize("m, n", [(0, 4), (3, 0), (0, 0)])
+def test_gemm_into_empty_result(rng, dtype, trans_a, trans_b, m, n):
+    a, b, c = _operands(rng, m, n, 5, trans_a, trans_b, dtype)
+    gemm_into(a, b, c, trans_a=trans_a, trans_b=trans_b, beta=1.0)
+    assert c.shape == (m, n)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_into_in_place_on_views(rng, dtype):
+    # c may be a C-contiguous block of a larger buffer; rows around it stay as is.
+    a = rng.standard_normal((2, 3)).astype(dtype)
+    b = rng.standard_normal((3, 4)).astype(dtype)
+    buf = rng.standard_normal((6, 4)).astype(dtype)
+    before = buf.copy()
+    gemm_into(a, b, buf[2:4])
+    assert_array_equal(buf[:2], before[:2])
+    assert_array_equal(buf[4:], before[4:])
+    assert_allclose(buf[2:4], a.astype(np.float64) @ b, rtol=RTOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_into_accepts_read_only_operands(rng, dtype):
+    a = rng.standard_normal((3, 2)).astype(dtype)
+    b = rng.standard_normal((2, 5)).astype(dtype)
+    a.flags.writeable = False
+    b.flags.writeable = False
+    c = np.empty((3, 5), dtype=dtype)
+    gemm_into(a, b, c)
+    assert_allclose(c, a.astype(np.float64) @ b, rtol=RTOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "a_shape, b_shape, c_shape, trans_a, trans_b",
+    [
+        ((3, 4), (5, 2), (3, 2), False, False),  # inner dimensions differ
+        ((3, 4), (4, 2), (3, 3), False, False),  # c has the wrong width
+        ((3, 4), (4, 2), (4, 2), False, False),  # c has the wrong height
+        ((3, 4), (4, 2), (3, 2), True, False),  # op(a) is (4, 3)
+        ((3, 4), (4, 2), (3, 2), False, True),  # op(b) is (2, 4)
+        ((4, 3), (2, 4), (3, 3), True, True),  # c should be (3, 2)
+    ],
+)
+def test_gemm_into_shape_mismatch(dtype, a_shape, b_shape, c_shape, trans_a,
+                                  trans_b):
+    a = np.ones(a_shape, dtype=dtype)
+    b = np.ones(b_shape, dtype=dtype)
+    c = np.full(c_shape, 7.0, dtype=dtype)
+    with pytest.raises(ValueError, match="do not conform"):
+        gemm_into(a, b, c, trans_a=trans_a, trans_b=trans_b)
+    assert_array_equal(c, np.full(c_shape, 7.0, dtype=dtype))

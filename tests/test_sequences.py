@@ -1,0 +1,778 @@
+"""Tests for the Sequences container and the conversion of every X form into it."""
+
+import os
+import pickle
+import time
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, seed, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from numpy.testing import assert_array_equal
+
+from skrnn._sequences import Sequences, check_sequences, check_step_features
+
+SEED = int(os.environ.get("SKRNN_TEST_SEED", "0"))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(SEED)
+
+
+def assert_same_container(a, b):
+    """Same offsets, same dtype, same values (bitwise), both C-contiguous."""
+    assert a.offsets.dtype == np.int64
+    assert_array_equal(a.offsets, b.offsets)
+    assert a.dtype == b.dtype
+    assert a.is_sparse == b.is_sparse
+    if a.is_sparse:
+        assert_array_equal(a.data.toarray(), b.data.toarray())
+    else:
+        assert a.data.flags.c_contiguous and b.data.flags.c_contiguous
+        assert_array_equal(a.data, b.data)
+
+
+def ragged(rng, lengths, n_features, dtype=np.float64):
+    return [rng.normal(size=(t, n_features)).astype(dtype) for t in lengths]
+
+
+def object_array_of(arrays):
+    out = np.empty(len(arrays), dtype=object)
+    for i, a in enumerate(arrays):
+        out[i] = a
+    return out
+
+
+# --------------------------------------------------------------------------
+# Every form gives the same container
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_univariate_equal_length_forms_agree(rng, dtype):
+    pd = pytest.importorskip("pandas")
+    X2d = rng.normal(size=(4, 6)).astype(dtype)
+    reference, form = check_sequences(list(X2d))
+    assert form == "ragged"
+    assert reference.dtype == dtype
+    assert reference.n_features == 1
+    assert_array_equal(reference.lengths, [6, 6, 6, 6])
+
+    forms = {
+        "list of 1-D": (list(X2d), "ragged"),
+        "list of (T, 1)": ([row[:, None] for row in X2d], "ragged"),
+        "tuple of 1-D": (tuple(X2d), "ragged"),
+        "object array": (object_array_of(list(X2d)), "ragged"),
+        "3-D": (X2d[:, :, None], "3d"),
+        "2-D": (X2d, "2d"),
+        "DataFrame": (pd.DataFrame(X2d), "2d"),
+    }
+    for name, (X, expected_form) in forms.items():
+        seqs, form = check_sequences(X)
+        assert form == expected_form, name
+        assert_same_container(seqs, reference)
+
+
+def test_univariate_list_of_python_lists(rng):
+    X2d = rng.normal(size=(3, 5))
+    from_lists, form = check_sequences([row.tolist() for row in X2d])
+    assert form == "ragged"
+    assert_same_container(from_lists, check_sequences(X2d)[0])
+
+
+def test_multivariate_ragged_forms_agree(rng):
+    X = ragged(rng, [3, 1, 5], n_features=2)
+    reference, form = check_sequences(X)
+    assert form == "ragged"
+    assert_array_equal(reference.offsets, [0, 3, 4, 9])
+    assert reference.n_features == 2
+    for other in (tuple(X), [x.tolist() for x in X], object_array_of(X)):
+        seqs, form = check_sequences(other)
+        assert form == "ragged"
+        assert_same_container(seqs, reference)
+    for i, x in enumerate(X):
+        assert_array_equal(reference[i], x)
+
+
+def test_multivariate_equal_length_3d_agrees_with_list(rng):
+    X3d = rng.normal(size=(4, 5, 3))
+    seqs, form = check_sequences(X3d)
+    assert form == "3d"
+    assert_same_container(seqs, check_sequences(list(X3d))[0])
+    assert_array_equal(seqs.offsets, np.arange(5) * 5)
+
+
+def test_mixing_1d_and_single_feature_2d_is_univariate(rng):
+    a, b = rng.normal(size=4), rng.normal(size=(2, 1))
+    seqs, _ = check_sequences([a, b])
+    assert_array_equal(seqs.data, np.concatenate([a[:, None], b]))
+
+
+def test_object_array_of_sparse_matrices_is_sparse_ragged(rng):
+    X = [sp.csr_matrix(x) for x in ragged(rng, [2, 3], 4)]
+    seqs, form = check_sequences(object_array_of(X))
+    assert form == "ragged" and seqs.is_sparse
+
+
+# --------------------------------------------------------------------------
+# dtype policy
+
+
+@pytest.mark.parametrize(
+    "dtypes, expected",
+    [
+        ([np.float32, np.float32], np.float32),
+        ([np.float64, np.float64], np.float64),
+        ([np.float32, np.float64], np.float64),
+        ([np.float32, np.int32], np.float64),
+        ([np.int64, np.int64], np.float64),
+        ([np.uint8, np.int16], np.float64),
+        ([np.bool_, np.bool_], np.float64),
+        ([np.float16, np.float16], np.float64),
+        ([np.float16, np.float32], np.float64),
+    ],
+)
+def test_dtype_policy_ragged(rng, dtypes, expected):
+    X = [(rng.normal(size=(3, 2)) * 10).astype(dt) for dt in dtypes]
+    seqs, _ = check_sequences(X)
+    assert seqs.dtype == expected
+    assert_array_equal(seqs.data, np.concatenate([x.astype(expected) for x in X]))
+
+
+@pytest.mark.parametrize(
+    "dtype, expected",
+    [
+        (np.float32, np.float32),
+        (np.float64, np.float64),
+        (np.int64, np.float64),
+        (np.bool_, np.float64),
+        (np.float16, np.float64),
+    ],
+)
+def test_dtype_policy_array_forms(rng, dtype, expected):
+    pd = pytest.importorskip("pandas")
+    X3d = (rng.normal(size=(3, 4, 2)) * 10).astype(dtype)
+    X2d = X3d[:, :, 0]
+    assert check_sequences(X3d)[0].dtype == expected
+    assert check_sequences(X2d)[0].dtype == expected
+    if dtype is not np.float16:  # pandas has no float16 column type to speak of
+        assert check_sequences(pd.DataFrame(X2d))[0].dtype == expected
+
+
+def test_object_arrays_of_numbers_become_float64():
+    X = [np.array([[1, 2.5], [3, True]], dtype=object), np.array([[4, 5]])]
+    seqs, _ = check_sequences(X)
+    assert seqs.dtype == np.float64
+    assert_array_equal(seqs.data, [[1, 2.5], [3, 1], [4, 5]])
+    X3d = np.array([[[1], [2]], [[3], [4]]], dtype=object)
+    seqs, form = check_sequences(X3d)
+    assert form == "3d" and seqs.dtype == np.float64
+    assert_array_equal(seqs.data.ravel(), [1, 2, 3, 4])
+
+
+@pytest.mark.parametrize(
+    "dtypes, expected",
+    [
+        ([np.float32, np.float32], np.float32),
+        ([np.float32, np.float64], np.float64),
+        ([np.int64, np.float32], np.float64),
+    ],
+)
+def test_dtype_policy_sparse(rng, dtypes, expected):
+    X = [sp.csr_matrix(np.eye(3, 2).astype(dt)) for dt in dtypes]
+    seqs, _ = check_sequences(X)
+    assert seqs.dtype == expected
+
+
+# --------------------------------------------------------------------------
+# Errors
+
+
+def _seq(t, f=2, value=0.0):
+    return np.full((t, f), value)
+
+
+def _with_bad_value(value, step, feature):
+    bad = _seq(7)
+    bad[step, feature] = value
+    return [_seq(3), _seq(2), bad]
+
+
+ERROR_CASES = [
+    # empty X
+    ([], ValueError, r"X is empty.*at least one sequence"),
+    ((), ValueError, r"X is empty.*at least one sequence"),
+    (
+        np.empty((0, 3)),
+        ValueError,
+        r"Found array with 0 sample\(s\) \(shape=\(0, 3\)\) while a minimum of 1",
+    ),
+    (np.empty((0, 3, 2)), ValueError, r"Found array with 0 sample\(s\)"),
+    # zero-length sequences
+    (
+        [_seq(2), _seq(2), _seq(4), _seq(0)],
+        ValueError,
+        r"^Sequence 3 has length 0; every sequence needs at least one time step\.$",
+    ),
+    ([np.zeros(3), np.array([])], ValueError, r"^Sequence 1 has length 0"),
+    (np.zeros((3, 0, 2)), ValueError, r"^Sequence 0 has length 0"),
+    # feature counts
+    (
+        [_seq(2, 3)] * 4 + [_seq(2, 5)],
+        ValueError,
+        r"^Sequence 4 has 5 features per time step, but sequence 0 has 3",
+    ),
+    (
+        [np.zeros(4), _seq(2, 3)],
+        ValueError,
+        r"^Sequence 1 has 3 features per time step, but sequence 0 has 1",
+    ),
+    (
+        [np.zeros((5, 0))],
+        ValueError,
+        r"0 feature\(s\) \(shape=\(5, 0\)\) while a minimum of 1 is required "
+        r"\(sequence 0\)\.$",
+    ),
+    (
+        [_seq(2), np.zeros((4, 0))],
+        ValueError,
+        r"0 feature\(s\) \(shape=\(4, 0\)\).*\(sequence 1\)",
+    ),
+    (
+        np.zeros((3, 4, 0)),
+        ValueError,
+        r"0 feature\(s\) \(shape=\(4, 0\)\).*\(sequence 0\)",
+    ),
+    (
+        np.zeros((12, 0)),
+        ValueError,
+        r"0 feature\(s\) \(shape=\(12, 0\)\) while a minimum of 1 is required",
+    ),
+    # dimensions
+    (
+        [_seq(2), _seq(2), np.zeros((2, 2, 2))],
+        ValueError,
+        r"^Sequence 2 has 3 dimensions; expected a 1-D \(T,\) or 2-D "
+        r"\(T, n_features\) array\.$",
+    ),
+    ([_seq(2), np.float64(1.0)], ValueError, r"^Sequence 1 has 0 dimensions"),
+    ([[1.0, 2.0], [3.0, [4.0]]], ValueError, r"^Sequence 1 could not be converted"),
+    (
+        np.zeros((2, 3, 4, 5)),
+        ValueError,
+        r"^Found array with dim 4\. .*list or tuple of arrays.*3-D array.*2-D array",
+    ),
+    (np.zeros((1, 1, 1, 1, 1)), ValueError, r"^Found array with dim 5\."),
+    (np.arange(3.0), ValueError, r"^Expected 2D array, got 1D array instead"),
+    (
+        np.array([1, 2], dtype=object),
+        ValueError,
+        r"^Expected 2D array, got 1D array instead",
+    ),
+    (3.0, ValueError, r"^Expected 2D array, got scalar array instead"),
+    (np.float32(3.0), ValueError, r"^Expected 2D array, got scalar array instead"),
+    (np.array(3), ValueError, r"^Expected 2D array, got scalar array instead"),
+    # non-numeric and complex data
+    (
+        [_seq(2)] * 3 + [np.array(["abc", "de"])],
+        ValueError,
+        r"^Sequence 3 contains non-numeric data \(dtype '<U3'\)",
+    ),
+    (
+        [_seq(2), np.array([[1, "a"]], dtype=object)],
+        ValueError,
+        r"^Sequence 1 contains non-numeric data \(dtype 'object' holding str\)",
+    ),
+    (
+        [_seq(2), np.array([[1.0, "1.5"]], dtype=object)],
+        ValueError,
+        r"^Sequence 1 contains non-numeric data",
+    ),
+    (
+        [_seq(2), _seq(2), np.array([[1, {}]], dtype=object)],
+        ValueError,
+        r"^Sequence 2 contains non-numeric data \(dtype 'object' holding dict\)",
+    ),
+    (
+        [_seq(2), np.array([[None, 1.0]], dtype=object)],
+        ValueError,
+        r"^Sequence 1 contains non-numeric data",
+    ),
+    (
+        [_seq(2), np.zeros((2, 2), dtype="datetime64[s]")],
+        ValueError,
+        r"^Sequence 1 contains non-numeric data",
+    ),
+    (
+        [_seq(2), np.ones((2, 2)) * 1j],
+        ValueError,
+        r"^Complex data not supported \(sequence 1",
+    ),
+    (
+        [_seq(2), np.array([[1.0, 2j]], dtype=object)],
+        ValueError,
+        r"^Complex data not supported \(sequence 1",
+    ),
+    (np.ones((2, 3, 1)) * 1j, ValueError, r"^Complex data not supported \(sequence 0"),
+    (np.ones((2, 3)) * 1j, ValueError, r"Complex data not supported"),
+    (np.full((2, 3, 1), "x"), ValueError, r"^Sequence 0 contains non-numeric data"),
+    # NaN and infinity, located
+    (
+        _with_bad_value(np.nan, 5, 0),
+        ValueError,
+        r"^Input X contains NaN \(sequence 2, time step 5, feature 0\)\.$",
+    ),
+    (
+        _with_bad_value(np.inf, 5, 1),
+        ValueError,
+        r"^Input X contains infinity or a value too large for dtype\('float64'\) "
+        r"\(sequence 2, time step 5, feature 1\)\.$",
+    ),
+    (
+        _with_bad_value(-np.inf, 0, 1),
+        ValueError,
+        r"infinity.*\(sequence 2, time step 0, feature 1\)",
+    ),
+    (
+        [np.array([1.0, np.nan], dtype=np.float32)],
+        ValueError,
+        r"^Input X contains NaN \(sequence 0, time step 1, feature 0\)",
+    ),
+    (
+        [np.array([1.0, np.inf], dtype=np.float32)],
+        ValueError,
+        r"value too large for dtype\('float32'\) \(sequence 0, time step 1",
+    ),
+    (
+        np.array([[0.0, 1.0], [2.0, np.nan]]),
+        ValueError,
+        r"^Input X contains NaN \(sequence 1, time step 1, feature 0\)",
+    ),
+    (
+        np.array([[[0.0, 1.0]], [[2.0, 3.0]], [[np.inf, 0.0]]]),
+        ValueError,
+        r"^Input X contains infinity.*\(sequence 2, time step 0, feature 0\)",
+    ),
+    # unsupported types
+    (None, TypeError, r"NoneType.*list or tuple of arrays.*3-D array"),
+    ("abc", TypeError, r"Unsupported type for X: str\."),
+    (b"abc", TypeError, r"Unsupported type for X: bytes\."),
+    ({"a": [1.0]}, TypeError, r"Unsupported type for X: dict\."),
+    ((x for x in [_seq(2)]), TypeError, r"Unsupported type for X: generator\."),
+    ({1, 2}, TypeError, r"Unsupported type for X: set\."),
+    # sparse misuse
+    (
+        sp.csr_matrix(np.eye(3)),
+        TypeError,
+        r"single scipy\.sparse matrix.*list of scipy\.sparse matrices, one",
+    ),
+    (sp.csr_array(np.eye(3)), TypeError, r"sparse"),
+    (
+        [sp.csr_matrix(np.eye(2)), sp.csr_matrix(np.eye(2)), np.eye(2)],
+        ValueError,
+        r"^Sequence 2 is dense.*sequence 0 is a scipy\.sparse matrix",
+    ),
+    (
+        [np.eye(2), sp.csr_matrix(np.eye(2))],
+        ValueError,
+        r"^Sequence 1 is a scipy\.sparse matrix, but sequence 0 is dense",
+    ),
+    (
+        [sp.csr_matrix(np.eye(2)), sp.csr_matrix((0, 2))],
+        ValueError,
+        r"^Sequence 1 has length 0",
+    ),
+    (
+        [sp.csr_matrix(np.eye(2)), sp.csr_matrix(np.eye(2, 3))],
+        ValueError,
+        r"^Sequence 1 has 3 features per time step, but sequence 0 has 2",
+    ),
+    (
+        [sp.csr_matrix((3, 0))],
+        ValueError,
+        r"0 feature\(s\) \(shape=\(3, 0\)\).*\(sequence 0\)",
+    ),
+    (
+        [sp.csr_matrix(np.eye(2)), sp.csr_matrix(np.eye(2) * 1j)],
+        ValueError,
+        r"^Complex data not supported \(sequence 1",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "X, exception, match", ERROR_CASES, ids=[str(i) for i in range(len(ERROR_CASES))]
+)
+def test_errors(X, exception, match):
+    with pytest.raises(exception, match=match):
+        check_sequences(X)
+
+
+def test_nan_in_dataframe_is_located():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame([[1.0, 2.0, 3.0], [4.0, np.nan, 6.0]])
+    with pytest.raises(ValueError, match=r"NaN \(sequence 1, time step 1, feature 0"):
+        check_sequences(df)
+
+
+def test_nan_message_uses_input_name():
+    with pytest.raises(ValueError, match=r"^Input X_val contains NaN \(sequence 0"):
+        check_sequences([np.array([np.nan])], input_name="X_val")
+    with pytest.raises(ValueError, match=r"^X_val is empty"):
+        check_sequences([], input_name="X_val")
+
+
+def test_2d_object_array_keeps_sklearn_type_error():
+    # scikit-learn's check_dtype_object expects np.asarray's TypeError here.
+    X = np.ones((3, 4), dtype=object)
+    X[0, 0] = {"foo": "bar"}
+    with pytest.raises(TypeError, match="argument must be .* string.* number"):
+        check_sequences(X)
+
+
+def test_2d_object_array_of_numbers_is_accepted():
+    X = np.arange(6.0).reshape(2, 3).astype(object)
+    seqs, form = check_sequences(X)
+    assert form == "2d" and seqs.dtype == np.float64
+    assert_array_equal(seqs.data.ravel(), np.arange(6.0))
+
+
+def test_accept_sparse_false():
+    X = [sp.csr_matrix(np.eye(2))]
+    with pytest.raises(TypeError, match="[Ss]parse input is not supported"):
+        check_sequences(X, accept_sparse=False)
+    with pytest.raises(TypeError, match="[Ss]parse input is not supported"):
+        check_sequences(X[0], accept_sparse=False)
+    # Dense input is unaffected.
+    check_sequences([np.eye(2)], accept_sparse=False)
+
+
+# --------------------------------------------------------------------------
+# Memory layouts and the caller's arrays
+
+
+def test_layouts_give_the_same_result(rng, tmp_path):
+    X3d = rng.normal(size=(3, 6, 4))
+    reference = check_sequences(list(X3d))[0]
+
+    fortran = [np.asfortranarray(x) for x in X3d]
+    strided_base = rng.normal(size=(3, 12, 8))
+    strided_base[:, ::2, ::2] = X3d
+    strided = [x[::2, ::2] for x in strided_base]
+    readonly = [x.copy() for x in X3d]
+    for x in readonly:
+        x.flags.writeable = False
+    path = tmp_path / "X.dat"
+    memmap = np.memmap(path, dtype=np.float64, mode="w+", shape=X3d.shape)
+    memmap[:] = X3d
+    memmap.flush()
+    memmap = np.memmap(path, dtype=np.float64, mode="r", shape=X3d.shape)
+
+    fortran_3d = np.asfortranarray(X3d)
+    readonly_3d = X3d.copy()
+    readonly_3d.flags.writeable = False
+    candidates = [
+        fortran,
+        strided,
+        readonly,
+        list(memmap),
+        fortran_3d,
+        strided_base[:, ::2, ::2],
+        readonly_3d,
+        memmap,
+    ]
+    for X in candidates:
+        seqs = check_sequences(X)[0]
+        assert_same_container(seqs, reference)
+        assert type(seqs.data) is np.ndarray
+        assert seqs.data.flags.writeable
+        for x in X:
+            assert not np.shares_memory(seqs.data, x)
+
+
+def test_2d_layouts_give_the_same_result(rng):
+    pd = pytest.importorskip("pandas")
+    X2d = rng.normal(size=(4, 5))
+    reference = check_sequences(list(X2d))[0]
+    readonly = X2d.copy()
+    readonly.flags.writeable = False
+    base = rng.normal(size=(8, 10))
+    base[::2, ::2] = X2d
+    for X in [X2d, np.asfortranarray(X2d), readonly, base[::2, ::2], pd.DataFrame(X2d)]:
+        seqs = check_sequences(X)[0]
+        assert_same_container(seqs, reference)
+        assert seqs.data.flags.writeable
+        assert not np.shares_memory(seqs.data, np.asarray(X))
+
+
+def test_caller_arrays_are_not_modified(rng):
+    X = [(rng.normal(size=(3, 2)) * 10).astype(np.int64), rng.normal(size=(2, 2))]
+    X_copy = [x.copy() for x in X]
+    seqs, _ = check_sequences(X)
+    seqs.data[:] = -1.0
+    for x, x_copy in zip(X, X_copy):
+        assert_array_equal(x, x_copy)
+        assert x.dtype == x_copy.dtype
+
+    X3d = rng.normal(size=(2, 3, 2))
+    X3d_copy = X3d.copy()
+    check_sequences(X3d)[0].data[:] = -1.0
+    assert_array_equal(X3d, X3d_copy)
+
+    X2d = rng.normal(size=(2, 3))
+    X2d_copy = X2d.copy()
+    check_sequences(X2d)[0].data[:] = -1.0
+    assert_array_equal(X2d, X2d_copy)
+
+
+def test_caller_sparse_matrix_is_not_canonicalised_in_place():
+    # Duplicate, unsorted entries: canonicalising must happen on our copy only.
+    data = np.array([1.0, 2.0, 3.0])
+    indices = np.array([2, 0, 2], dtype=np.int32)
+    indptr = np.array([0, 3, 3], dtype=np.int32)
+    x = sp.csr_matrix((data, indices, indptr), shape=(2, 3))
+    saved = (x.data.copy(), x.indices.copy(), x.indptr.copy())
+    seqs, _ = check_sequences([x])
+    assert seqs.data.has_canonical_format
+    assert_array_equal(seqs.data.toarray(), [[2.0, 0.0, 4.0], [0.0, 0.0, 0.0]])
+    for before, after in zip(saved, (x.data, x.indices, x.indptr)):
+        assert_array_equal(before, after)
+    seqs.data.data[:] = -1.0
+    assert_array_equal(x.data, saved[0])
+
+
+# --------------------------------------------------------------------------
+# Sparse lists
+
+
+@pytest.mark.parametrize(
+    "container",
+    [sp.csr_matrix, sp.csc_matrix, sp.coo_matrix, sp.csr_array, sp.lil_matrix],
+)
+def test_sparse_values_equal_dense_conversion(rng, container):
+    dense = [x * (rng.random(size=x.shape) < 0.4) for x in ragged(rng, [3, 1, 4], 5)]
+    seqs, form = check_sequences([container(x) for x in dense])
+    assert form == "ragged"
+    assert seqs.is_sparse
+    assert isinstance(seqs.data, sp.csr_matrix)
+    assert seqs.data.has_canonical_format
+    reference = check_sequences(dense)[0]
+    assert_array_equal(seqs.offsets, reference.offsets)
+    assert seqs.dtype == reference.dtype
+    assert_array_equal(seqs.data.toarray(), reference.data)
+    for i, x in enumerate(dense):
+        assert_array_equal(seqs[i].toarray(), x)
+
+
+def test_sparse_float32_is_kept(rng):
+    X = [sp.csr_matrix(x) for x in ragged(rng, [2, 3], 4, np.float32)]
+    seqs, _ = check_sequences(X)
+    assert seqs.dtype == np.float32
+    assert seqs.data.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "value, kind", [(np.nan, "NaN"), (np.inf, "infinity or a value too large")]
+)
+def test_sparse_non_finite_is_located(value, kind):
+    bad = np.zeros((4, 3))
+    bad[0, 1] = 1.0
+    bad[2, 2] = value
+    bad[3, 0] = value  # only the first one is reported
+    X = [sp.csr_matrix(np.eye(2, 3)), sp.csr_matrix(np.eye(1, 3)), sp.csr_matrix(bad)]
+    with pytest.raises(
+        ValueError,
+        match=rf"^Input X contains {kind}.*\(sequence 2, time step 2, feature 2\)\.$",
+    ):
+        check_sequences(X)
+
+
+# --------------------------------------------------------------------------
+# The Sequences container
+
+
+def test_container_properties(rng):
+    X = ragged(rng, [3, 1, 5, 2], n_features=3, dtype=np.float32)
+    seqs, _ = check_sequences(X)
+    assert seqs.lengths.dtype == np.int64
+    assert_array_equal(seqs.lengths, [3, 1, 5, 2])
+    assert seqs.n_sequences == len(seqs) == 4
+    assert seqs.n_features == 3
+    assert seqs.dtype == np.float32
+    assert not seqs.is_sparse
+    assert seqs.n_steps == 11
+    assert isinstance(seqs.n_steps, int)
+    assert "n_sequences=4" in repr(seqs)
+
+
+def test_getitem(rng):
+    X = ragged(rng, [3, 1, 5], n_features=2)
+    seqs, _ = check_sequences(X)
+    assert_array_equal(seqs[1], X[1])
+    assert_array_equal(seqs[-1], X[2])
+    assert_array_equal(seqs[np.int64(2)], X[2])
+    assert np.shares_memory(seqs[0], seqs.data)  # a view, not a copy
+    with pytest.raises(IndexError):
+        seqs[3]
+    with pytest.raises(IndexError):
+        seqs[-4]
+    with pytest.raises(TypeError, match="take"):
+        seqs[[0, 1]]
+    with pytest.raises(TypeError, match="take"):
+        seqs[0:2]
+    for got, expected in zip(seqs, X, strict=True):
+        assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_take(rng, sparse):
+    X = ragged(rng, [3, 1, 5, 2, 4], n_features=2)
+    if sparse:
+        X = [sp.csr_matrix(x) for x in X]
+    seqs, _ = check_sequences(X)
+
+    def as_dense(x):
+        return x.toarray() if sparse else x
+
+    for indices in (
+        [4, 2, 0, 1, 3],
+        [3, 0],
+        [1],
+        [2, 2, 0],
+        [-1, 0],
+        rng.permutation(5),
+    ):
+        sub = seqs.take(indices)
+        assert sub.offsets.dtype == np.int64
+        assert_array_equal(sub.lengths, [X[i].shape[0] for i in indices])
+        expected = [as_dense(X[i]) for i in indices]
+        got = [as_dense(s) for s in sub.to_list()]
+        assert len(got) == len(expected)
+        for g, e in zip(got, expected):
+            assert_array_equal(g, e)
+        if not sparse:
+            assert sub.data.flags.c_contiguous
+            assert not np.shares_memory(sub.data, seqs.data)
+
+    mask = np.array([True, False, True, False, False])
+    assert_array_equal(seqs.take(mask).lengths, [3, 5])
+    empty = seqs.take(np.array([], dtype=np.int64))
+    assert len(empty) == 0 and empty.n_steps == 0 and empty.n_features == 2
+    with pytest.raises(IndexError):
+        seqs.take([5])
+    with pytest.raises(IndexError):
+        seqs.take([-6])
+
+
+def test_to_list_round_trip(rng):
+    X = ragged(rng, [3, 1, 5], n_features=2)
+    seqs, _ = check_sequences(X)
+    out = seqs.to_list()
+    assert len(out) == 3
+    for got, expected in zip(out, X):
+        assert_array_equal(got, expected)
+        assert np.shares_memory(got, seqs.data)
+    assert_same_container(check_sequences(out)[0], seqs)
+
+
+def test_from_lengths(rng):
+    data = rng.normal(size=(6, 2))
+    seqs = Sequences.from_lengths(data, np.array([1, 0, 5], dtype=np.int32))
+    assert seqs.data is data
+    assert seqs.offsets.dtype == np.int64
+    assert_array_equal(seqs.offsets, [0, 1, 1, 6])
+    with pytest.raises(ValueError, match="sum to 5, but data has 6 rows"):
+        Sequences.from_lengths(data, [2, 3])
+    with pytest.raises(ValueError, match="non-negative"):
+        Sequences.from_lengths(data, [7, -1])
+    with pytest.raises(ValueError, match="1-D array of integers"):
+        Sequences.from_lengths(data, [[6]])
+    with pytest.raises(ValueError, match="1-D array of integers"):
+        Sequences.from_lengths(data, [1.5, 4.5])
+
+
+def test_offsets_do_not_overflow_int32():
+    # A zero-stride view stands in for more than 2**31 rows without the memory.
+    n_rows = 2**31 + 10
+    data = np.broadcast_to(np.zeros((1, 1), dtype=np.float32), (n_rows, 1))
+    lengths = np.array([2**30, 2**30, 10], dtype=np.int32)
+    seqs = Sequences.from_lengths(data, lengths)
+    assert seqs.n_steps == n_rows
+    assert_array_equal(seqs.offsets, [0, 2**30, 2**31, n_rows])
+
+
+def test_pickle_round_trip(rng):
+    seqs, _ = check_sequences(ragged(rng, [2, 3], 2))
+    loaded = pickle.loads(pickle.dumps(seqs))
+    assert_same_container(loaded, seqs)
+
+
+def test_check_step_features(rng):
+    seqs, _ = check_sequences(ragged(rng, [2, 3], 4))
+    check_step_features(seqs, 4, "RNNClassifier")
+    with pytest.raises(
+        ValueError,
+        match=r"^X has 4 features, but RNNClassifier is expecting 3 features as "
+        r"input\.$",
+    ):
+        check_step_features(seqs, 3, "RNNClassifier")
+
+
+# --------------------------------------------------------------------------
+# Performance
+
+
+def test_many_short_sequences_convert_fast(rng):
+    X = list(rng.normal(size=(100_000, 1, 3)))
+    check_sequences(X[:100])  # warm up imports and caches
+    start = time.perf_counter()
+    seqs, _ = check_sequences(X)
+    elapsed = time.perf_counter() - start
+    assert seqs.n_sequences == 100_000
+    assert elapsed < 2.0, f"converting 10**5 length-1 sequences took {elapsed:.2f}s"
+
+
+# --------------------------------------------------------------------------
+# Properties
+
+
+@st.composite
+def ragged_float_lists(draw):
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    n_features = draw(st.integers(1, 4))
+    lengths = draw(st.lists(st.integers(1, 20), min_size=1, max_size=15))
+    elements = st.floats(
+        allow_nan=False, allow_infinity=False, width=np.dtype(dtype).itemsize * 8
+    )
+    return [
+        draw(hnp.arrays(dtype, (t, n_features), elements=elements)) for t in lengths
+    ]
+
+
+@seed(SEED)
+@settings(max_examples=50, deadline=None)
+@given(X=ragged_float_lists())
+def test_round_trip_property(X):
+    seqs, form = check_sequences(X)
+    assert form == "ragged"
+    assert seqs.dtype == X[0].dtype
+    out = seqs.to_list()
+    assert len(out) == len(X)
+    for got, expected in zip(out, X):
+        assert got.dtype == expected.dtype
+        assert_array_equal(got, expected)
+
+
+@seed(SEED)
+@settings(max_examples=50, deadline=None)
+@given(data=st.data())
+def test_take_permutation_property(data):
+    X = data.draw(ragged_float_lists())
+    permutation = data.draw(st.permutations(range(len(X))))
+    taken = check_sequences(X)[0].take(permutation).to_list()
+    expected = [X[i] for i in permutation]
+    assert len(taken) == len(expected)
+    for got, want in zip(taken, expected):
+        assert_array_equal(got, want)
