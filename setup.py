@@ -30,4 +30,6 @@ extensions = [
     for name in ("_blas", "_recurrent")
 ]
 
-setup(ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES))
+# force: the generated C depends on the directives, which a file's timestamp
+# does not show, so a debug build must not reuse a release build's C files.
+setup(ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES, force=True))

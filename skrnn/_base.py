@@ -249,6 +249,10 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         return self._fit(X, y, sample_weight)
 
     def _fit(self, X, y, sample_weight):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target "
+                "y is None.")
         hidden = self._hidden_sizes()
         reuse = self.warm_start and hasattr(self, "_params")
         seqs = self._validate_sequences(X, reset=not reuse)

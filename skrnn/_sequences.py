@@ -326,8 +326,9 @@ def check_sequences(X, *, input_name="X", accept_sparse=True):
             return _check_ragged(list(array), input_name, accept_sparse), "ragged"
         raise ValueError(
             "Expected 2D array, got 1D array instead "
-            f"(shape={array.shape}). A single univariate sequence x is "
-            f"[x] or x.reshape(1, -1); several sequences are a list of arrays. "
+            f"(shape={array.shape}). Reshape your data: a single univariate "
+            f"sequence x is [x] or x.reshape(1, -1); several sequences are a "
+            f"list of arrays. "
             f"{input_name} must be {_ACCEPTED_FORMS}."
         )
     if array.ndim == 2:
