@@ -227,11 +227,13 @@ class RecurrentNetwork:
 
     # -- backward --------------------------------------------------------
 
-    def backward(self, params, grads, batch, dZ, ws):
+    def backward(self, params, grads, batch, dZ, ws, input_grad=False):
         """Fill ``grads`` (views of the flat gradient) from dZ = dLoss/dZ.
 
         Uses what the last :meth:`forward` kept in ``ws``; dZ has the shape
-        of its Z.
+        of its Z. With ``input_grad`` (dense input only) also returns the
+        gradient with respect to the packed input ``batch.X``, which training
+        never needs.
         """
         cells, masks, feats = ws.trace
         np.matmul(feats.T, dZ, out=grads.W_out)
@@ -255,14 +257,16 @@ class RecurrentNetwork:
                 self._cell_backward(params.layers[layer][direction],
                                     grads.layers[layer][direction], x, bufs,
                                     d_states[direction], batch, ws,
-                                    (layer, direction), need_dx=layer > 0)
+                                    (layer, direction),
+                                    need_dx=layer > 0 or input_grad)
                 for direction, (x, bufs) in enumerate(cells[layer])
             ]
-            if layer > 0:
+            if layer > 0 or input_grad:
                 d_out = d_inputs[0]
                 if self.n_directions == 2:
                     # The reverse direction read its input through batch.rev.
                     d_out = d_out + d_inputs[1][batch.rev]
+        return d_out.copy() if input_grad else None
 
     def _split_directions(self, d_out, hidden, batch, ws):
         """Gradient of a layer's output split into its directions' own row orders."""
