@@ -39,6 +39,14 @@ def _single_threaded_blas():
     return _THREADPOOLS.limit(limits=1, user_api="blas")
 
 
+def _checked_weights(weights):
+    if not np.isfinite(weights).all() or np.any(weights < 0):
+        raise ValueError("sample_weight must be finite and non-negative.")
+    if weights.sum() <= 0:
+        raise ValueError("sample_weight sums to zero: there is nothing to fit.")
+    return weights
+
+
 class BaseRNN(BaseEstimator, metaclass=ABCMeta):
     """Base class of the recurrent estimators.
 
@@ -164,10 +172,28 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         """The loss object matching the encoded targets."""
 
     def _sample_weights(self, seqs, targets, sample_weight):
-        """Weights aligned with ``targets`` (per step for a per-step model)."""
+        """Weights aligned with ``targets`` (per step for a per-step model).
+
+        A per-step model takes one weight per sequence, applied to each of its
+        steps, or a list of one weight array per sequence.
+        """
         n = seqs.n_sequences
         if sample_weight is None:
             weights = np.ones(n)
+        elif (self._per_step and isinstance(sample_weight, (list, tuple))
+              and len(sample_weight) > 0 and np.ndim(sample_weight[0]) == 1):
+            if len(sample_weight) != n:
+                raise ValueError(
+                    f"sample_weight has {len(sample_weight)} arrays, expected "
+                    f"{n}: one per sequence.")
+            parts = [np.asarray(w, dtype=np.float64) for w in sample_weight]
+            for i, part in enumerate(parts):
+                if part.shape != (seqs.lengths[i],):
+                    raise ValueError(
+                        f"sample_weight[{i}] has shape {part.shape}, expected "
+                        f"({seqs.lengths[i]},): one weight per time step of "
+                        f"sequence {i}.")
+            return _checked_weights(np.concatenate(parts))
         else:
             weights = np.asarray(sample_weight, dtype=np.float64)
             if weights.shape != (n,):
@@ -177,16 +203,19 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 )
         if self._per_step:
             weights = np.repeat(weights, seqs.lengths)
-        return weights
+        return _checked_weights(weights)
 
     @abstractmethod
-    def _validation_score(self, seqs, targets):
+    def _validation_score(self, seqs, targets, weights):
         """The score early stopping watches, on encoded validation targets."""
 
     # -- input -----------------------------------------------------------
 
-    def _validate_sequences(self, X, reset):
-        """X in any accepted form -> Sequences, with sklearn's feature checks."""
+    def _validate_sequences(self, X, reset, dtype=None):
+        """X in any accepted form -> Sequences, with sklearn's feature checks.
+
+        Without ``reset`` the data is cast to ``dtype``, the fitted one.
+        """
         seqs, form = check_sequences(X)
         if reset:
             self._fitted_on_2d = form == "2d"
@@ -203,7 +232,7 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
             if form == "2d" and self._fitted_on_2d:
                 validate_data(self, X, reset=False, skip_check_array=True)
             check_step_features(seqs, self._n_step_features, type(self).__name__)
-            dtype = self._params.dtype
+            dtype = self._params.dtype if dtype is None else dtype
             if seqs.dtype != dtype:
                 seqs = type(seqs)(seqs.data.astype(dtype), seqs.offsets)
         return seqs
@@ -225,7 +254,7 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
     # -- fit -------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None):
         """Fit the model to sequences X and targets y.
 
         Parameters
@@ -238,34 +267,61 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
             The targets: one per sequence, or for :class:`SequenceTagger` a
             list of one label array per sequence.
         sample_weight : array-like of shape (n_samples,), default=None
-            Weight of each sequence in the loss (a weighted mean per
-            minibatch). None weighs every sequence equally.
+            Weight of each sequence in the loss; a :class:`SequenceTagger`
+            also takes a list of one weight array per sequence (one weight
+            per step). The loss of a minibatch is the weighted mean, and the
+            L2 term is divided by the sum of the weights, as in MLPClassifier.
+            None weighs every sequence equally.
+        X_val, y_val : validation sequences and targets, default=None
+            A validation set of your own, scored after every epoch into
+            ``validation_scores_`` instead of one split off the training data;
+            with ``early_stopping=True`` it decides when to stop and which
+            weights to keep. Give one when searching hyperparameters, so the
+            stopping rule never sees the data a search scores on.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit(X, y, sample_weight)
+        return self._fit(X, y, sample_weight, validation_data=(X_val, y_val))
 
-    def _fit(self, X, y, sample_weight):
+    def _check_solver(self):
+        if self.solver not in ("sgd", "adam"):
+            raise AttributeError(
+                f"partial_fit is only available for stochastic optimizers. "
+                f"{self.solver} is not stochastic.")
+        return True
+
+    def _fit(self, X, y, sample_weight, incremental=False,
+             validation_data=(None, None)):
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target "
                 "y is None.")
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        X_val, y_val = validation_data
+        if (X_val is None) != (y_val is None):
+            raise ValueError("Pass both X_val and y_val, or neither.")
         hidden = self._hidden_sizes()
-        reuse = self.warm_start and hasattr(self, "_params")
+        reuse = (incremental or self.warm_start) and hasattr(self, "_params")
         seqs = self._validate_sequences(X, reset=not reuse)
-        targets = self._validate_targets(seqs, y, reset=not reuse)
+        # A classifier's first partial_fit has its classes_ from `classes`.
+        reset_targets = not reuse and not (incremental and hasattr(self, "classes_"))
+        targets = self._validate_targets(seqs, y, reset=reset_targets)
         weights = self._sample_weights(seqs, targets, sample_weight)
-        if seqs.n_sequences < 1:
-            raise ValueError("X must hold at least one sequence.")
-        if not (np.all(weights >= 0) and np.isfinite(weights).all()):
-            raise ValueError("sample_weight must be finite and non-negative.")
-        if weights.sum() <= 0:
-            raise ValueError("sample_weight sums to zero: nothing to fit.")
+        validation = None
+        if X_val is not None:
+            val_seqs = self._validate_sequences(X_val, reset=False,
+                                                dtype=seqs.dtype)
+            validation = (val_seqs,
+                          self._validate_targets(val_seqs, y_val, reset=False),
+                          None)
 
-        rng = check_random_state(self.random_state)
+        if not reuse:
+            self._random_state = check_random_state(self.random_state)
+        rng = self._random_state
         architecture = (self.cell, self.activation, hidden, self.bidirectional,
                         seqs.n_features, self.n_outputs_)
         if reuse and architecture != self._architecture:
@@ -283,6 +339,7 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 bidirectional=self.bidirectional, n_outputs=self.n_outputs_,
                 per_step=self._per_step)
             self._params = self._network.init_params(rng, seqs.dtype)
+            self._optimizer = None
             self.n_iter_ = 0
             self.t_ = 0
             self.loss_curve_ = []
@@ -290,18 +347,22 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
             self.best_loss_ = np.inf
             self.validation_scores_ = None
             self.best_validation_score_ = None
-        elif seqs.dtype != self._params.dtype:
-            seqs = type(seqs)(seqs.data.astype(self._params.dtype), seqs.offsets)
-        elif not self._params.flags.writeable:
-            # e.g. loaded with joblib's mmap_mode="r": never update in place.
-            self._params = self._params.copy()
+        else:
+            if seqs.dtype != self._params.dtype:
+                seqs = type(seqs)(seqs.data.astype(self._params.dtype),
+                                  seqs.offsets)
+            if not self._params.flags.writeable:
+                # e.g. loaded with joblib's mmap_mode="r": never update the
+                # caller's file in place.
+                self._params = self._params.copy()
         self._loss = self._make_loss()
 
         with _single_threaded_blas():
             if self.solver == "lbfgs":
                 self._fit_lbfgs(seqs, targets, weights)
             else:
-                self._fit_stochastic(seqs, targets, weights, rng)
+                self._fit_stochastic(seqs, targets, weights, rng, incremental,
+                                     validation)
         self._check_finite_params()
         return self
 
@@ -322,19 +383,24 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         net.backward(views, net.views(grad), batch, dZ, ws)
         return loss
 
-    def _regularize(self, params, grad, n_samples):
-        """Add MLP's L2 term, ``0.5 * alpha * ||W||^2 / n_samples``, on weights only."""
+    def _regularize(self, params, grad, weight_total):
+        """Add MLP's L2 term on the weights (not biases), to loss and ``grad``.
+
+        The term is ``0.5 * alpha * ||W||^2 / weight_total``, the total being
+        the sum of the sample weights that normalise the data loss.
+        """
         if self.alpha == 0:
             return 0.0
         weights = params[: self._network.n_weights]
-        grad[: self._network.n_weights] += (self.alpha / n_samples) * weights
-        return 0.5 * self.alpha * float(weights @ weights) / n_samples
+        grad[: self._network.n_weights] += (self.alpha / weight_total) * weights
+        return 0.5 * self.alpha * float(weights @ weights) / weight_total
 
-    def _fit_stochastic(self, seqs, targets, weights, rng):
+    def _fit_stochastic(self, seqs, targets, weights, rng, incremental,
+                        validation):
         params = self._params
         grad = np.zeros_like(params)
         ws = Workspace(params.dtype)
-        if not (self.warm_start and hasattr(self, "_optimizer")):
+        if self._optimizer is None or not (self.warm_start or incremental):
             if self.solver == "sgd":
                 self._optimizer = SGD(
                     params.shape[0], params.dtype, self.learning_rate_init,
@@ -347,14 +413,16 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         optimizer = self._optimizer
 
         train = np.arange(seqs.n_sequences)
-        validation = None
-        if self.early_stopping:
+        if self.early_stopping and validation is None:
             train, val = self._split_validation(seqs, targets, rng)
-            validation = self._subset(seqs, targets, val)
+            validation = (self._subset(seqs, targets, val)
+                          + (self._rows(seqs, weights, val),))
+        if validation is not None and not incremental:
             self.validation_scores_ = []
             self.best_validation_score_ = -np.inf
-            self.best_loss_ = None
-            self._best_params = params.copy()
+            if self.early_stopping:
+                self.best_loss_ = None
+                self._best_params = params.copy()
         train_seqs, train_targets, train_weights = (
             self._subset(seqs, targets, train) + (self._rows(seqs, weights, train),))
         n_train = train_seqs.n_sequences
@@ -369,10 +437,13 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 for b, idx in enumerate(order):
                     batch = PackedBatch(train_seqs, idx)
                     rows = batch.gather if self._per_step else batch.order
+                    weight_total = train_weights[rows].sum()
+                    if weight_total <= 0:
+                        continue
                     loss = self._minibatch_loss_grad(
                         train_seqs, train_targets, train_weights, batch, params,
-                        grad, ws, train_weights[rows].sum(), self.dropout, rng)
-                    loss += self._regularize(params, grad, idx.shape[0])
+                        grad, ws, weight_total, self.dropout, rng)
+                    loss += self._regularize(params, grad, weight_total)
                     grad_norm = float(np.sqrt(grad @ grad))
                     if not (np.isfinite(loss) and np.isfinite(grad_norm)):
                         self._diverged(b)
@@ -389,6 +460,8 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 if self.verbose:
                     self._report_epoch(start)
                 optimizer.epoch_ended(self.t_)
+                if incremental:
+                    break
                 if self._no_improvement_count > self.n_iter_no_change:
                     if optimizer.stalled(self.verbose):
                         break
@@ -423,17 +496,21 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         )
 
     def _update_no_improvement_count(self, validation):
-        """MLP's stopping rule: on the validation score or on the training loss."""
+        """MLP's stopping rule, on the validation score with early stopping,
+        else on the training loss; a validation set is scored either way."""
         if validation is not None:
             score = self._validation_score(*validation)
             self.validation_scores_.append(score)
-            if score < self.best_validation_score_ + self.tol:
+            previous_best = self.best_validation_score_
+            if score > previous_best:
+                self.best_validation_score_ = score
+                if self.early_stopping:
+                    self._best_params = self._params.copy()
+        if self.early_stopping:
+            if score < previous_best + self.tol:
                 self._no_improvement_count += 1
             else:
                 self._no_improvement_count = 0
-            if score > self.best_validation_score_:
-                self.best_validation_score_ = score
-                self._best_params = self._params.copy()
         else:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1
@@ -466,7 +543,7 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                                                   params, grad, ws, weight_total)
                 np.add(total, grad, out=total)
             grad[...] = 0
-            loss += self._regularize(params, grad, seqs.n_sequences)
+            loss += self._regularize(params, grad, weight_total)
             np.add(total, grad, out=total)
             return loss, total
 

@@ -1,12 +1,16 @@
 """The public estimators: RNNClassifier, RNNRegressor and SequenceTagger."""
 
 import numpy as np
-from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, column_or_1d
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import (
+    _check_partial_fit_first_call,
+    check_classification_targets,
+)
+from sklearn.utils.validation import assert_all_finite, check_array, column_or_1d
 
 from ._base import BaseRNN
 from ._loss import BinaryLogLoss, MultinomialLogLoss, SquaredError
@@ -172,26 +176,57 @@ class _ClassifierBase(BaseRNN):
         self.class_weight = class_weight
 
     def _encode_labels(self, labels, reset):
-        """Labels -> integer codes into classes_; sets classes_ and n_outputs_."""
+        """Labels -> integer codes into classes_; sets classes_ and n_outputs_.
+
+        Without ``reset`` the classes are those of the first fit (or of the
+        first partial_fit's ``classes``), and other labels are an error.
+        """
+        if labels.dtype.kind == "f":
+            # Before check_classification_targets, which casts inf to int.
+            assert_all_finite(labels, input_name="y")
         check_classification_targets(labels)
         if reset:
             self.classes_ = np.unique(labels)
-            if self.classes_.shape[0] < 2:
-                raise ValueError(
-                    f"{type(self).__name__} needs samples of at least 2 classes "
-                    f"in the data, but the data contain only one class: "
-                    f"{self.classes_[0]!r}.")
-            n_classes = self.classes_.shape[0]
-            self.n_outputs_ = 1 if n_classes == 2 else n_classes
-        codes = np.searchsorted(self.classes_, labels)
-        codes = np.minimum(codes, self.classes_.shape[0] - 1)
+        n_classes = self.classes_.shape[0]
+        if n_classes < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes "
+                f"in the data, but the data contain only one class: "
+                f"{self.classes_[0]!r}.")
+        self.n_outputs_ = 1 if n_classes == 2 else n_classes
+        codes = np.minimum(np.searchsorted(self.classes_, labels), n_classes - 1)
         unseen = self.classes_[codes] != labels
         if np.any(unseen):
             raise ValueError(
-                f"y contains labels not seen in the first fit: "
+                f"y has classes not in classes_: "
                 f"{np.unique(labels[unseen]).tolist()}; classes_ is "
                 f"{self.classes_.tolist()}.")
         return codes
+
+    @available_if(BaseRNN._check_solver)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Update the model with one epoch over X, y.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features), or array-like
+            Sequences in any accepted form.
+        y : array-like
+            Labels, as for :meth:`fit`.
+        sample_weight : array-like, default=None
+            Weights, as for :meth:`fit`.
+        classes : array-like of shape (n_classes,), default=None
+            Every label the model will ever see; required on the first call,
+            since a later batch may hold labels this one lacks.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        _check_partial_fit_first_call(self, classes)
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def _make_loss(self):
         if self.n_outputs_ == 1:
@@ -215,9 +250,10 @@ class _ClassifierBase(BaseRNN):
             weights = weights * per_class[codes]
         return weights
 
-    def _validation_score(self, seqs, targets):
+    def _validation_score(self, seqs, targets, weights):
         raw = self._raw_predict_seqs(seqs)
-        return accuracy_score(self._codes(targets), self._decide(raw))
+        return accuracy_score(self._codes(targets), self._decide(raw),
+                              sample_weight=weights)
 
     def _decide(self, raw):
         if self.n_outputs_ == 1:
@@ -446,8 +482,30 @@ class RNNRegressor(RegressorMixin, BaseRNN):
     def _make_loss(self):
         return SquaredError()
 
-    def _validation_score(self, seqs, targets):
-        return r2_score(targets, self._raw_predict_seqs(seqs))
+    def _validation_score(self, seqs, targets, weights):
+        return r2_score(targets, self._raw_predict_seqs(seqs),
+                        sample_weight=weights)
+
+    @available_if(BaseRNN._check_solver)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the model with one epoch over X, y.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features), or array-like
+            Sequences in any accepted form.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sequence.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X):
         """Predict the target of each sequence.

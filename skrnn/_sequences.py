@@ -262,7 +262,10 @@ def check_sequences(X, *, input_name="X", accept_sparse=True):
         - list or tuple of scipy.sparse matrices (T_i, n_features);
         - 3-D array (n_samples, T, n_features): equal-length sequences;
         - 2-D array or DataFrame (n_samples, T): equal-length univariate
-          sequences, each of shape (T, 1).
+          sequences, each of shape (T, 1). A list of equal-length plain
+          Python lists of numbers is a 2-D array-like to scikit-learn, and is
+          read as this form too (the same sequences, with the 2-D form's
+          bookkeeping: ``n_features_in_`` is T).
     input_name : str, default="X"
         Name of the input used in error messages.
     accept_sparse : bool, default=True
@@ -300,6 +303,8 @@ def check_sequences(X, *, input_name="X", accept_sparse=True):
     if sp.issparse(X):
         raise TypeError(_single_sparse_message(input_name, accept_sparse))
     if isinstance(X, (list, tuple)):
+        if _is_nested_list_table(X):
+            return _check_2d(X, input_name), "2d"
         return _check_ragged(X, input_name, accept_sparse), "ragged"
     if _is_dataframe(X):
         return _check_2d(X, input_name), "2d"
@@ -379,6 +384,20 @@ def _is_dataframe(X):
     # pandas is optional: if it was never imported, X cannot be a DataFrame.
     pd = sys.modules.get("pandas")
     return pd is not None and isinstance(X, pd.DataFrame)
+
+
+def _is_nested_list_table(X):
+    """Whether X is a list of equal-length plain lists of numbers (2-D to sklearn)."""
+    if len(X) == 0 or not all(isinstance(row, (list, tuple)) for row in X):
+        return False
+    width = len(X[0])
+    if width == 0 or any(len(row) != width for row in X):
+        return False
+    try:
+        table = np.asarray(X)
+    except (ValueError, TypeError):
+        return False
+    return table.ndim == 2 and table.dtype.kind in "biuf"
 
 
 def _is_scalar_like(x):

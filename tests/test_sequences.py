@@ -76,10 +76,21 @@ def test_univariate_equal_length_forms_agree(rng, dtype):
 
 
 def test_univariate_list_of_python_lists(rng):
+    # Equal-length plain lists are a 2-D array-like to scikit-learn, so they
+    # take the 2-D form's bookkeeping; unequal lengths can only be ragged.
     X2d = rng.normal(size=(3, 5))
     from_lists, form = check_sequences([row.tolist() for row in X2d])
-    assert form == "ragged"
+    assert form == "2d"
     assert_same_container(from_lists, check_sequences(X2d)[0])
+
+    ragged_lists = [X2d[0].tolist(), X2d[1, :2].tolist()]
+    seqs, form = check_sequences(ragged_lists)
+    assert form == "ragged"
+    assert_array_equal(seqs.lengths, [5, 2])
+
+    arrays, form = check_sequences(list(X2d))
+    assert form == "ragged"
+    assert_same_container(arrays, from_lists)
 
 
 def test_multivariate_ragged_forms_agree(rng):

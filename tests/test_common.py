@@ -1,0 +1,25 @@
+"""scikit-learn's estimator checks, on 2-D input read as univariate sequences."""
+
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skrnn import RNNClassifier, RNNRegressor
+
+# Small and fast, yet trained enough for the checks that assert a training
+# score (check_classifiers_train wants accuracy > 0.83, check_regressors_train
+# R^2 > 0.5).
+CHECK_PARAMS = dict(hidden_layer_sizes=(8,), learning_rate_init=0.02, max_iter=50,
+                    random_state=0)
+
+ESTIMATORS = [
+    Estimator(cell=cell, **CHECK_PARAMS)
+    for Estimator in (RNNClassifier, RNNRegressor)
+    for cell in ("gru", "lstm", "rnn")
+]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@parametrize_with_checks(ESTIMATORS)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
