@@ -34,8 +34,9 @@ class BinaryLogLoss:
         return loss, grad.astype(Z.dtype, copy=False)
 
     def link(self, Z):
-        p = expit(Z[:, 0])
-        return np.column_stack([1 - p, p])
+        # expit(-z), not 1 - expit(z), which cancels to 0 for large z.
+        z = Z[:, 0]
+        return np.column_stack([expit(-z), expit(z)])
 
     def log_link(self, Z):
         z = Z[:, 0]

@@ -96,11 +96,20 @@ def minibatch_indices(n_sequences, batch_size, rng=None):
 def predict_batches(lengths, max_steps=PREDICT_STEPS_PER_BATCH):
     """Length-sorted minibatches of at most ``max_steps`` steps each.
 
-    Sorting by length before chunking keeps the active block of each step as
-    large as possible, which is what makes the per-step products efficient.
+    A sequence longer than ``max_steps`` is a minibatch of its own. Sorting by
+    length before chunking keeps the active block of each step as large as
+    possible, which is what makes the per-step products efficient.
     """
-    order = np.argsort(-np.asarray(lengths), kind="stable").astype(np.intp)
-    ends = np.cumsum(np.asarray(lengths)[order])
-    chunk = (ends - 1) // max_steps
-    bounds = np.flatnonzero(np.diff(chunk)) + 1
-    return np.split(order, bounds)
+    lengths = np.asarray(lengths)
+    order = np.argsort(-lengths, kind="stable").astype(np.intp)
+    ends = np.cumsum(lengths[order])
+    batches = []
+    start, done = 0, 0
+    # One iteration per minibatch, not per sequence.
+    while start < order.shape[0]:
+        stop = max(int(np.searchsorted(ends, done + max_steps, side="right")),
+                   start + 1)
+        batches.append(order[start:stop])
+        done = int(ends[stop - 1])
+        start = stop
+    return batches
