@@ -16,7 +16,7 @@ class SquaredError:
         diff = Z - Y
         loss = 0.5 * float(weights @ np.einsum("ij,ij->i", diff, diff))
         diff *= weights[:, None]
-        return loss, diff
+        return loss, diff.astype(Z.dtype, copy=False)
 
     def link(self, Z):
         return Z

@@ -235,6 +235,10 @@ class RecurrentNetwork:
         gradient with respect to the packed input ``batch.X``, which training
         never needs.
         """
+        if input_grad and not isinstance(batch.X, np.ndarray):
+            raise ValueError(
+                "input_grad=True needs dense input: the first layer of sparse "
+                "input takes its gradient through scipy's product, not dX.")
         cells, masks, feats = ws.trace
         np.matmul(feats.T, dZ, out=grads.W_out)
         dZ.sum(axis=0, out=grads.b_out)

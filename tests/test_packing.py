@@ -1,0 +1,300 @@
+"""PackedBatch and the minibatch planners: the packed layout the kernels read."""
+
+import _reference as ref
+import numpy as np
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_array_equal
+
+from skrnn._packing import PackedBatch, minibatch_indices, predict_batches
+from skrnn._sequences import Sequences
+
+PROPERTY = settings(max_examples=50, deadline=None)
+
+
+def _container(lengths, n_features=2):
+    """A Sequences whose every value is distinct, so each row names its origin."""
+    lengths = np.asarray(lengths, dtype=np.intp)
+    n = int(lengths.sum())
+    data = np.arange(n * n_features, dtype=np.float64).reshape(n, n_features)
+    return Sequences.from_lengths(data, lengths)
+
+
+def _slots(batch):
+    """(sequence, step) of every packed row, from the documented layout."""
+    seq = np.empty(batch.n_steps, dtype=np.intp)
+    step = np.empty(batch.n_steps, dtype=np.intp)
+    for t, bs in enumerate(batch.batch_sizes):
+        rows = slice(batch.starts[t], batch.starts[t] + bs)
+        seq[rows] = batch.order[:bs]
+        step[rows] = t
+    return seq, step
+
+
+lengths_st = st.lists(st.integers(1, 7), min_size=1, max_size=9)
+
+
+@st.composite
+def container_and_indices(draw):
+    """A container and a minibatch of distinct indices into it, in any order."""
+    lengths = draw(lengths_st)
+    n_features = draw(st.integers(1, 3))
+    seqs = _container(lengths, n_features)
+    indices = draw(st.permutations(range(len(lengths))))
+    size = draw(st.integers(1, len(lengths)))
+    return seqs, np.array(indices[:size], dtype=np.intp)
+
+
+# --------------------------------------------------------------------------
+# Hand-checked layouts
+# --------------------------------------------------------------------------
+
+
+def test_hand_checked_layout():
+    # seq 0 = rows 0..2, seq 1 = row 3, seq 2 = rows 4..5.
+    seqs = _container([3, 1, 2], n_features=1)
+    batch = PackedBatch(seqs, [0, 1, 2])
+    assert_array_equal(batch.order, [0, 2, 1])
+    assert_array_equal(batch.lengths, [3, 2, 1])
+    assert_array_equal(batch.batch_sizes, [3, 2, 1])
+    assert batch.batch_sizes.dtype == np.intp
+    assert_array_equal(batch.starts, [0, 3, 5, 6])
+    # step 0: seq 0, 2, 1; step 1: seq 0, 2; step 2: seq 0
+    assert_array_equal(batch.gather, [0, 4, 3, 1, 5, 2])
+    assert_array_equal(batch.last, [5, 4, 2])
+    assert_array_equal(batch.rev, [5, 4, 2, 3, 1, 0])
+    assert_array_equal(batch.X[:, 0], [0, 4, 3, 1, 5, 2])
+    assert batch.n_sequences == 3
+    assert batch.n_steps == 6
+
+
+def test_hand_checked_subset_and_ties():
+    # lengths 2, 3, 2, 1; minibatch [2, 3, 0]: seq 2 and seq 0 tie at length 2
+    # and keep the caller's order (2 before 0).
+    seqs = _container([2, 3, 2, 1], n_features=1)
+    batch = PackedBatch(seqs, [2, 3, 0])
+    assert_array_equal(batch.order, [2, 0, 3])
+    assert_array_equal(batch.lengths, [2, 2, 1])
+    assert_array_equal(batch.batch_sizes, [3, 2])
+    assert_array_equal(batch.starts, [0, 3, 5])
+    # container rows: seq 0 = 0, 1; seq 1 = 2..4; seq 2 = 5, 6; seq 3 = 7
+    assert_array_equal(batch.gather, [5, 0, 7, 6, 1])
+    assert_array_equal(batch.last, [3, 4, 2])
+    assert_array_equal(batch.rev, [3, 4, 2, 0, 1])
+    assert_array_equal(batch.X[:, 0], [5, 0, 7, 6, 1])
+
+
+def test_equal_lengths_keep_caller_order():
+    seqs = _container([4, 4, 4])
+    batch = PackedBatch(seqs, [1, 2, 0])
+    assert_array_equal(batch.order, [1, 2, 0])
+    assert_array_equal(batch.batch_sizes, [3, 3, 3, 3])
+    assert_array_equal(batch.last, [9, 10, 11])
+
+
+def test_single_step_sequences():
+    seqs = _container([1, 1, 1])
+    batch = PackedBatch(seqs, [2, 0, 1])
+    assert_array_equal(batch.batch_sizes, [3])
+    assert_array_equal(batch.gather, [2, 0, 1])
+    assert_array_equal(batch.rev, [0, 1, 2])
+    assert_array_equal(batch.last, [0, 1, 2])
+
+
+# --------------------------------------------------------------------------
+# Properties
+# --------------------------------------------------------------------------
+
+
+@PROPERTY
+@given(container_and_indices())
+def test_layout_matches_reference_pack(case):
+    seqs, indices = case
+    batch = PackedBatch(seqs, indices)
+    P, batch_sizes, order = ref.pack([seqs[i] for i in indices])
+    assert_array_equal(batch.order, indices[order])
+    assert_array_equal(batch.lengths, seqs.lengths[batch.order])
+    assert np.all(np.diff(batch.lengths) <= 0)
+    assert_array_equal(batch.batch_sizes, batch_sizes)
+    assert_array_equal(batch.starts, np.r_[0, np.cumsum(batch_sizes)])
+    assert_array_equal(batch.X, P)
+    for name in ("batch_sizes", "starts", "gather", "rev", "last"):
+        assert getattr(batch, name).dtype == np.intp, name
+
+
+@PROPERTY
+@given(container_and_indices())
+def test_gather_scatters_back_to_the_container(case):
+    seqs, indices = case
+    batch = PackedBatch(seqs, indices)
+    assert_array_equal(batch.X, seqs.data[batch.gather])
+    out = np.full_like(seqs.data, np.nan)
+    out[batch.gather] = batch.X
+    rows = np.concatenate([np.arange(seqs.offsets[i], seqs.offsets[i + 1])
+                           for i in indices])
+    assert_array_equal(np.sort(batch.gather), np.sort(rows))
+    assert_array_equal(out[rows], seqs.data[rows])
+    # Unpacking through the reference gives the caller's sequences back.
+    for i, seq in zip(batch.order, ref.unpack(batch.X, batch.batch_sizes,
+                                              np.arange(batch.n_sequences))):
+        assert_array_equal(seq, seqs[i])
+
+
+@PROPERTY
+@given(container_and_indices())
+def test_gather_follows_the_documented_slots(case):
+    seqs, indices = case
+    batch = PackedBatch(seqs, indices)
+    seq, step = _slots(batch)
+    assert_array_equal(batch.gather, seqs.offsets[seq] + step)
+
+
+@PROPERTY
+@given(container_and_indices())
+def test_rev_is_an_involution_that_reverses_every_sequence(case):
+    seqs, indices = case
+    batch = PackedBatch(seqs, indices)
+    assert_array_equal(batch.rev[batch.rev], np.arange(batch.n_steps))
+    seq, step = _slots(batch)
+    lengths = seqs.lengths
+    assert_array_equal(seq[batch.rev], seq)
+    assert_array_equal(step[batch.rev], lengths[seq] - 1 - step)
+    reversed_seqs = ref.unpack(batch.X[batch.rev], batch.batch_sizes,
+                               np.arange(batch.n_sequences))
+    for i, seq_rev in zip(batch.order, reversed_seqs):
+        assert_array_equal(seq_rev, seqs[i][::-1])
+
+
+@PROPERTY
+@given(container_and_indices())
+def test_last_holds_each_last_step_and_the_reversed_first(case):
+    seqs, indices = case
+    batch = PackedBatch(seqs, indices)
+    ends = seqs.offsets[batch.order + 1] - 1
+    assert_array_equal(batch.gather[batch.last], ends)
+    assert_array_equal(batch.X[batch.last], seqs.data[ends])
+    # The reversed sequences' last step is their first step in time, which
+    # sits in the first block: row j of step 0.
+    assert_array_equal(batch.rev[batch.last], np.arange(batch.n_sequences))
+    assert_array_equal(batch.gather[batch.rev[batch.last]],
+                       seqs.offsets[batch.order])
+
+
+@PROPERTY
+@given(container_and_indices(), st.randoms(use_true_random=False))
+def test_any_caller_order_packs_the_same_content(case, random):
+    seqs, indices = case
+    permuted = indices.copy()
+    random.shuffle(permuted)
+    a = PackedBatch(seqs, indices)
+    b = PackedBatch(seqs, permuted)
+    assert_array_equal(a.lengths, b.lengths)
+    assert_array_equal(a.batch_sizes, b.batch_sizes)
+    assert_array_equal(a.starts, b.starts)
+    # Ties keep the caller's order; otherwise longer sequences come first.
+    assert_array_equal(b.order, permuted[ref.pack_order(seqs.lengths[permuted])])
+    # Slot j of a is slot where[j] of b; both hold the same sequence, and so
+    # the same rows at every step, with only equal-length slots swapped.
+    where = np.argsort(b.order)[np.searchsorted(np.sort(b.order), a.order)]
+    assert_array_equal(b.order[where], a.order)
+    assert_array_equal(b.lengths[where], a.lengths)
+    for t, bs in enumerate(a.batch_sizes):
+        rows_a = a.starts[t] + np.arange(bs)
+        rows_b = b.starts[t] + where[:bs]
+        assert_array_equal(a.X[rows_a], b.X[rows_b])
+        assert_array_equal(a.gather[rows_a], b.gather[rows_b])
+    # Sorted within each packed step, both layouts hold identical blocks.
+    for t in range(a.batch_sizes.shape[0]):
+        block = slice(a.starts[t], a.starts[t + 1])
+        assert_array_equal(np.sort(a.gather[block]), np.sort(b.gather[block]))
+
+
+@PROPERTY
+@given(container_and_indices(), st.floats(0.3, 0.9))
+def test_sparse_input_packs_like_dense(case, density):
+    seqs, indices = case
+    data = seqs.data.copy()
+    data[np.random.default_rng(0).random(data.shape) > density] = 0
+    dense = Sequences(data, seqs.offsets)
+    sparse = Sequences(sp.csr_matrix(data), seqs.offsets)
+    a = PackedBatch(dense, indices)
+    b = PackedBatch(sparse, indices)
+    assert sp.issparse(b.X) and b.X.format == "csr"
+    assert_array_equal(b.X.toarray(), a.X)
+    for name in ("order", "lengths", "batch_sizes", "starts", "gather", "rev",
+                 "last"):
+        assert_array_equal(getattr(b, name), getattr(a, name))
+
+
+# --------------------------------------------------------------------------
+# Planners
+# --------------------------------------------------------------------------
+
+
+@PROPERTY
+@given(st.integers(1, 60), st.integers(1, 70), st.booleans())
+def test_minibatch_indices_cover_every_index_once(n, batch_size, shuffle):
+    rng = np.random.default_rng(n) if shuffle else None
+    batches = minibatch_indices(n, batch_size, rng)
+    assert len(batches) == -(-n // batch_size)
+    assert all(b.shape[0] == batch_size for b in batches[:-1])
+    assert 1 <= batches[-1].shape[0] <= batch_size
+    flat = np.concatenate(batches)
+    assert flat.dtype == np.intp
+    assert_array_equal(np.sort(flat), np.arange(n))
+    if not shuffle:
+        assert_array_equal(flat, np.arange(n))
+
+
+def test_minibatch_indices_shuffle_follows_the_rng():
+    first = minibatch_indices(50, 8, np.random.default_rng(3))
+    again = minibatch_indices(50, 8, np.random.default_rng(3))
+    for a, b in zip(first, again, strict=True):
+        assert_array_equal(a, b)
+    flat = np.concatenate(first)
+    assert not np.array_equal(flat, np.arange(50))
+    # The rng moves on, so the next epoch is shuffled differently.
+    rng = np.random.default_rng(3)
+    epoch1 = np.concatenate(minibatch_indices(50, 8, rng))
+    epoch2 = np.concatenate(minibatch_indices(50, 8, rng))
+    assert not np.array_equal(epoch1, epoch2)
+
+
+lengths_long_st = st.lists(st.integers(1, 40), min_size=1, max_size=30)
+
+
+@PROPERTY
+@given(lengths_long_st, st.integers(1, 60))
+def test_predict_batches_cover_every_index_once_sorted(lengths, max_steps):
+    lengths = np.array(lengths)
+    chunks = predict_batches(lengths, max_steps)
+    flat = np.concatenate(chunks)
+    assert_array_equal(np.sort(flat), np.arange(lengths.shape[0]))
+    assert all(c.shape[0] >= 1 for c in chunks)
+    # Longest first, ties in index order (the stable order PackedBatch uses).
+    assert_array_equal(flat, ref.pack_order(lengths))
+    for c in chunks:
+        PackedBatch(_container(lengths, 1), c)
+
+
+def test_predict_batches_default_budget():
+    lengths = np.full(10, 7)
+    chunks = predict_batches(lengths)
+    assert len(chunks) == 1
+    assert_array_equal(chunks[0], np.arange(10))
+
+
+@PROPERTY
+@given(lengths_long_st, st.integers(1, 60))
+def test_predict_batches_respect_the_documented_step_budget(lengths, max_steps):
+    lengths = np.array(lengths)
+    for c in predict_batches(lengths, max_steps):
+        assert c.shape[0] == 1 or lengths[c].sum() <= max_steps
+
+
+def test_predict_batches_step_budget_example():
+    chunks = predict_batches([3, 3, 3, 3], 5)
+    assert [c.tolist() for c in chunks] == [[0], [1], [2], [3]]
+    chunks = predict_batches([2, 7, 2, 1], 5)
+    assert [c.tolist() for c in chunks] == [[1], [0, 2, 3]]
