@@ -37,6 +37,29 @@ from libc.string cimport memcpy, memset
 from ._blas cimport gemm
 
 
+cdef extern from "_gates32.h" nogil:
+    # float32 gate arithmetic on the rows of one step, vectorised (see the
+    # header); the float64 kernels keep the scalar loops below, with libm.
+    void skrnn_rnn_forward_block(float *a, Py_ssize_t n, bint relu)
+    void skrnn_rnn_backward_block(const float *h, const float *dh,
+                                  const float *carry, float *da, Py_ssize_t n,
+                                  bint relu)
+    void skrnn_lstm_forward_block(float *G, const float *c_prev, float *C,
+                                  float *H, Py_ssize_t rows, Py_ssize_t hidden)
+    void skrnn_lstm_backward_block(const float *G, const float *C,
+                                   const float *c_prev, const float *dH,
+                                   const float *carry_h, float *carry_c,
+                                   float *dG, Py_ssize_t rows,
+                                   Py_ssize_t hidden)
+    void skrnn_gru_forward_block(float *G, const float *Hn,
+                                 const float *h_prev, float *H,
+                                 Py_ssize_t rows, Py_ssize_t hidden)
+    void skrnn_gru_backward_block(const float *G, const float *Hn,
+                                  const float *h_prev, const float *dH,
+                                  float *carry, float *dGx, float *dGh,
+                                  Py_ssize_t rows, Py_ssize_t hidden)
+
+
 cdef inline floating _sigmoid(floating x) noexcept nogil:
     if floating is float:
         return (<float> 1) / ((<float> 1) + expf(-x))
@@ -155,13 +178,16 @@ def rnn_forward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
                 gemm(False, False, <int> bs, <int> Hd, <int> Hd, <floating> 1.0,
                      &H[ps, 0], <int> Hd, &W_hh[0, 0], <int> Hd,
                      <floating> 1.0, &H[s, 0], <int> Hd)
-            for j in range(s, s + bs):
-                for u in range(Hd):
-                    a = H[j, u]
-                    if relu:
-                        H[j, u] = a if a > 0 else 0
-                    else:
-                        H[j, u] = _tanh(a)
+            if floating is float:
+                skrnn_rnn_forward_block(&H[s, 0], bs * Hd, relu)
+            else:
+                for j in range(s, s + bs):
+                    for u in range(Hd):
+                        a = H[j, u]
+                        if relu:
+                            H[j, u] = a if a > 0 else 0
+                        else:
+                            H[j, u] = _tanh(a)
             ps = s
             s += bs
 
@@ -191,14 +217,18 @@ def rnn_backward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
         for t in range(T - 1, -1, -1):
             bs = batch_sizes[t]
             s -= bs
-            for j in range(bs):
-                for u in range(Hd):
-                    dh = dH[s + j, u] + carry[j, u]
-                    h = H[s + j, u]
-                    if relu:
-                        dA[s + j, u] = dh if h > 0 else 0
-                    else:
-                        dA[s + j, u] = dh * (1 - h * h)
+            if floating is float:
+                skrnn_rnn_backward_block(&H[s, 0], &dH[s, 0], &carry[0, 0],
+                                         &dA[s, 0], bs * Hd, relu)
+            else:
+                for j in range(bs):
+                    for u in range(Hd):
+                        dh = dH[s + j, u] + carry[j, u]
+                        h = H[s + j, u]
+                        if relu:
+                            dA[s + j, u] = dh if h > 0 else 0
+                        else:
+                            dA[s + j, u] = dh * (1 - h * h)
             if t > 0:
                 gemm(False, True, <int> bs, <int> Hd, <int> Hd, <floating> 1.0,
                      &dA[s, 0], <int> Hd, &W_hh[0, 0], <int> Hd,
@@ -225,8 +255,7 @@ def lstm_forward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
     C (N, H) and the hidden states into H (N, H); ``h_{-1} = c_{-1} = 0``.
     """
     cdef Py_ssize_t T = batch_sizes.shape[0], Hd = H.shape[1], G4 = 4 * Hd
-    cdef Py_ssize_t t, j, u, bs, s = 0, ps = 0
-    cdef floating ig, fg, gg, og, c, cp
+    cdef Py_ssize_t t, bs, s = 0, ps = 0
     with nogil:
         if project:
             _project(X, W_ih, b, G)
@@ -236,22 +265,36 @@ def lstm_forward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
                 gemm(False, False, <int> bs, <int> G4, <int> Hd, <floating> 1.0,
                      &H[ps, 0], <int> Hd, &W_hh[0, 0], <int> G4,
                      <floating> 1.0, &G[s, 0], <int> G4)
-            for j in range(bs):
-                for u in range(Hd):
-                    ig = _sigmoid(G[s + j, u])
-                    fg = _sigmoid(G[s + j, Hd + u])
-                    gg = _tanh(G[s + j, 2 * Hd + u])
-                    og = _sigmoid(G[s + j, 3 * Hd + u])
-                    G[s + j, u] = ig
-                    G[s + j, Hd + u] = fg
-                    G[s + j, 2 * Hd + u] = gg
-                    G[s + j, 3 * Hd + u] = og
-                    cp = C[ps + j, u] if t > 0 else 0
-                    c = fg * cp + ig * gg
-                    C[s + j, u] = c
-                    H[s + j, u] = og * _tanh(c)
+            if floating is float:
+                skrnn_lstm_forward_block(&G[s, 0], &C[ps, 0] if t > 0 else NULL,
+                                         &C[s, 0], &H[s, 0], bs, Hd)
+            else:
+                _lstm_forward_step(G, C, H, s, ps, t, bs, Hd)
             ps = s
             s += bs
+
+
+cdef inline void _lstm_forward_step(
+        floating[:, ::1] G, floating[:, ::1] C, floating[:, ::1] H,
+        Py_ssize_t s, Py_ssize_t ps, Py_ssize_t t, Py_ssize_t bs,
+        Py_ssize_t Hd) noexcept nogil:
+    """Gates, cell and hidden states of one LSTM step, scalar, for float64."""
+    cdef Py_ssize_t j, u
+    cdef floating ig, fg, gg, og, c, cp
+    for j in range(bs):
+        for u in range(Hd):
+            ig = _sigmoid(G[s + j, u])
+            fg = _sigmoid(G[s + j, Hd + u])
+            gg = _tanh(G[s + j, 2 * Hd + u])
+            og = _sigmoid(G[s + j, 3 * Hd + u])
+            G[s + j, u] = ig
+            G[s + j, Hd + u] = fg
+            G[s + j, 2 * Hd + u] = gg
+            G[s + j, 3 * Hd + u] = og
+            cp = C[ps + j, u] if t > 0 else 0
+            c = fg * cp + ig * gg
+            C[s + j, u] = c
+            H[s + j, u] = og * _tanh(c)
 
 
 def lstm_backward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
@@ -279,8 +322,7 @@ def lstm_backward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
     """
     cdef Py_ssize_t N = H.shape[0], T = batch_sizes.shape[0], Hd = H.shape[1]
     cdef Py_ssize_t G4 = 4 * Hd
-    cdef Py_ssize_t t, j, u, bs, s = N, ps
-    cdef floating dh, dc, tc, ig, fg, gg, og, cp
+    cdef Py_ssize_t t, bs, s = N, ps
     with nogil:
         memset(&carry_h[0, 0], 0, carry_h.shape[0] * Hd * sizeof(floating))
         memset(&carry_c[0, 0], 0, carry_c.shape[0] * Hd * sizeof(floating))
@@ -288,21 +330,14 @@ def lstm_backward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
             bs = batch_sizes[t]
             s -= bs
             ps = s - batch_sizes[t - 1] if t > 0 else 0
-            for j in range(bs):
-                for u in range(Hd):
-                    dh = dH[s + j, u] + carry_h[j, u]
-                    ig = G[s + j, u]
-                    fg = G[s + j, Hd + u]
-                    gg = G[s + j, 2 * Hd + u]
-                    og = G[s + j, 3 * Hd + u]
-                    tc = _tanh(C[s + j, u])
-                    cp = C[ps + j, u] if t > 0 else 0
-                    dc = carry_c[j, u] + dh * og * (1 - tc * tc)
-                    dG[s + j, u] = dc * gg * ig * (1 - ig)
-                    dG[s + j, Hd + u] = dc * cp * fg * (1 - fg)
-                    dG[s + j, 2 * Hd + u] = dc * ig * (1 - gg * gg)
-                    dG[s + j, 3 * Hd + u] = dh * tc * og * (1 - og)
-                    carry_c[j, u] = dc * fg
+            if floating is float:
+                skrnn_lstm_backward_block(
+                    &G[s, 0], &C[s, 0], &C[ps, 0] if t > 0 else NULL,
+                    &dH[s, 0], &carry_h[0, 0], &carry_c[0, 0], &dG[s, 0], bs,
+                    Hd)
+            else:
+                _lstm_backward_step(G, C, dH, dG, carry_h, carry_c, s, ps, t,
+                                    bs, Hd)
             if t > 0:
                 gemm(False, True, <int> bs, <int> Hd, <int> G4, <floating> 1.0,
                      &dG[s, 0], <int> G4, &W_hh[0, 0], <int> G4,
@@ -310,6 +345,31 @@ def lstm_backward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
         _recurrent_weight_grad(H, batch_sizes, dG, Hprev, dW_hh)
         if input_grads:
             _input_side_grads(X, W_ih, dG, dX, dW_ih, db, need_dx)
+
+
+cdef inline void _lstm_backward_step(
+        const floating[:, ::1] G, const floating[:, ::1] C,
+        const floating[:, ::1] dH, floating[:, ::1] dG,
+        floating[:, ::1] carry_h, floating[:, ::1] carry_c, Py_ssize_t s,
+        Py_ssize_t ps, Py_ssize_t t, Py_ssize_t bs, Py_ssize_t Hd) noexcept nogil:
+    """Gate gradients of one LSTM step, scalar, for float64."""
+    cdef Py_ssize_t j, u
+    cdef floating dh, dc, tc, ig, fg, gg, og, cp
+    for j in range(bs):
+        for u in range(Hd):
+            dh = dH[s + j, u] + carry_h[j, u]
+            ig = G[s + j, u]
+            fg = G[s + j, Hd + u]
+            gg = G[s + j, 2 * Hd + u]
+            og = G[s + j, 3 * Hd + u]
+            tc = _tanh(C[s + j, u])
+            cp = C[ps + j, u] if t > 0 else 0
+            dc = carry_c[j, u] + dh * og * (1 - tc * tc)
+            dG[s + j, u] = dc * gg * ig * (1 - ig)
+            dG[s + j, Hd + u] = dc * cp * fg * (1 - fg)
+            dG[s + j, 2 * Hd + u] = dc * ig * (1 - gg * gg)
+            dG[s + j, 3 * Hd + u] = dh * tc * og * (1 - og)
+            carry_c[j, u] = dc * fg
 
 
 # --------------------------------------------------------------------------
@@ -333,7 +393,6 @@ def gru_forward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
     """
     cdef Py_ssize_t T = batch_sizes.shape[0], Hd = H.shape[1], G3 = 3 * Hd
     cdef Py_ssize_t t, j, u, bs, s = 0, ps = 0
-    cdef floating rg, zg, ng, hp
     with nogil:
         if project:
             _project(X, W_ih, b, G)
@@ -351,18 +410,33 @@ def gru_forward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
                 gemm(False, False, <int> bs, <int> Hd, <int> Hd,
                      <floating> 1.0, &H[ps, 0], <int> Hd, &W_hh[0, 2 * Hd],
                      <int> G3, <floating> 1.0, &Hn[s, 0], <int> Hd)
-            for j in range(bs):
-                for u in range(Hd):
-                    rg = _sigmoid(G[s + j, u])
-                    zg = _sigmoid(G[s + j, Hd + u])
-                    ng = _tanh(G[s + j, 2 * Hd + u] + rg * Hn[s + j, u])
-                    G[s + j, u] = rg
-                    G[s + j, Hd + u] = zg
-                    G[s + j, 2 * Hd + u] = ng
-                    hp = H[ps + j, u] if t > 0 else 0
-                    H[s + j, u] = (1 - zg) * ng + zg * hp
+            if floating is float:
+                skrnn_gru_forward_block(&G[s, 0], &Hn[s, 0],
+                                        &H[ps, 0] if t > 0 else NULL, &H[s, 0],
+                                        bs, Hd)
+            else:
+                _gru_forward_step(G, Hn, H, s, ps, t, bs, Hd)
             ps = s
             s += bs
+
+
+cdef inline void _gru_forward_step(
+        floating[:, ::1] G, const floating[:, ::1] Hn, floating[:, ::1] H,
+        Py_ssize_t s, Py_ssize_t ps, Py_ssize_t t, Py_ssize_t bs,
+        Py_ssize_t Hd) noexcept nogil:
+    """Gates and states of one GRU step, scalar, for float64."""
+    cdef Py_ssize_t j, u
+    cdef floating rg, zg, ng, hp
+    for j in range(bs):
+        for u in range(Hd):
+            rg = _sigmoid(G[s + j, u])
+            zg = _sigmoid(G[s + j, Hd + u])
+            ng = _tanh(G[s + j, 2 * Hd + u] + rg * Hn[s + j, u])
+            G[s + j, u] = rg
+            G[s + j, Hd + u] = zg
+            G[s + j, 2 * Hd + u] = ng
+            hp = H[ps + j, u] if t > 0 else 0
+            H[s + j, u] = (1 - zg) * ng + zg * hp
 
 
 def gru_backward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
@@ -392,31 +466,20 @@ def gru_backward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
     """
     cdef Py_ssize_t N = H.shape[0], T = batch_sizes.shape[0], Hd = H.shape[1]
     cdef Py_ssize_t G3 = 3 * Hd
-    cdef Py_ssize_t t, j, u, bs, s = N, ps
-    cdef floating dh, rg, zg, ng, hp, dan, daz, dar
+    cdef Py_ssize_t t, bs, s = N, ps
     with nogil:
         memset(&carry[0, 0], 0, carry.shape[0] * Hd * sizeof(floating))
         for t in range(T - 1, -1, -1):
             bs = batch_sizes[t]
             s -= bs
             ps = s - batch_sizes[t - 1] if t > 0 else 0
-            for j in range(bs):
-                for u in range(Hd):
-                    dh = dH[s + j, u] + carry[j, u]
-                    rg = G[s + j, u]
-                    zg = G[s + j, Hd + u]
-                    ng = G[s + j, 2 * Hd + u]
-                    hp = H[ps + j, u] if t > 0 else 0
-                    dan = dh * (1 - zg) * (1 - ng * ng)
-                    daz = dh * (hp - ng) * zg * (1 - zg)
-                    dar = dan * Hn[s + j, u] * rg * (1 - rg)
-                    dGx[s + j, u] = dar
-                    dGx[s + j, Hd + u] = daz
-                    dGx[s + j, 2 * Hd + u] = dan
-                    dGh[s + j, u] = dar
-                    dGh[s + j, Hd + u] = daz
-                    dGh[s + j, 2 * Hd + u] = dan * rg
-                    carry[j, u] = dh * zg
+            if floating is float:
+                skrnn_gru_backward_block(
+                    &G[s, 0], &Hn[s, 0], &H[ps, 0] if t > 0 else NULL,
+                    &dH[s, 0], &carry[0, 0], &dGx[s, 0], &dGh[s, 0], bs, Hd)
+            else:
+                _gru_backward_step(G, Hn, H, dH, dGx, dGh, carry, s, ps, t, bs,
+                                   Hd)
             if t > 0:
                 gemm(False, True, <int> bs, <int> Hd, <int> G3, <floating> 1.0,
                      &dGh[s, 0], <int> G3, &W_hh[0, 0], <int> G3,
@@ -425,3 +488,31 @@ def gru_backward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
         _column_sums(dGh, 2 * Hd, Hd, db_hn)
         if input_grads:
             _input_side_grads(X, W_ih, dGx, dX, dW_ih, db, need_dx)
+
+
+cdef inline void _gru_backward_step(
+        const floating[:, ::1] G, const floating[:, ::1] Hn,
+        const floating[:, ::1] H, const floating[:, ::1] dH,
+        floating[:, ::1] dGx, floating[:, ::1] dGh, floating[:, ::1] carry,
+        Py_ssize_t s, Py_ssize_t ps, Py_ssize_t t, Py_ssize_t bs,
+        Py_ssize_t Hd) noexcept nogil:
+    """Gate gradients of one GRU step, scalar, for float64."""
+    cdef Py_ssize_t j, u
+    cdef floating dh, rg, zg, ng, hp, dan, daz, dar
+    for j in range(bs):
+        for u in range(Hd):
+            dh = dH[s + j, u] + carry[j, u]
+            rg = G[s + j, u]
+            zg = G[s + j, Hd + u]
+            ng = G[s + j, 2 * Hd + u]
+            hp = H[ps + j, u] if t > 0 else 0
+            dan = dh * (1 - zg) * (1 - ng * ng)
+            daz = dh * (hp - ng) * zg * (1 - zg)
+            dar = dan * Hn[s + j, u] * rg * (1 - rg)
+            dGx[s + j, u] = dar
+            dGx[s + j, Hd + u] = daz
+            dGx[s + j, 2 * Hd + u] = dan
+            dGh[s + j, u] = dar
+            dGh[s + j, Hd + u] = daz
+            dGh[s + j, 2 * Hd + u] = dan * rg
+            carry[j, u] = dh * zg
