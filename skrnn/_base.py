@@ -1,8 +1,10 @@
 """The estimator base: validation, initialisation, the epoch loop and prediction."""
 
+import threading
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -21,9 +23,11 @@ from ._optimizers import SGD, Adam
 from ._packing import PackedBatch, minibatch_indices, predict_batches
 from ._sequences import check_sequences, check_step_features
 
-_THREADPOOLS = None
+_BLAS_LOCK = threading.Lock()
+_BLAS_STATE = {"controller": None, "limiter": None, "users": 0}
 
 
+@contextmanager
 def _single_threaded_blas():
     """Context in which BLAS runs on one thread.
 
@@ -32,11 +36,26 @@ def _single_threaded_blas():
     Japanese Vowels quick start fifty-fold on 2 cores. Parallelism comes from
     running fits side by side instead (joblib, whose threads the kernels do
     not block because they release the GIL).
+
+    The limit is process-wide, so concurrent fits and predicts share one: the
+    first to enter sets it and the last to leave restores the original
+    thread counts, whatever order the threads finish in.
     """
-    global _THREADPOOLS
-    if _THREADPOOLS is None:
-        _THREADPOOLS = ThreadpoolController()
-    return _THREADPOOLS.limit(limits=1, user_api="blas")
+    with _BLAS_LOCK:
+        if _BLAS_STATE["users"] == 0:
+            if _BLAS_STATE["controller"] is None:
+                _BLAS_STATE["controller"] = ThreadpoolController()
+            _BLAS_STATE["limiter"] = _BLAS_STATE["controller"].limit(
+                limits=1, user_api="blas")
+        _BLAS_STATE["users"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_STATE["users"] -= 1
+            if _BLAS_STATE["users"] == 0:
+                _BLAS_STATE["limiter"].restore_original_limits()
+                _BLAS_STATE["limiter"] = None
 
 
 def _checked_weights(weights):
@@ -211,12 +230,13 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
 
     # -- input -----------------------------------------------------------
 
-    def _validate_sequences(self, X, reset, dtype=None):
+    def _validate_sequences(self, X, reset, dtype=None, allow_empty=False):
         """X in any accepted form -> Sequences, with sklearn's feature checks.
 
         Without ``reset`` the data is cast to ``dtype``, the fitted one.
+        ``allow_empty`` lets zero-length sequences through (tagger predict).
         """
-        seqs, form = check_sequences(X)
+        seqs, form = check_sequences(X, allow_empty=allow_empty)
         if reset:
             self._fitted_on_2d = form == "2d"
             self._n_step_features = seqs.n_features
@@ -355,9 +375,13 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 # e.g. loaded with joblib's mmap_mode="r": never update the
                 # caller's file in place.
                 self._params = self._params.copy()
+            if self._optimizer is not None:
+                self._optimizer.ensure_writeable()
         self._loss = self._make_loss()
 
-        with _single_threaded_blas():
+        # Overflow is caught explicitly (a non-finite loss stops training with
+        # a clear error), so numpy's own overflow warnings would only be noise.
+        with _single_threaded_blas(), np.errstate(over="ignore", invalid="ignore"):
             if self.solver == "lbfgs":
                 self._fit_lbfgs(seqs, targets, weights)
             else:
@@ -428,6 +452,9 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         n_train = train_seqs.n_sequences
         batch_size = self._batch_size(n_train)
 
+        # Weights before the step in flight, to fall back on when a step
+        # overflows: the model must keep finite weights.
+        last_good = params.copy()
         start = time.perf_counter()
         try:
             for _ in range(self.max_iter):
@@ -450,7 +477,12 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                         return
                     if self.clip_norm is not None and grad_norm > self.clip_norm:
                         grad *= self.clip_norm / grad_norm
+                    np.copyto(last_good, params)
                     optimizer.step(params, grad)
+                    if not np.isfinite(params @ params):
+                        params[...] = last_good
+                        self._diverged(b)
+                        return
                     accumulated += loss * idx.shape[0]
                 self.n_iter_ += 1
                 self.t_ += n_train
@@ -460,12 +492,12 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 if self.verbose:
                     self._report_epoch(start)
                 optimizer.epoch_ended(self.t_)
-                if incremental:
-                    break
                 if self._no_improvement_count > self.n_iter_no_change:
                     if optimizer.stalled(self.verbose):
                         break
                     self._no_improvement_count = 0
+                if incremental:
+                    break
                 if self.n_iter_ == self.max_iter:
                     warnings.warn(
                         f"Stochastic optimizer: maximum iterations "
@@ -533,6 +565,7 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         ws = Workspace(params.dtype)
         batches = [PackedBatch(seqs, idx) for idx in predict_batches(seqs.lengths)]
         weight_total = weights.sum()
+        initial = params.copy()
 
         def loss_grad(flat):
             params[...] = flat
@@ -554,6 +587,12 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                      "gtol": self.tol, "iprint": iprint} if iprint > 0 else
             {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
         )
+        if not (np.isfinite(result.fun) and np.isfinite(result.x).all()):
+            params[...] = initial
+            raise ValueError(
+                "Training diverged: L-BFGS met a non-finite loss or weights. "
+                "Scale the input (e.g. with StandardScaler) or use another "
+                "cell or activation.")
         params[...] = result.x
         self.n_iter_ = int(result.nit)
         self.loss_ = float(result.fun)
@@ -605,6 +644,15 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 f"early_stopping needs at least one training and one "
                 f"validation sequence; {n} sequences with validation_fraction="
                 f"{self.validation_fraction} leave none for one of them.")
+        if stratify is not None:
+            n_classes = np.unique(stratify).shape[0]
+            if min(n_val, n - n_val) < n_classes:
+                raise ValueError(
+                    f"early_stopping splits the sequences stratified by class, "
+                    f"but validation_fraction={self.validation_fraction} of "
+                    f"{n} sequences gives {n_val} validation and {n - n_val} "
+                    f"training sequences, fewer than the {n_classes} classes. "
+                    "Raise validation_fraction, or pass X_val and y_val.")
         train, val = train_test_split(
             np.arange(n), test_size=self.validation_fraction,
             random_state=rng, stratify=stratify)
@@ -618,7 +666,8 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
     def _raw_predict(self, X):
         """Validated X and its raw outputs (see :meth:`_raw_predict_seqs`)."""
         check_is_fitted(self, "_params")
-        seqs = self._validate_sequences(X, reset=False)
+        seqs = self._validate_sequences(X, reset=False,
+                                        allow_empty=self._per_step)
         return seqs, self._raw_predict_seqs(seqs)
 
     def _raw_predict_seqs(self, seqs):
@@ -632,9 +681,11 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         ws = Workspace(self._params.dtype)
         rows = seqs.n_steps if self._per_step else seqs.n_sequences
         out = np.empty((rows, self.n_outputs_), dtype=self._params.dtype)
+        # Zero-length sequences (a tagger's) have no rows to predict.
+        nonempty = np.flatnonzero(seqs.lengths > 0)
         with _single_threaded_blas():
-            for idx in predict_batches(seqs.lengths):
-                batch = PackedBatch(seqs, idx)
+            for idx in predict_batches(seqs.lengths[nonempty]):
+                batch = PackedBatch(seqs, nonempty[idx])
                 Z = net.forward(params, batch, ws)
                 out[batch.gather if self._per_step else batch.order] = Z
         return out
@@ -642,7 +693,8 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
     # -- persistence -----------------------------------------------------
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: BaseEstimator may hand back the instance's own __dict__.
+        state = dict(super().__getstate__())
         state["_skrnn_version"] = __version__
         return state
 

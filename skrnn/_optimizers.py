@@ -3,7 +3,18 @@
 import numpy as np
 
 
-class SGD:
+class _FlatOptimizer:
+    """State shared by the optimisers: arrays as long as the parameter vector."""
+
+    def ensure_writeable(self):
+        """Copy state arrays that are read-only (a model memory-mapped by
+        joblib.load), so that updating never writes to the caller's file."""
+        for name, value in vars(self).items():
+            if isinstance(value, np.ndarray) and not value.flags.writeable:
+                setattr(self, name, value.copy())
+
+
+class SGD(_FlatOptimizer):
     """Stochastic gradient descent with (Nesterov) momentum and MLP's schedules.
 
     ``velocity = momentum * velocity - lr * grad``; the step is the velocity,
@@ -51,7 +62,7 @@ class SGD:
         return False
 
 
-class Adam:
+class Adam(_FlatOptimizer):
     """Adam (Kingma & Ba, 2015) with the bias correction folded into the rate.
 
     ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``, and the step is

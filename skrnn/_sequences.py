@@ -246,7 +246,7 @@ class Sequences:
         )
 
 
-def check_sequences(X, *, input_name="X", accept_sparse=True):
+def check_sequences(X, *, input_name="X", accept_sparse=True, allow_empty=False):
     """Convert any accepted X into (Sequences, form).  form is "ragged", "3d" or "2d".
 
     Every form of the same sequences gives an identical container: same values,
@@ -270,6 +270,9 @@ def check_sequences(X, *, input_name="X", accept_sparse=True):
         Name of the input used in error messages.
     accept_sparse : bool, default=True
         Whether lists of sparse matrices are accepted.
+    allow_empty : bool, default=False
+        Whether zero-length sequences are accepted (a tagger predicts an
+        empty label array for them); X itself must still hold sequences.
 
     Returns
     -------
@@ -305,7 +308,7 @@ def check_sequences(X, *, input_name="X", accept_sparse=True):
     if isinstance(X, (list, tuple)):
         if _is_nested_list_table(X):
             return _check_2d(X, input_name), "2d"
-        return _check_ragged(X, input_name, accept_sparse), "ragged"
+        return _check_ragged(X, input_name, accept_sparse, allow_empty), "ragged"
     if _is_dataframe(X):
         return _check_2d(X, input_name), "2d"
     if isinstance(X, (str, bytes)) or not (
@@ -328,7 +331,8 @@ def check_sequences(X, *, input_name="X", accept_sparse=True):
         if array.dtype == object and (
             array.shape[0] == 0 or not _is_scalar_like(array[0])
         ):
-            return _check_ragged(list(array), input_name, accept_sparse), "ragged"
+            return (_check_ragged(list(array), input_name, accept_sparse,
+                                  allow_empty), "ragged")
         raise ValueError(
             "Expected 2D array, got 1D array instead "
             f"(shape={array.shape}). Reshape your data: a single univariate "
@@ -497,10 +501,10 @@ def _check_finite(data, offsets, input_name):
     )
 
 
-def _check_lengths_and_features(lengths, n_features, shapes):
+def _check_lengths_and_features(lengths, n_features, shapes, allow_empty=False):
     """Raise ValueError for the first zero-length or badly-shaped sequence."""
     empty = np.flatnonzero(lengths == 0)
-    if empty.size:
+    if empty.size and not allow_empty:
         raise ValueError(
             f"Sequence {empty[0]} has length 0; every sequence needs at least "
             "one time step."
@@ -528,13 +532,13 @@ def _offsets_from_lengths(lengths):
     return offsets
 
 
-def _check_ragged(X, input_name, accept_sparse):
+def _check_ragged(X, input_name, accept_sparse, allow_empty=False):
     if len(X) == 0:
         raise ValueError(
             f"{input_name} is empty (0 sequences); at least one sequence is required."
         )
     if sp.issparse(X[0]):
-        return _check_ragged_sparse(X, input_name, accept_sparse)
+        return _check_ragged_sparse(X, input_name, accept_sparse, allow_empty)
 
     # Per sequence only asarray and shape bookkeeping; all value checks run
     # once on the concatenated array.
@@ -569,7 +573,8 @@ def _check_ragged(X, input_name, accept_sparse):
     shapes = np.array([a.shape for a in arrays], dtype=np.int64).reshape(-1, 2)
     lengths = shapes[:, 0]
     _check_lengths_and_features(
-        lengths, shapes[:, 1], lambda i: tuple(int(s) for s in shapes[i])
+        lengths, shapes[:, 1], lambda i: tuple(int(s) for s in shapes[i]),
+        allow_empty,
     )
     offsets = _offsets_from_lengths(lengths)
 
@@ -582,7 +587,7 @@ def _check_ragged(X, input_name, accept_sparse):
     return Sequences(data, offsets)
 
 
-def _check_ragged_sparse(X, input_name, accept_sparse):
+def _check_ragged_sparse(X, input_name, accept_sparse, allow_empty=False):
     if not accept_sparse:
         raise TypeError(
             f"Sparse input is not supported here: sequence 0 of {input_name} is a "
@@ -606,7 +611,8 @@ def _check_ragged_sparse(X, input_name, accept_sparse):
     shapes = np.array([x.shape for x in X], dtype=np.int64)
     lengths = shapes[:, 0]
     _check_lengths_and_features(
-        lengths, shapes[:, 1], lambda i: tuple(int(s) for s in shapes[i])
+        lengths, shapes[:, 1], lambda i: tuple(int(s) for s in shapes[i]),
+        allow_empty,
     )
     offsets = _offsets_from_lengths(lengths)
 
