@@ -2,6 +2,15 @@
 
 __version__ = "0.1.0.dev0"
 
+from . import datasets, metrics, preprocessing  # noqa: E402
 from ._estimators import RNNClassifier, RNNRegressor, SequenceTagger  # noqa: E402
 
-__all__ = ["RNNClassifier", "RNNRegressor", "SequenceTagger", "__version__"]
+__all__ = [
+    "RNNClassifier",
+    "RNNRegressor",
+    "SequenceTagger",
+    "datasets",
+    "metrics",
+    "preprocessing",
+    "__version__",
+]

@@ -1,0 +1,599 @@
+"""Flat (per-time-step) and whole-sequence metrics and scorers for sequence taggers.
+
+A tagger's y is a list of 1-D label arrays, one per sequence. scikit-learn's
+metrics and its string scorers (``scoring="accuracy"``, ``"f1_macro"``, ...)
+do not understand that form: on sequences of different lengths they raise
+``ValueError: unknown is not supported``, which GridSearchCV and
+cross_validate turn into NaN scores and a warning (their default
+``error_score=np.nan``), so a search silently finds nothing; on sequences of
+equal length the list becomes a 2-D array, and 0/1 tags are then read as
+multilabel-indicator rows and scored by *subset* accuracy, a different and
+silently wrong number. The metrics here concatenate the steps of all
+sequences (the "flat" metrics) or compare whole sequences, and the scorers
+make them usable as ``scoring=``.
+"""
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    classification_report,
+    confusion_matrix,
+    f1_score,
+    make_scorer,
+    precision_recall_fscore_support,
+    precision_score,
+    recall_score,
+)
+from sklearn.utils.multiclass import unique_labels
+
+__all__ = [
+    "flat_accuracy_score",
+    "flat_accuracy_scorer",
+    "flat_classification_report",
+    "flat_confusion_matrix",
+    "flat_f1_macro_scorer",
+    "flat_f1_score",
+    "flat_precision_recall_fscore_support",
+    "flat_precision_score",
+    "flat_recall_score",
+    "get_flat_scorer",
+    "get_flat_scorer_names",
+    "sequence_accuracy_score",
+    "sequence_accuracy_scorer",
+]
+
+
+def _check_sequence_targets(y_true, y_pred):
+    """Return (flat y_true, flat y_pred, lengths) after checking they align.
+
+    Raises ValueError naming the first sequence whose lengths differ.
+    """
+    y_true = _as_sequence_list(y_true, "y_true")
+    y_pred = _as_sequence_list(y_pred, "y_pred")
+    if len(y_true) != len(y_pred):
+        raise ValueError(
+            f"y_true has {len(y_true)} sequences but y_pred has {len(y_pred)}; "
+            "they must hold the same sequences."
+        )
+    if len(y_true) == 0:
+        raise ValueError("y_true and y_pred are empty (0 sequences).")
+    lengths_true = np.array([y.shape[0] for y in y_true], dtype=np.int64)
+    lengths_pred = np.array([y.shape[0] for y in y_pred], dtype=np.int64)
+    bad = np.flatnonzero(lengths_true != lengths_pred)
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"Sequence {i} has {lengths_true[i]} labels in y_true but "
+            f"{lengths_pred[i]} in y_pred; every sequence needs one predicted "
+            "label per true label."
+        )
+    return np.concatenate(y_true), np.concatenate(y_pred), lengths_true
+
+
+def _as_sequence_list(y, name):
+    if isinstance(y, np.ndarray) and y.dtype != object and y.ndim == 2:
+        # Equal-length sequences stacked as rows.
+        y = list(y)
+    elif isinstance(y, (str, bytes)) or not hasattr(y, "__len__"):
+        raise TypeError(
+            f"{name} must be a list of 1-D label arrays, one per sequence; got "
+            f"{type(y).__name__}."
+        )
+    arrays = [np.asarray(yi) for yi in y]
+    for i, yi in enumerate(arrays):
+        if yi.ndim != 1:
+            raise ValueError(
+                f"{name}[{i}] must be a 1-D array of labels, one per time step; "
+                f"got shape {yi.shape}. {name} must be a list of such arrays, "
+                "one per sequence."
+            )
+    return arrays
+
+
+def _step_weights(sample_weight, lengths):
+    """Repeat one weight per sequence over the sequence's steps."""
+    if sample_weight is None:
+        return None
+    sample_weight = np.asarray(sample_weight, dtype=np.float64)
+    if sample_weight.shape != lengths.shape:
+        raise ValueError(
+            f"sample_weight has shape {sample_weight.shape}; expected one weight "
+            f"per sequence, shape {lengths.shape}."
+        )
+    return np.repeat(sample_weight, lengths)
+
+
+def flat_accuracy_score(y_true, y_pred, *, normalize=True, sample_weight=None):
+    """Accuracy over all time steps of all sequences.
+
+    Parameters
+    ----------
+    y_true : list of array-like of shape (T_i,)
+        True labels of every step of every sequence.
+    y_pred : list of array-like of shape (T_i,)
+        Predicted labels, as returned by ``SequenceTagger.predict``.
+    normalize : bool, default=True
+        Return the fraction of correct steps; if False, their (weighted)
+        number.
+    sample_weight : array-like of shape (n_sequences,), default=None
+        Weight of each sequence, applied to each of its steps.
+
+    Returns
+    -------
+    score : float
+        The fraction (or number) of correctly labelled steps.
+
+    See Also
+    --------
+    sequence_accuracy_score : Fraction of sequences labelled entirely right.
+    sklearn.metrics.accuracy_score : The metric on the concatenated steps.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrnn.metrics import flat_accuracy_score
+    >>> y_true = [np.array(["N", "V"]), np.array(["D", "N", "V"])]
+    >>> y_pred = [np.array(["N", "N"]), np.array(["D", "N", "V"])]
+    >>> flat_accuracy_score(y_true, y_pred)
+    0.8
+    """
+    true, pred, lengths = _check_sequence_targets(y_true, y_pred)
+    return float(
+        accuracy_score(
+            true,
+            pred,
+            normalize=normalize,
+            sample_weight=_step_weights(sample_weight, lengths),
+        )
+    )
+
+
+def sequence_accuracy_score(y_true, y_pred, *, normalize=True, sample_weight=None):
+    """Fraction of sequences whose every time step is labelled right.
+
+    Parameters
+    ----------
+    y_true : list of array-like of shape (T_i,)
+        True labels of every step of every sequence.
+    y_pred : list of array-like of shape (T_i,)
+        Predicted labels.
+    normalize : bool, default=True
+        Return the fraction of entirely right sequences; if False, their
+        (weighted) number.
+    sample_weight : array-like of shape (n_sequences,), default=None
+        Weight of each sequence.
+
+    Returns
+    -------
+    score : float
+        The fraction (or number) of sequences without a wrong label. An empty
+        sequence counts as right.
+
+    See Also
+    --------
+    flat_accuracy_score : Accuracy over all time steps.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrnn.metrics import sequence_accuracy_score
+    >>> y_true = [np.array(["N", "V"]), np.array(["D", "N", "V"])]
+    >>> y_pred = [np.array(["N", "N"]), np.array(["D", "N", "V"])]
+    >>> sequence_accuracy_score(y_true, y_pred)
+    0.5
+    """
+    true, pred, lengths = _check_sequence_targets(y_true, y_pred)
+    # The label checks accuracy_score makes on the steps (e.g. no mix of
+    # strings and numbers), before comparing them here.
+    unique_labels(true, pred)
+    sequence_ids = np.repeat(np.arange(lengths.shape[0]), lengths)
+    n_wrong = np.bincount(
+        sequence_ids, weights=(true != pred), minlength=lengths.shape[0]
+    )
+    right = n_wrong == 0
+    return float(
+        accuracy_score(
+            np.ones_like(right),
+            right,
+            normalize=normalize,
+            sample_weight=sample_weight,
+        )
+    )
+
+
+def flat_precision_recall_fscore_support(
+    y_true,
+    y_pred,
+    *,
+    beta=1.0,
+    labels=None,
+    pos_label=1,
+    average=None,
+    warn_for=("precision", "recall", "f-score"),
+    sample_weight=None,
+    zero_division="warn",
+):
+    """Precision, recall, F-beta and support over all time steps.
+
+    :func:`sklearn.metrics.precision_recall_fscore_support` applied to the
+    concatenated steps of all sequences; the keyword arguments are its own.
+
+    Parameters
+    ----------
+    y_true : list of array-like of shape (T_i,)
+        True labels of every step of every sequence.
+    y_pred : list of array-like of shape (T_i,)
+        Predicted labels.
+    beta : float, default=1.0
+        Weight of recall in the F-score.
+    labels : array-like, default=None
+        The labels to include, and their order when ``average=None``.
+    pos_label : int, float, bool or str, default=1
+        The positive class when ``average="binary"``.
+    average : {"micro", "macro", "weighted", "binary"} or None, default=None
+        How to average over labels; None gives one score per label.
+    warn_for : tuple or set, default=("precision", "recall", "f-score")
+        Which metrics warn when ill-defined.
+    sample_weight : array-like of shape (n_sequences,), default=None
+        Weight of each sequence, applied to each of its steps.
+    zero_division : {"warn", 0.0, 1.0, np.nan}, default="warn"
+        Value returned for a division by zero.
+
+    Returns
+    -------
+    precision : float or ndarray of shape (n_labels,)
+    recall : float or ndarray of shape (n_labels,)
+    fbeta_score : float or ndarray of shape (n_labels,)
+    support : None or ndarray of shape (n_labels,)
+        Steps of each label in y_true; None when averaged.
+
+    See Also
+    --------
+    flat_classification_report : The same numbers as a text report.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrnn.metrics import flat_precision_recall_fscore_support
+    >>> y_true = [np.array(["N", "V"]), np.array(["D", "N", "V"])]
+    >>> y_pred = [np.array(["N", "N"]), np.array(["D", "N", "V"])]
+    >>> p, r, f, s = flat_precision_recall_fscore_support(y_true, y_pred)
+    >>> r.tolist(), s.tolist()
+    ([1.0, 1.0, 0.5], [1, 2, 2])
+    """
+    true, pred, lengths = _check_sequence_targets(y_true, y_pred)
+    return precision_recall_fscore_support(
+        true,
+        pred,
+        beta=beta,
+        labels=labels,
+        pos_label=pos_label,
+        average=average,
+        warn_for=warn_for,
+        sample_weight=_step_weights(sample_weight, lengths),
+        zero_division=zero_division,
+    )
+
+
+_AVERAGED_PARAMETERS = """
+    Parameters
+    ----------
+    y_true : list of array-like of shape (T_i,)
+        True labels of every step of every sequence.
+    y_pred : list of array-like of shape (T_i,)
+        Predicted labels.
+    labels : array-like, default=None
+        The labels to include, and their order when ``average=None``.
+    pos_label : int, float, bool or str, default=1
+        The positive class when ``average="binary"``.
+    average : {"micro", "macro", "weighted", "binary"} or None, \
+default="binary"
+        How to average over labels, as in scikit-learn (whose default,
+        "binary", needs two labels; taggers usually want "macro" or
+        "weighted"); None gives one score per label.
+    sample_weight : array-like of shape (n_sequences,), default=None
+        Weight of each sequence, applied to each of its steps.
+    zero_division : {"warn", 0.0, 1.0, np.nan}, default="warn"
+        Value returned for a division by zero."""
+
+
+def flat_f1_score(
+    y_true,
+    y_pred,
+    *,
+    labels=None,
+    pos_label=1,
+    average="binary",
+    sample_weight=None,
+    zero_division="warn",
+):
+    true, pred, lengths = _check_sequence_targets(y_true, y_pred)
+    return f1_score(
+        true,
+        pred,
+        labels=labels,
+        pos_label=pos_label,
+        average=average,
+        sample_weight=_step_weights(sample_weight, lengths),
+        zero_division=zero_division,
+    )
+
+
+def flat_precision_score(
+    y_true,
+    y_pred,
+    *,
+    labels=None,
+    pos_label=1,
+    average="binary",
+    sample_weight=None,
+    zero_division="warn",
+):
+    true, pred, lengths = _check_sequence_targets(y_true, y_pred)
+    return precision_score(
+        true,
+        pred,
+        labels=labels,
+        pos_label=pos_label,
+        average=average,
+        sample_weight=_step_weights(sample_weight, lengths),
+        zero_division=zero_division,
+    )
+
+
+def flat_recall_score(
+    y_true,
+    y_pred,
+    *,
+    labels=None,
+    pos_label=1,
+    average="binary",
+    sample_weight=None,
+    zero_division="warn",
+):
+    true, pred, lengths = _check_sequence_targets(y_true, y_pred)
+    return recall_score(
+        true,
+        pred,
+        labels=labels,
+        pos_label=pos_label,
+        average=average,
+        sample_weight=_step_weights(sample_weight, lengths),
+        zero_division=zero_division,
+    )
+
+
+def _averaged_doc(what, sklearn_name, example):
+    return f"""{what} over all time steps of all sequences.
+
+    :func:`sklearn.metrics.{sklearn_name}` applied to the concatenated steps;
+    the keyword arguments are its own.
+{_AVERAGED_PARAMETERS}
+
+    Returns
+    -------
+    score : float or ndarray of shape (n_labels,)
+        The averaged score, or one per label when ``average=None``.
+
+    See Also
+    --------
+    flat_precision_recall_fscore_support : All of them at once.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrnn.metrics import {example[0]}
+    >>> y_true = [np.array(["N", "V"]), np.array(["D", "N", "V"])]
+    >>> y_pred = [np.array(["N", "N"]), np.array(["D", "N", "V"])]
+    >>> round({example[0]}(y_true, y_pred, average="macro"), 4)
+    {example[1]}
+    """
+
+
+flat_f1_score.__doc__ = _averaged_doc(
+    "F1 score", "f1_score", ("flat_f1_score", "0.8222")
+)
+flat_precision_score.__doc__ = _averaged_doc(
+    "Precision", "precision_score", ("flat_precision_score", "0.8889")
+)
+flat_recall_score.__doc__ = _averaged_doc(
+    "Recall", "recall_score", ("flat_recall_score", "0.8333")
+)
+
+
+def flat_classification_report(
+    y_true,
+    y_pred,
+    *,
+    labels=None,
+    target_names=None,
+    sample_weight=None,
+    digits=2,
+    output_dict=False,
+    zero_division="warn",
+):
+    """Per-label precision, recall and F1 over all time steps, as a report.
+
+    :func:`sklearn.metrics.classification_report` applied to the concatenated
+    steps; the keyword arguments are its own.
+
+    Parameters
+    ----------
+    y_true : list of array-like of shape (T_i,)
+        True labels of every step of every sequence.
+    y_pred : list of array-like of shape (T_i,)
+        Predicted labels.
+    labels : array-like of shape (n_labels,), default=None
+        The labels to report.
+    target_names : list of str of shape (n_labels,), default=None
+        Display names of the labels.
+    sample_weight : array-like of shape (n_sequences,), default=None
+        Weight of each sequence, applied to each of its steps.
+    digits : int, default=2
+        Digits of the formatted numbers (ignored with `output_dict`).
+    output_dict : bool, default=False
+        Return a dict instead of a string.
+    zero_division : {"warn", 0.0, 1.0, np.nan}, default="warn"
+        Value returned for a division by zero.
+
+    Returns
+    -------
+    report : str or dict
+        The text report, or a dict of the same numbers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrnn.metrics import flat_classification_report
+    >>> y_true = [np.array(["N", "V"]), np.array(["D", "N", "V"])]
+    >>> y_pred = [np.array(["N", "N"]), np.array(["D", "N", "V"])]
+    >>> report = flat_classification_report(y_true, y_pred, output_dict=True)
+    >>> report["accuracy"], report["V"]["recall"]
+    (0.8, 0.5)
+    """
+    true, pred, lengths = _check_sequence_targets(y_true, y_pred)
+    return classification_report(
+        true,
+        pred,
+        labels=labels,
+        target_names=target_names,
+        sample_weight=_step_weights(sample_weight, lengths),
+        digits=digits,
+        output_dict=output_dict,
+        zero_division=zero_division,
+    )
+
+
+def flat_confusion_matrix(
+    y_true, y_pred, *, labels=None, sample_weight=None, normalize=None
+):
+    """Confusion matrix over all time steps of all sequences.
+
+    :func:`sklearn.metrics.confusion_matrix` applied to the concatenated steps.
+
+    Parameters
+    ----------
+    y_true : list of array-like of shape (T_i,)
+        True labels of every step of every sequence.
+    y_pred : list of array-like of shape (T_i,)
+        Predicted labels.
+    labels : array-like of shape (n_labels,), default=None
+        The labels indexing the matrix, in order; None takes the sorted labels
+        present in either input.
+    sample_weight : array-like of shape (n_sequences,), default=None
+        Weight of each sequence, applied to each of its steps.
+    normalize : {"true", "pred", "all"} or None, default=None
+        Normalise over true labels (rows), predicted labels (columns) or all.
+
+    Returns
+    -------
+    C : ndarray of shape (n_labels, n_labels)
+        ``C[i, j]``: steps of true label i predicted as label j.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrnn.metrics import flat_confusion_matrix
+    >>> y_true = [np.array(["N", "V"]), np.array(["D", "N", "V"])]
+    >>> y_pred = [np.array(["N", "N"]), np.array(["D", "N", "V"])]
+    >>> flat_confusion_matrix(y_true, y_pred, labels=["D", "N", "V"])
+    array([[1, 0, 0],
+           [0, 2, 0],
+           [0, 1, 1]])
+    """
+    true, pred, lengths = _check_sequence_targets(y_true, y_pred)
+    return confusion_matrix(
+        true,
+        pred,
+        labels=labels,
+        sample_weight=_step_weights(sample_weight, lengths),
+        normalize=normalize,
+    )
+
+
+# --------------------------------------------------------------------------
+# Scorers
+
+
+def _scorer_factories():
+    factories = {
+        "flat_accuracy": lambda: make_scorer(flat_accuracy_score),
+        "sequence_accuracy": lambda: make_scorer(sequence_accuracy_score),
+    }
+    metrics = {
+        "f1": flat_f1_score,
+        "precision": flat_precision_score,
+        "recall": flat_recall_score,
+    }
+    for name, metric in metrics.items():
+        for average in ("micro", "macro", "weighted"):
+            factories[f"flat_{name}_{average}"] = (
+                lambda metric=metric, average=average: make_scorer(
+                    metric, average=average, zero_division=0.0
+                )
+            )
+    return factories
+
+
+_SCORER_FACTORIES = _scorer_factories()
+
+
+def get_flat_scorer_names():
+    """Names accepted by :func:`get_flat_scorer`.
+
+    Returns
+    -------
+    names : list of str
+        The sorted scorer names.
+
+    Examples
+    --------
+    >>> from skrnn.metrics import get_flat_scorer_names
+    >>> "flat_f1_macro" in get_flat_scorer_names()
+    True
+    """
+    return sorted(_SCORER_FACTORIES)
+
+
+def get_flat_scorer(name):
+    """A scorer for taggers by name, to pass as ``scoring=``.
+
+    Parameters
+    ----------
+    name : str
+        "flat_accuracy", "sequence_accuracy", or
+        ``"flat_{f1,precision,recall}_{micro,macro,weighted}"``, e.g.
+        "flat_f1_macro". Averaged scores use ``zero_division=0.0``, so that a
+        label missing from a cross-validation fold does not warn.
+
+    Returns
+    -------
+    scorer : callable
+        A new scorer ``scorer(estimator, X, y)``, made with
+        :func:`sklearn.metrics.make_scorer`; greater is better.
+
+    Raises
+    ------
+    ValueError
+        If `name` is not a known scorer name.
+
+    Examples
+    --------
+    >>> from skrnn.metrics import get_flat_scorer
+    >>> get_flat_scorer("flat_f1_macro")
+    make_scorer(flat_f1_score, response_method='predict', average=macro, \
+zero_division=0.0)
+    """
+    try:
+        factory = _SCORER_FACTORIES[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"{name!r} is not a valid flat scorer name; use one of "
+            f"{get_flat_scorer_names()}."
+        ) from None
+    return factory()
+
+
+flat_accuracy_scorer = get_flat_scorer("flat_accuracy")
+flat_f1_macro_scorer = get_flat_scorer("flat_f1_macro")
+sequence_accuracy_scorer = get_flat_scorer("sequence_accuracy")

@@ -1,0 +1,327 @@
+"""Tests of skrnn.metrics: flat and sequence metrics, and scorers for taggers."""
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import (
+    accuracy_score,
+    classification_report,
+    confusion_matrix,
+    f1_score,
+    get_scorer,
+    precision_recall_fscore_support,
+    precision_score,
+    recall_score,
+)
+from sklearn.model_selection import GridSearchCV, cross_validate
+
+from skrnn import SequenceTagger
+from skrnn.metrics import (
+    flat_accuracy_score,
+    flat_accuracy_scorer,
+    flat_classification_report,
+    flat_confusion_matrix,
+    flat_f1_macro_scorer,
+    flat_f1_score,
+    flat_precision_recall_fscore_support,
+    flat_precision_score,
+    flat_recall_score,
+    get_flat_scorer,
+    get_flat_scorer_names,
+    sequence_accuracy_score,
+    sequence_accuracy_scorer,
+)
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning"
+)
+
+TAGS = np.array(["ADJ", "NOUN", "VERB"])
+
+
+@pytest.fixture
+def tagged(rng):
+    """Ragged true and predicted tags (about 70% right) and sequence weights."""
+    lengths = rng.integers(1, 9, size=25)
+    y_true = [TAGS[rng.integers(0, 3, size=t)] for t in lengths]
+    y_pred = [
+        np.where(rng.random(t) < 0.7, yt, TAGS[rng.integers(0, 3, size=t)])
+        for yt, t in zip(y_true, lengths)
+    ]
+    weights = rng.uniform(0.5, 2.0, size=len(lengths))
+    return y_true, y_pred, weights, lengths
+
+
+def test_flat_metrics_equal_sklearn_on_concatenated_steps(tagged):
+    y_true, y_pred, weights, lengths = tagged
+    true, pred = np.concatenate(y_true), np.concatenate(y_pred)
+    step_weights = np.repeat(weights, lengths)
+    for sw, flat_sw in [(None, None), (weights, step_weights)]:
+        assert flat_accuracy_score(y_true, y_pred, sample_weight=sw) == (
+            accuracy_score(true, pred, sample_weight=flat_sw)
+        )
+        assert flat_accuracy_score(
+            y_true, y_pred, normalize=False, sample_weight=sw
+        ) == pytest.approx(
+            accuracy_score(true, pred, normalize=False, sample_weight=flat_sw)
+        )
+        for average in ("micro", "macro", "weighted", None):
+            kwargs = dict(average=average, sample_weight=flat_sw)
+            for flat, ref in [
+                (flat_f1_score, f1_score),
+                (flat_precision_score, precision_score),
+                (flat_recall_score, recall_score),
+            ]:
+                assert_allclose(
+                    flat(y_true, y_pred, average=average, sample_weight=sw),
+                    ref(true, pred, **kwargs),
+                )
+            got = flat_precision_recall_fscore_support(
+                y_true, y_pred, beta=2.0, average=average, sample_weight=sw
+            )
+            want = precision_recall_fscore_support(true, pred, beta=2.0, **kwargs)
+            for g, w in zip(got, want):
+                if w is None:
+                    assert g is None
+                else:
+                    assert_allclose(g, w)
+        assert_allclose(
+            flat_confusion_matrix(y_true, y_pred, sample_weight=sw),
+            confusion_matrix(true, pred, sample_weight=flat_sw),
+        )
+        assert flat_classification_report(
+            y_true, y_pred, sample_weight=sw, digits=4
+        ) == classification_report(true, pred, sample_weight=flat_sw, digits=4)
+
+
+def test_sklearn_keyword_arguments_pass_through(tagged):
+    y_true, y_pred, _, _ = tagged
+    true, pred = np.concatenate(y_true), np.concatenate(y_pred)
+    labels = ["VERB", "ADJ"]
+    assert_allclose(
+        flat_f1_score(y_true, y_pred, labels=labels, average=None),
+        f1_score(true, pred, labels=labels, average=None),
+    )
+    assert_allclose(
+        flat_recall_score(y_true, y_pred, labels=["NOUN"], average="micro"),
+        recall_score(true, pred, labels=["NOUN"], average="micro"),
+    )
+    two = [np.array(["a", "b", "a"]), np.array(["b"])]
+    guess = [np.array(["a", "a", "b"]), np.array(["b"])]
+    assert flat_recall_score(two, guess, pos_label="a") == 0.5
+    assert flat_precision_score(two, guess, pos_label="b") == 0.5
+    assert_allclose(
+        flat_confusion_matrix(y_true, y_pred, labels=labels, normalize="true"),
+        confusion_matrix(true, pred, labels=labels, normalize="true"),
+    )
+    report = flat_classification_report(
+        y_true, y_pred, output_dict=True, target_names=["a", "n", "v"]
+    )
+    assert set(report) >= {"a", "n", "v", "accuracy"}
+    # zero_division: a label never predicted nor present.
+    assert flat_precision_score(
+        [np.array([0, 1])], [np.array([0, 0])], zero_division=0.0
+    ) == 0.0
+
+
+def test_binary_integer_tags():
+    y_true = [np.array([1, 0, 1]), np.array([0, 0])]
+    y_pred = [np.array([1, 1, 1]), np.array([0, 0])]
+    assert flat_precision_score(y_true, y_pred) == pytest.approx(2 / 3)
+    assert flat_recall_score(y_true, y_pred) == 1.0
+    assert flat_f1_score(y_true, y_pred) == pytest.approx(0.8)
+
+
+def test_sequence_accuracy_by_hand():
+    y_true = [np.array(["a", "b"]), np.array(["a"]), np.array(["b", "b", "a"])]
+    y_pred = [np.array(["a", "b"]), np.array(["b"]), np.array(["b", "b", "a"])]
+    assert sequence_accuracy_score(y_true, y_pred) == pytest.approx(2 / 3)
+    assert sequence_accuracy_score(y_true, y_pred, normalize=False) == 2.0
+    weights = [1.0, 3.0, 1.0]
+    assert sequence_accuracy_score(
+        y_true, y_pred, sample_weight=weights
+    ) == pytest.approx(2 / 5)
+    assert flat_accuracy_score(y_true, y_pred) == pytest.approx(5 / 6)
+    assert flat_accuracy_score(
+        y_true, y_pred, sample_weight=weights
+    ) == pytest.approx(5 / 8)
+    # One wrong step spoils its whole sequence only.
+    assert sequence_accuracy_score(y_true, y_true) == 1.0
+    # An empty sequence counts as right.
+    empty = np.array([], dtype=str)
+    assert sequence_accuracy_score(y_true + [empty], y_pred + [empty]) == 0.75
+
+
+def test_sequence_accuracy_matches_a_loop(tagged):
+    y_true, y_pred, weights, _ = tagged
+    right = np.array([np.array_equal(a, b) for a, b in zip(y_true, y_pred)])
+    assert sequence_accuracy_score(y_true, y_pred) == pytest.approx(right.mean())
+    assert sequence_accuracy_score(
+        y_true, y_pred, sample_weight=weights
+    ) == pytest.approx(np.average(right, weights=weights))
+
+
+def test_equal_length_2d_arrays_are_sequences():
+    y_true = np.array([[0, 1, 1], [1, 1, 0]])
+    y_pred = np.array([[0, 1, 0], [1, 1, 0]])
+    assert flat_accuracy_score(y_true, y_pred) == pytest.approx(5 / 6)
+    assert sequence_accuracy_score(y_true, y_pred) == 0.5
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [
+        flat_accuracy_score,
+        sequence_accuracy_score,
+        flat_f1_score,
+        flat_precision_score,
+        flat_recall_score,
+        flat_precision_recall_fscore_support,
+        flat_classification_report,
+        flat_confusion_matrix,
+    ],
+)
+def test_mismatches_raise_naming_the_sequence(metric):
+    y_true = [np.array([0, 1]), np.array([1]), np.array([0, 0, 1]), np.array([1])]
+    short = [np.array([0, 1]), np.array([1]), np.array([0, 1]), np.array([1, 0])]
+    with pytest.raises(ValueError, match="Sequence 2 has 3 labels in y_true but 2"):
+        metric(y_true, short)
+    with pytest.raises(ValueError, match="y_true has 4 sequences but y_pred has 3"):
+        metric(y_true, y_true[:3])
+    with pytest.raises(ValueError, match=r"y_pred\[1\] must be a 1-D array"):
+        metric(y_true, [np.array([0, 1]), 1, np.array([0, 0, 1]), np.array([1])])
+    with pytest.raises(ValueError, match=r"y_true\[0\] must be a 1-D array"):
+        metric(np.array([0, 1, 1]), np.array([0, 1, 1]))
+    with pytest.raises(ValueError, match="empty"):
+        metric([], [])
+    with pytest.raises(TypeError, match="list of 1-D label arrays"):
+        metric(3, 3)
+
+
+@pytest.mark.parametrize("metric", [flat_accuracy_score, sequence_accuracy_score])
+def test_mixed_label_types_raise(metric):
+    with pytest.raises(ValueError, match="Mix of label input types"):
+        metric([np.array(["a", "b"])], [np.array([1, 0])])
+
+
+def test_sample_weight_needs_one_weight_per_sequence(tagged):
+    y_true, y_pred, _, lengths = tagged
+    with pytest.raises(ValueError, match="one weight per sequence"):
+        flat_accuracy_score(y_true, y_pred, sample_weight=np.ones(lengths.sum()))
+
+
+# --------------------------------------------------------------------------
+# Scorers
+
+
+def tiny_tagging_data(rng, n_sequences=20):
+    X = [rng.standard_normal(int(rng.integers(3, 9))) for _ in range(n_sequences)]
+    y = [np.where(x > 0, "up", "down") for x in X]
+    return X, y
+
+
+def tiny_tagger():
+    return SequenceTagger(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+
+
+def test_scorers_agree_with_the_metrics(rng):
+    X, y = tiny_tagging_data(rng)
+    tagger = tiny_tagger().fit(X, y)
+    predicted = tagger.predict(X)
+    assert flat_accuracy_scorer(tagger, X, y) == flat_accuracy_score(y, predicted)
+    assert flat_accuracy_scorer(tagger, X, y) == pytest.approx(tagger.score(X, y))
+    assert flat_f1_macro_scorer(tagger, X, y) == pytest.approx(
+        flat_f1_score(y, predicted, average="macro", zero_division=0.0)
+    )
+    assert sequence_accuracy_scorer(tagger, X, y) == sequence_accuracy_score(
+        y, predicted
+    )
+    for name in get_flat_scorer_names():
+        score = get_flat_scorer(name)(tagger, X, y)
+        assert 0.0 <= score <= 1.0, name
+    assert get_flat_scorer("flat_recall_weighted")(tagger, X, y) == pytest.approx(
+        flat_recall_score(y, predicted, average="weighted")
+    )
+
+
+def test_get_flat_scorer_names():
+    names = get_flat_scorer_names()
+    for name in ("flat_accuracy", "flat_f1_macro", "flat_f1_weighted",
+                 "flat_precision_macro", "flat_recall_macro", "sequence_accuracy"):
+        assert name in names
+    with pytest.raises(ValueError, match="'accuracy' is not a valid flat scorer"):
+        get_flat_scorer("accuracy")
+    assert get_flat_scorer("flat_accuracy") is not get_flat_scorer("flat_accuracy")
+
+
+def test_scorers_in_cross_validate(rng):
+    X, y = tiny_tagging_data(rng)
+    scoring = {
+        "acc": flat_accuracy_scorer,
+        "f1": flat_f1_macro_scorer,
+        "seq": sequence_accuracy_scorer,
+        "f1w": get_flat_scorer("flat_f1_weighted"),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        result = cross_validate(
+            tiny_tagger(), X, y, cv=2, scoring=scoring, error_score="raise",
+            return_estimator=True,
+        )
+    for key in scoring:
+        scores = result[f"test_{key}"]
+        assert scores.shape == (2,)
+        assert np.all((scores >= 0) & (scores <= 1))
+    # The second fold's estimator scored on the second half (KFold, no shuffle).
+    fold = result["estimator"][1]
+    assert result["test_acc"][1] == flat_accuracy_score(y[10:], fold.predict(X[10:]))
+
+
+def test_scorer_in_grid_search(rng):
+    X, y = tiny_tagging_data(rng)
+    search = GridSearchCV(
+        tiny_tagger(),
+        {"hidden_layer_sizes": [(3,), (4,)]},
+        cv=2,
+        scoring=flat_f1_macro_scorer,
+        error_score="raise",
+    ).fit(X, y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_plain_sklearn_scorer_fails_on_ragged_y(rng):
+    X, y = tiny_tagging_data(rng)
+    tagger = tiny_tagger().fit(X, y)
+    # Ragged y: accuracy_score cannot even classify the target type.
+    with pytest.raises(ValueError, match="unknown is not supported"):
+        get_scorer("accuracy")(tagger, X, y)
+    # cross_validate's default error_score=np.nan turns that into NaN scores
+    # with only a warning: the "silent" failure of scoring="accuracy".
+    with pytest.warns(UserWarning, match="Scoring failed"):
+        result = cross_validate(tiny_tagger(), X, y, cv=2, scoring="accuracy")
+    assert np.isnan(result["test_score"]).all()
+
+
+def test_plain_sklearn_metric_misbehaves_on_equal_length_binary_tags():
+    # Equal lengths make y a 2-D 0/1 array: sklearn reads it as multilabel
+    # indicators and returns subset accuracy, with no error and no warning.
+    y_true = [np.array([1, 0, 1, 1]), np.array([0, 0, 1, 0])]
+    y_pred = [np.array([1, 0, 1, 0]), np.array([0, 0, 1, 0])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        wrong = accuracy_score(y_true, y_pred)
+    assert wrong == 0.5  # the fraction of entirely right sequences
+    assert wrong == sequence_accuracy_score(y_true, y_pred)
+    assert flat_accuracy_score(y_true, y_pred) == 7 / 8
+    # Equal-length multiclass tags raise instead.
+    with pytest.raises(ValueError, match="multiclass-multioutput is not supported"):
+        accuracy_score([TAGS[[0, 1]], TAGS[[2, 1]]], [TAGS[[0, 1]], TAGS[[2, 2]]])
+    assert_array_equal(
+        flat_confusion_matrix([TAGS[[0, 1]], TAGS[[2, 1]]],
+                              [TAGS[[0, 1]], TAGS[[2, 2]]]),
+        [[1, 0, 0], [0, 1, 1], [0, 0, 1]],
+    )
