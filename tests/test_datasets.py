@@ -115,7 +115,7 @@ def test_sequence_classification_return_X_y(load):
 def test_load_sunspots():
     bunch = load_sunspots()
 
-    values = bunch["values"]
+    values = bunch.data
     assert values.shape == (309,)
     assert values.dtype == np.float64
     assert np.isfinite(values).all()
@@ -126,7 +126,7 @@ def test_load_sunspots():
 def test_load_co2():
     bunch = load_co2()
 
-    values = bunch["values"]
+    values = bunch.data
     assert values.shape == (2284,)
     assert values.dtype == np.float64
     assert np.isfinite(values).all()

@@ -285,9 +285,8 @@ def load_sunspots():
     data : :class:`~sklearn.utils.Bunch`
         Dictionary-like object, with the following attributes.
 
-        values : ndarray of shape (309,)
-            The yearly mean sunspot numbers, as float64. Read it as
-            ``data["values"]``: ``data.values`` is the dict method.
+        data : ndarray of shape (309,)
+            The yearly mean sunspot numbers, as float64.
         years : ndarray of shape (309,)
             The year of each value, 1700 to 2008, as int64.
         DESCR : str
@@ -302,14 +301,14 @@ def load_sunspots():
     --------
     >>> from skrnn.datasets import load_sunspots
     >>> sunspots = load_sunspots()
-    >>> sunspots["values"].shape
+    >>> sunspots.data.shape
     (309,)
     >>> print(sunspots.years[0], sunspots.years[-1])
     1700 2008
     """
     data = _load_npz("sunspots.npz")
     return Bunch(
-        values=data["values"].astype(np.float64, copy=False),
+        data=data["values"].astype(np.float64, copy=False),
         years=data["years"],
         DESCR=_SUNSPOTS_DESCR,
     )
@@ -328,13 +327,12 @@ def load_co2():
     data : :class:`~sklearn.utils.Bunch`
         Dictionary-like object, with the following attributes.
 
-        values : ndarray of shape (2284,)
-            The weekly CO2 concentrations, in ppm, as float64. Read it as
-            ``data["values"]``: ``data.values`` is the dict method.
+        data : ndarray of shape (2284,)
+            The weekly CO2 concentrations, in ppm, as float64.
         dates : ndarray of shape (2284,)
             The date of each value, as ``datetime64[D]``, 7 days apart.
         n_interpolated : int
-            The number of weeks, among `values`, that were missing and filled
+            The number of weeks, among `data`, that were missing and filled
             by linear interpolation.
         DESCR : str
             A description of the data set.
@@ -348,7 +346,7 @@ def load_co2():
     --------
     >>> from skrnn.datasets import load_co2
     >>> co2 = load_co2()
-    >>> co2["values"].shape
+    >>> co2.data.shape
     (2284,)
     >>> print(co2.dates[0], co2.dates[-1])
     1958-03-29 2001-12-29
@@ -357,7 +355,7 @@ def load_co2():
     """
     data = _load_npz("co2.npz")
     return Bunch(
-        values=data["values"].astype(np.float64, copy=False),
+        data=data["values"].astype(np.float64, copy=False),
         # The dates are stored as ISO strings; datetime64 supports arithmetic
         # and plotting.
         dates=data["dates"].astype("datetime64[D]"),
