@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
@@ -265,9 +265,13 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         if len(sizes) == 0 or any(
             not isinstance(s, Integral) or s <= 0 for s in sizes
         ):
-            raise ValueError(
-                "hidden_layer_sizes must be positive integers, one per "
-                f"recurrent layer; got {self.hidden_layer_sizes!r}."
+            # The declared constraint ("array-like") cannot see the entries;
+            # this is the same error, in sklearn's wording.
+            raise InvalidParameterError(
+                f"The 'hidden_layer_sizes' parameter of {type(self).__name__} "
+                "must be a positive int or a non-empty array-like of positive "
+                f"ints, one per recurrent layer. Got {self.hidden_layer_sizes!r} "
+                "instead."
             )
         return tuple(int(s) for s in sizes)
 
@@ -551,7 +555,8 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
             self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
 
     def _report_epoch(self, start):
-        line = f"Epoch {self.n_iter_}, loss = {self.loss_:.8f}"
+        unit = "Iteration" if self.solver == "lbfgs" else "Epoch"
+        line = f"{unit} {self.n_iter_}, loss = {self.loss_:.8f}"
         if self.validation_scores_:
             line += f", validation score = {self.validation_scores_[-1]:.6f}"
         line += f", elapsed {time.perf_counter() - start:.2f} s"
@@ -580,12 +585,23 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
             np.add(total, grad, out=total)
             return loss, total
 
-        iprint = 1 if self.verbose > 0 else -1
+        self.loss_curve_ = []
+        start = time.perf_counter()
+
+        def record(intermediate_result):
+            # One entry per iteration, like the stochastic solvers' epochs;
+            # also the verbose report (SciPy's own iprint is deprecated).
+            self.loss_ = float(intermediate_result.fun)
+            self.loss_curve_.append(self.loss_)
+            self.n_iter_ = len(self.loss_curve_)
+            if self.verbose:
+                self._report_epoch(start)
+
         result = scipy.optimize.minimize(
             loss_grad, params.astype(np.float64), method="L-BFGS-B", jac=True,
+            callback=record,
             options={"maxfun": self.max_fun, "maxiter": self.max_iter,
-                     "gtol": self.tol, "iprint": iprint} if iprint > 0 else
-            {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
+                     "gtol": self.tol},
         )
         if not (np.isfinite(result.fun) and np.isfinite(result.x).all()):
             params[...] = initial
@@ -596,8 +612,7 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         params[...] = result.x
         self.n_iter_ = int(result.nit)
         self.loss_ = float(result.fun)
-        self.best_loss_ = self.loss_
-        self.loss_curve_ = [self.loss_]
+        self.best_loss_ = min(self.loss_curve_, default=self.loss_)
         self.t_ = seqs.n_sequences * self.n_iter_
         if result.status != 0:
             warnings.warn(
