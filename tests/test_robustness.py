@@ -675,12 +675,13 @@ def test_invalid_class_weight_raises_at_fit(Estimator, value, rng):
 @pytest.mark.parametrize("value", [(0,), (-1,), (), (4, 0), (2.5,), ("4",)],
                          ids=repr)
 def test_invalid_hidden_layer_sizes_names_the_parameter(Estimator, value, rng):
-    # The constraint "array-like" cannot see the entries; as in MLPClassifier,
-    # their check is a plain ValueError naming the parameter.
+    # The constraint "array-like" cannot see the entries; their check raises
+    # the same InvalidParameterError as every other parameter.
     X, y = _data(Estimator, rng)
     est = Estimator(**{**SMALL, "hidden_layer_sizes": value})
-    with pytest.raises(ValueError, match=r"^hidden_layer_sizes must be positive "
-                                         r"integers, one per recurrent layer"):
+    with pytest.raises(InvalidParameterError,
+                       match=r"^The 'hidden_layer_sizes' parameter of "
+                             rf"{Estimator.__name__} must be a positive int"):
         est.fit(X, y)
 
 
