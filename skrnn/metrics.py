@@ -67,7 +67,12 @@ def _check_sequence_targets(y_true, y_pred):
             f"{lengths_pred[i]} in y_pred; every sequence needs one predicted "
             "label per true label."
         )
-    return np.concatenate(y_true), np.concatenate(y_pred), lengths_true
+    true, pred = np.concatenate(y_true), np.concatenate(y_pred)
+    # Checked here: not every supported scikit-learn version's metrics do.
+    if (true.dtype.kind in "USO" or pred.dtype.kind in "USO") and (
+            true.dtype.kind != pred.dtype.kind):
+        unique_labels(true, pred)
+    return true, pred, lengths_true
 
 
 def _as_sequence_list(y, name):

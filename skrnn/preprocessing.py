@@ -812,6 +812,13 @@ def _check_series(series):
             "series must be 1-D (T,) or 2-D (T, n_features), rows being time "
             f"steps; got {np.ndim(values)} dimensions."
         )
+    if columns is not None and not columns.is_unique:
+        # Checked here, not left to check_array: scikit-learn < 1.7 accepts
+        # duplicated names, and a target name must pick out one column.
+        raise ValueError(
+            "series needs unique column names; got duplicated "
+            f"{list(columns[columns.duplicated()])}."
+        )
     data = check_array(
         values,
         dtype=(np.float64, np.float32),
@@ -892,7 +899,7 @@ def _target_columns(target, columns, n_features, one_d):
                     f"target {t!r} is not a column of the DataFrame; its "
                     f"columns are {list(columns)}."
                 )
-            # check_array has rejected duplicated column names: one position.
+            # Duplicated column names were rejected above: one position.
             positions.append(int(columns.get_loc(t)))
         elif isinstance(t, Integral) and -n_features <= t < n_features:
             positions.append(int(t) % n_features)
