@@ -116,7 +116,6 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         "max_fun": [Interval(Integral, 1, None, closed="left")],
     }
 
-    @abstractmethod
     def __init__(
         self,
         hidden_layer_sizes=(64,),

@@ -532,6 +532,24 @@ def _offsets_from_lengths(lengths):
     return offsets
 
 
+def as_step_array(x, i):
+    """Sequence ``i`` as a 2-D (T, n_features) array; a 1-D one is univariate."""
+    try:
+        a = np.asarray(x)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"Sequence {i} could not be converted to an array: {exc}"
+        ) from exc
+    if a.ndim == 1:
+        return a.reshape(-1, 1)
+    if a.ndim != 2:
+        raise ValueError(
+            f"Sequence {i} has {a.ndim} dimensions; expected a 1-D (T,) or "
+            "2-D (T, n_features) array."
+        )
+    return a
+
+
 def _check_ragged(X, input_name, accept_sparse, allow_empty=False):
     if len(X) == 0:
         raise ValueError(
@@ -550,20 +568,7 @@ def _check_ragged(X, input_name, accept_sparse, allow_empty=False):
                 f"Sequence {i} is a scipy.sparse matrix, but sequence 0 is dense; "
                 "all sequences must be dense or all sparse."
             )
-        try:
-            a = np.asarray(x)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(
-                f"Sequence {i} could not be converted to an array: {exc}"
-            ) from exc
-        if a.ndim == 1:
-            a = a.reshape(-1, 1)
-        elif a.ndim != 2:
-            raise ValueError(
-                f"Sequence {i} has {a.ndim} dimensions; expected a 1-D (T,) or "
-                "2-D (T, n_features) array."
-            )
-        append(a)
+        append(as_step_array(x, i))
 
     dtypes = {a.dtype for a in arrays}
     if any(dtype.kind not in "fiub" for dtype in dtypes):

@@ -75,6 +75,13 @@ def _check_sequence_targets(y_true, y_pred):
     return true, pred, lengths_true
 
 
+def _on_flat_steps(metric, y_true, y_pred, sample_weight, **kwargs):
+    """sklearn's ``metric`` on the concatenated steps, sequence weights repeated."""
+    true, pred, lengths = _check_sequence_targets(y_true, y_pred)
+    return metric(true, pred, sample_weight=_step_weights(sample_weight, lengths),
+                  **kwargs)
+
+
 def _as_sequence_list(y, name):
     if isinstance(y, np.ndarray) and y.dtype != object and y.ndim == 2:
         # Equal-length sequences stacked as rows.
@@ -142,15 +149,8 @@ def flat_accuracy_score(y_true, y_pred, *, normalize=True, sample_weight=None):
     >>> flat_accuracy_score(y_true, y_pred)
     0.8
     """
-    true, pred, lengths = _check_sequence_targets(y_true, y_pred)
-    return float(
-        accuracy_score(
-            true,
-            pred,
-            normalize=normalize,
-            sample_weight=_step_weights(sample_weight, lengths),
-        )
-    )
+    return float(_on_flat_steps(accuracy_score, y_true, y_pred, sample_weight,
+                                normalize=normalize))
 
 
 def sequence_accuracy_score(y_true, y_pred, *, normalize=True, sample_weight=None):
@@ -266,18 +266,10 @@ def flat_precision_recall_fscore_support(
     >>> r.tolist(), s.tolist()
     ([1.0, 1.0, 0.5], [1, 2, 2])
     """
-    true, pred, lengths = _check_sequence_targets(y_true, y_pred)
-    return precision_recall_fscore_support(
-        true,
-        pred,
-        beta=beta,
-        labels=labels,
-        pos_label=pos_label,
-        average=average,
-        warn_for=warn_for,
-        sample_weight=_step_weights(sample_weight, lengths),
-        zero_division=zero_division,
-    )
+    return _on_flat_steps(precision_recall_fscore_support, y_true, y_pred,
+                          sample_weight, beta=beta, labels=labels,
+                          pos_label=pos_label, average=average,
+                          warn_for=warn_for, zero_division=zero_division)
 
 
 _AVERAGED_PARAMETERS = """
@@ -312,16 +304,9 @@ def flat_f1_score(
     sample_weight=None,
     zero_division="warn",
 ):
-    true, pred, lengths = _check_sequence_targets(y_true, y_pred)
-    return f1_score(
-        true,
-        pred,
-        labels=labels,
-        pos_label=pos_label,
-        average=average,
-        sample_weight=_step_weights(sample_weight, lengths),
-        zero_division=zero_division,
-    )
+    return _on_flat_steps(f1_score, y_true, y_pred, sample_weight,
+                          labels=labels, pos_label=pos_label, average=average,
+                          zero_division=zero_division)
 
 
 def flat_precision_score(
@@ -334,16 +319,9 @@ def flat_precision_score(
     sample_weight=None,
     zero_division="warn",
 ):
-    true, pred, lengths = _check_sequence_targets(y_true, y_pred)
-    return precision_score(
-        true,
-        pred,
-        labels=labels,
-        pos_label=pos_label,
-        average=average,
-        sample_weight=_step_weights(sample_weight, lengths),
-        zero_division=zero_division,
-    )
+    return _on_flat_steps(precision_score, y_true, y_pred, sample_weight,
+                          labels=labels, pos_label=pos_label, average=average,
+                          zero_division=zero_division)
 
 
 def flat_recall_score(
@@ -356,16 +334,9 @@ def flat_recall_score(
     sample_weight=None,
     zero_division="warn",
 ):
-    true, pred, lengths = _check_sequence_targets(y_true, y_pred)
-    return recall_score(
-        true,
-        pred,
-        labels=labels,
-        pos_label=pos_label,
-        average=average,
-        sample_weight=_step_weights(sample_weight, lengths),
-        zero_division=zero_division,
-    )
+    return _on_flat_steps(recall_score, y_true, y_pred, sample_weight,
+                          labels=labels, pos_label=pos_label, average=average,
+                          zero_division=zero_division)
 
 
 def _averaged_doc(what, sklearn_name, example):
@@ -456,17 +427,10 @@ def flat_classification_report(
     >>> report["accuracy"], report["V"]["recall"]
     (0.8, 0.5)
     """
-    true, pred, lengths = _check_sequence_targets(y_true, y_pred)
-    return classification_report(
-        true,
-        pred,
-        labels=labels,
-        target_names=target_names,
-        sample_weight=_step_weights(sample_weight, lengths),
-        digits=digits,
-        output_dict=output_dict,
-        zero_division=zero_division,
-    )
+    return _on_flat_steps(classification_report, y_true, y_pred, sample_weight,
+                          labels=labels, target_names=target_names,
+                          digits=digits, output_dict=output_dict,
+                          zero_division=zero_division)
 
 
 def flat_confusion_matrix(
@@ -506,14 +470,8 @@ def flat_confusion_matrix(
            [0, 2, 0],
            [0, 1, 1]])
     """
-    true, pred, lengths = _check_sequence_targets(y_true, y_pred)
-    return confusion_matrix(
-        true,
-        pred,
-        labels=labels,
-        sample_weight=_step_weights(sample_weight, lengths),
-        normalize=normalize,
-    )
+    return _on_flat_steps(confusion_matrix, y_true, y_pred, sample_weight,
+                          labels=labels, normalize=normalize)
 
 
 # --------------------------------------------------------------------------

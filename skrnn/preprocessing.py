@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from ._sequences import Sequences, _float_dtype, _type_name
+from ._sequences import Sequences, _float_dtype, _type_name, as_step_array
 
 __all__ = ["SlidingWindows", "StepTransformer", "sliding_windows"]
 
@@ -411,19 +411,7 @@ def _stack_arrays(X, kinds):
     for i, x in enumerate(X):
         if kinds[i] == "empty":
             continue
-        try:
-            a = np.asarray(x)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(
-                f"Sequence {i} could not be converted to an array: {exc}"
-            ) from exc
-        if a.ndim == 1:
-            a = a.reshape(-1, 1)
-        elif a.ndim != 2:
-            raise ValueError(
-                f"Sequence {i} has {a.ndim} dimensions; expected a 1-D (T,) or "
-                "2-D (T, n_features) array of steps."
-            )
+        a = as_step_array(x, i)
         if n_features is None:
             n_features = a.shape[1]
         elif a.shape[1] != n_features:
