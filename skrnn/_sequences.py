@@ -560,15 +560,21 @@ def _check_ragged(X, input_name, accept_sparse, allow_empty=False):
 
     # Per sequence only asarray and shape bookkeeping; all value checks run
     # once on the concatenated array.
-    arrays = []
-    append = arrays.append
-    for i, x in enumerate(X):
-        if sp.issparse(x):
-            raise ValueError(
-                f"Sequence {i} is a scipy.sparse matrix, but sequence 0 is dense; "
-                "all sequences must be dense or all sparse."
-            )
-        append(as_step_array(x, i))
+    if all(type(x) is np.ndarray for x in X):
+        # The common case, a list of arrays, without a Python call per
+        # sequence (it was a third of a predict on 2000 short sequences).
+        arrays = [x if x.ndim == 2 else as_step_array(x, i)
+                  for i, x in enumerate(X)]
+    else:
+        arrays = []
+        append = arrays.append
+        for i, x in enumerate(X):
+            if sp.issparse(x):
+                raise ValueError(
+                    f"Sequence {i} is a scipy.sparse matrix, but sequence 0 is "
+                    "dense; all sequences must be dense or all sparse."
+                )
+            append(as_step_array(x, i))
 
     dtypes = {a.dtype for a in arrays}
     if any(dtype.kind not in "fiub" for dtype in dtypes):
