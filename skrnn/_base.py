@@ -361,7 +361,9 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 n_features=seqs.n_features, hidden_layer_sizes=hidden,
                 bidirectional=self.bidirectional, n_outputs=self.n_outputs_,
                 per_step=self._per_step)
-            self._params = self._network.init_params(rng, seqs.dtype)
+            with _single_threaded_blas():
+                # The orthogonal initialisation's QR is BLAS work too.
+                self._params = self._network.init_params(rng, seqs.dtype)
             self._optimizer = None
             self.n_iter_ = 0
             self.t_ = 0
@@ -698,7 +700,8 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         # Zero-length sequences (a tagger's) have no rows to predict.
         nonempty = np.flatnonzero(seqs.lengths > 0)
         with _single_threaded_blas():
-            for idx in predict_batches(seqs.lengths[nonempty]):
+            max_steps = net.steps_per_batch(itemsize=self._params.dtype.itemsize)
+            for idx in predict_batches(seqs.lengths[nonempty], max_steps):
                 batch = PackedBatch(seqs, nonempty[idx])
                 Z = net.forward(params, batch, ws)
                 out[batch.gather if self._per_step else batch.order] = Z

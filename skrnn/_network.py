@@ -112,6 +112,20 @@ class RecurrentNetwork:
                 layers[key[0]][key[1]][name] = view
         return _Params(layers, head["W_out"], head["b_out"])
 
+    def steps_per_batch(self, budget_bytes=64 << 20, itemsize=4):
+        """Time steps per forward-only minibatch that fit ``budget_bytes``.
+
+        Predict keeps every step's gates and states of a minibatch; bounding
+        their bytes (rather than the steps) keeps large hidden sizes from
+        claiming and page-faulting hundreds of megabytes per call, while small
+        ones still get long blocks and large products.
+        """
+        per_step = self.n_features
+        for hidden in self.hidden_layer_sizes:
+            # gates, cell or candidate state, state, reversed input, output
+            per_step += self.n_directions * (self.n_gates + 3) * hidden
+        return int(np.clip(budget_bytes // (per_step * itemsize), 256, 1 << 15))
+
     def init_params(self, rng, dtype):
         """A new flat parameter vector, initialised for recurrent training.
 
