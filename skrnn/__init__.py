@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0.dev0"
 
-from . import datasets, metrics, preprocessing  # noqa: E402
+from . import datasets, forecasting, metrics, preprocessing  # noqa: E402
 from ._estimators import RNNClassifier, RNNRegressor, SequenceTagger  # noqa: E402
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "RNNRegressor",
     "SequenceTagger",
     "datasets",
+    "forecasting",
     "metrics",
     "preprocessing",
     "__version__",

@@ -649,7 +649,11 @@ def _check_2d(X, input_name):
         ensure_all_finite=False,
         input_name=input_name,
     )
-    if array is X or not (array.flags.owndata and array.flags.writeable):
+    # The container must never share the caller's memory: check_array may
+    # return the caller's buffer for an ndarray or for any object exposing
+    # __array__ (it cannot tell those from a fresh array by identity).
+    if (array is X or not (array.flags.owndata and array.flags.writeable)
+            or np.shares_memory(array, np.asarray(X))):
         array = np.array(array, order="C", copy=True)
     n_samples, n_steps = array.shape
     data = array.reshape(n_samples * n_steps, 1)

@@ -10,6 +10,7 @@ MODULES = [
     "skrnn._estimators",
     "skrnn._sequences",
     "skrnn.datasets._loaders",
+    "skrnn.forecasting",
     "skrnn.metrics",
     "skrnn.preprocessing",
 ]

@@ -787,3 +787,19 @@ def test_take_permutation_property(data):
     assert len(taken) == len(expected)
     for got, want in zip(taken, expected):
         assert_array_equal(got, want)
+
+
+def test_2d_array_like_is_copied(rng):
+    # An object exposing __array__ may hand check_array the caller's buffer;
+    # the container must still never share it.
+    class ArrayLike:
+        def __init__(self, array):
+            self.array = array
+
+        def __array__(self, dtype=None, copy=None):
+            return self.array
+
+    X = rng.normal(size=(4, 5))
+    seqs, form = check_sequences(ArrayLike(X))
+    assert form == "2d"
+    assert not np.shares_memory(seqs.data, X)

@@ -1,0 +1,447 @@
+"""Forecasting with one-step regressors: recursive forecasts and RelativeToLast."""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    validate_params,
+)
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    column_or_1d,
+)
+
+from ._sequences import (
+    Sequences,
+    _is_dataframe,
+    check_sequences,
+    check_step_features,
+)
+
+__all__ = ["RelativeToLast", "recursive_forecast"]
+
+
+@validate_params(
+    {
+        "estimator": [HasMethods(["predict"])],
+        "history": ["array-like"],
+        "n_steps": [Interval(Integral, 1, None, closed="left")],
+        "window": [Interval(Integral, 1, None, closed="left")],
+    },
+    prefer_skip_nested_validation=False,
+)
+def recursive_forecast(estimator, history, n_steps, *, window):
+    """Forecast `n_steps` ahead by feeding a one-step model its own predictions.
+
+    The last `window` rows of `history` form a window of shape
+    ``(1, window, n_features)``; the estimator predicts the next row, which is
+    appended to the window while its oldest row is dropped, and so on
+    `n_steps` times.
+
+    Parameters
+    ----------
+    estimator : fitted regressor
+        A one-step-ahead model: fitted on windows of `window` rows, e.g. from
+        :func:`~skrnn.preprocessing.sliding_windows` with ``horizon=1``, to
+        predict the row right after each window, *every* column of it. It is
+        given 3-D arrays ``(1, window, n_features)``, as the skrnn
+        regressors and :class:`RelativeToLast` accept; wrap a tabular model
+        in a pipeline that flattens the window first.
+    history : array-like of shape (T,) or (T, n_features)
+        The observed series, oldest row first, with ``T >= window``. Only its
+        last `window` rows are used.
+    n_steps : int >= 1
+        How many rows to forecast.
+    window : int >= 1
+        Rows in each input window: the window length the estimator was
+        trained on.
+
+    Returns
+    -------
+    forecast : ndarray of shape (n_steps,) or (n_steps, n_features)
+        The forecast rows after the end of `history`; 1-D for a 1-D history.
+
+    Raises
+    ------
+    ValueError
+        If `history` is not 1-D or 2-D, holds NaN or infinity, has fewer than
+        `window` rows, or if the estimator does not predict exactly one value
+        per column of `history`.
+
+    See Also
+    --------
+    skrnn.preprocessing.sliding_windows : Make the training windows.
+    RelativeToLast : Make a one-step regressor follow a trending series.
+
+    Notes
+    -----
+    The recursion assumes that
+
+    - the estimator was trained with ``horizon=1`` on windows of exactly
+      `window` rows (a recurrent network accepts other lengths, but they
+      are not what it learned from);
+    - the columns of `history` are exactly the estimator's targets, in the
+      same order: a forecast row becomes an input row. Exogenous columns
+      that the model does not predict cannot be fed forward this way;
+    - errors compound: from the second step on, the inputs hold forecasts
+      rather than observations, so the error grows with the horizon, and
+      a model trained on observed windows has never seen its own mistakes.
+      For a long horizon, compare with a direct model (one estimator per
+      horizon, from ``sliding_windows(..., horizon=h)``).
+
+    One ``predict`` call is made per step.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LinearRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import FunctionTransformer
+    >>> from skrnn.forecasting import recursive_forecast
+    >>> from skrnn.preprocessing import sliding_windows
+    >>> series = 2.0 * np.arange(20)
+    >>> X, y, _ = sliding_windows(series, 3)
+    >>> flatten = FunctionTransformer(lambda X: X.reshape(len(X), -1))
+    >>> model = make_pipeline(flatten, LinearRegression()).fit(X, y)
+    >>> recursive_forecast(model, series, 4, window=3).round(6)
+    array([40., 42., 44., 46.])
+    """
+    history = check_array(
+        history,
+        ensure_2d=False,
+        dtype=(np.float64, np.float32),
+        input_name="history",
+    )
+    if history.ndim not in (1, 2):
+        raise ValueError(
+            "history must be 1-D (T,) or 2-D (T, n_features), rows being time "
+            f"steps; got {history.ndim} dimensions."
+        )
+    one_d = history.ndim == 1
+    rows = history.reshape(history.shape[0], -1)
+    n_rows, n_features = rows.shape
+    if n_rows < window:
+        raise ValueError(
+            f"history has {n_rows} rows, but window={window} needs at least "
+            f"{window} rows."
+        )
+    # One buffer for the window and the forecast: step i reads rows
+    # [i, i + window) and writes row i + window, so sliding costs no copy.
+    buffer = np.empty((window + n_steps, n_features), dtype=rows.dtype)
+    buffer[:window] = rows[n_rows - window :]
+    for i in range(n_steps):
+        prediction = np.asarray(estimator.predict(buffer[None, i : i + window]))
+        if prediction.size != n_features:
+            raise ValueError(
+                f"The estimator predicts {prediction.size} value(s) per window, "
+                f"but history has {n_features} column(s). A recursive forecast "
+                "feeds each prediction back as the next row, so the model must "
+                "predict every column of history, in order."
+            )
+        buffer[window + i] = prediction.reshape(n_features)
+    forecast = buffer[window:]
+    return forecast[:, 0] if one_d else forecast
+
+
+class RelativeToLast(RegressorMixin, BaseEstimator):
+    """Regress on windows re-expressed relative to their last observed value.
+
+    A meta-regressor for forecasting trending series. In :meth:`fit`, the
+    last observed value of each window's target columns is subtracted from
+    every step of those columns and from the window's target; a clone of
+    `regressor` learns these changes. :meth:`predict` adds the last values
+    back to its predictions. A model of level-free changes extrapolates a
+    trend beyond the values seen in training, which a model of levels
+    cannot, and a regressor that predicts 0 is the naive (last value)
+    forecast.
+
+    Parameters
+    ----------
+    regressor : estimator object
+        The regressor of the relative windows, e.g. an
+        :class:`~skrnn.RNNRegressor`. It is cloned in :meth:`fit`; its
+        parameters are reachable as ``regressor__<name>``, e.g. in a grid
+        search. It receives X in the form it was given: a 3-D array, a 2-D
+        array or DataFrame, or a list of (T_i, n_features) arrays.
+    target : int, list of int or None, default=None
+        The positions of the window columns that `y` holds, in the order of
+        y's columns. None means every column: the usual case of a
+        univariate series, or of a multivariate one whose every column is
+        forecast. Other columns (exogenous features) are passed on unchanged.
+    scale : {'window', 'global'} or None, default=None
+        Also divide the relative target columns and the relative target by a
+        scale, and multiply predictions by it:
+
+        - None: no scaling;
+        - 'window': per window and target column, the mean absolute change
+          from step to step within the window (the in-window error of the
+          naive forecast), which adapts to series whose volatility varies;
+        - 'global': per target column, the root mean square of ``y - last``
+          over the training windows (the training error of the naive
+          forecast; weighted by `sample_weight`), learned in fit as
+          `scale_`.
+
+        A scale of 0 (a constant window, a window of one step, or a constant
+        training series) is replaced by 1.
+
+    Attributes
+    ----------
+    regressor_ : estimator object
+        The fitted clone of `regressor`.
+    target_ : ndarray of shape (n_targets,)
+        Positions of the target columns.
+    scale_ : ndarray of shape (n_targets,)
+        The global scale, when ``scale='global'``.
+    n_features_in_ : int
+        Features seen in fit, from `regressor_`: per time step for 3-D or
+        ragged X, T for 2-D X (n_samples, T).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of a 2-D DataFrame X, from `regressor_`.
+
+    See Also
+    --------
+    recursive_forecast : Multi-step forecasts from a one-step regressor.
+    skrnn.preprocessing.sliding_windows : Make the windows and targets.
+    sklearn.compose.TransformedTargetRegressor : Transform y alone, without
+        regard to X.
+
+    Notes
+    -----
+    For window ``x`` (steps ``x_1 .. x_T``) with target ``y`` and target
+    columns ``c``, let ``l = x_T[c]`` and ``s`` the scale (1 without
+    scaling). The regressor is fitted on ``x'`` with ``x'_t[c] = (x_t[c] -
+    l) / s`` (other columns unchanged) and on ``y' = (y - l) / s``; the
+    prediction is ``l + s * regressor_.predict(x')``.
+
+    The target columns of X and y must be in the same units: put a scaler
+    of X inside, as part of `regressor` (e.g. a pipeline), not before this
+    estimator, or use `scale`. X may be in any form the skrnn estimators
+    accept but sparse; a 2-D array (n_samples, T) is read as univariate
+    windows, whose last column is the last value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.dummy import DummyRegressor
+    >>> from skrnn.forecasting import RelativeToLast
+    >>> from skrnn.preprocessing import sliding_windows
+    >>> series = 10.0 + 0.5 * np.arange(30)
+    >>> X, y, _ = sliding_windows(series, 4)
+    >>> X_train, y_train, X_new = X[:20], y[:20], X[20:]
+
+    A model of levels cannot leave the range of its training targets; the
+    same model of changes from the last value extrapolates the trend:
+
+    >>> DummyRegressor().fit(X_train, y_train).predict(X_new[:3])
+    array([16.75, 16.75, 16.75])
+    >>> model = RelativeToLast(DummyRegressor()).fit(X_train, y_train)
+    >>> model.predict(X_new[:3])
+    array([22. , 22.5, 23. ])
+    >>> y[20:23]
+    array([22. , 22.5, 23. ])
+    """
+
+    _parameter_constraints: dict = {
+        "regressor": [HasMethods(["fit", "predict"])],
+        "target": [Integral, "array-like", None],
+        "scale": [StrOptions({"window", "global"}), None],
+    }
+
+    def __init__(self, regressor, *, target=None, scale=None):
+        self.regressor = regressor
+        self.target = target
+        self.scale = scale
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, sample_weight=None):
+        """Fit a clone of `regressor` on the windows and targets made relative.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features), or array-like
+            The input windows: a 3-D array (n_samples, T, n_features), a list
+            of (T_i, n_features) or (T_i,) arrays, or a 2-D array or
+            DataFrame (n_samples, T) of univariate windows.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            The value after each window of the target columns. A single
+            target column is a 1-D y; a column vector (n_samples, 1) is
+            raveled with a DataConversionWarning, as RNNRegressor does.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Passed to the regressor's fit when given; also weighs the
+            windows in the global scale.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        seqs, form = check_sequences(X, accept_sparse=False)
+        self.target_ = _target_positions(self.target, seqs.n_features)
+        targets = self._validate_targets(y, seqs.n_sequences)
+        self._n_step_features = seqs.n_features
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, targets)
+        last = _last_values(seqs, self.target_)
+        if self.scale == "global":
+            change = targets - last
+            mean_square = np.average(change * change, axis=0, weights=sample_weight)
+            self.scale_ = _nonzero(np.sqrt(mean_square))
+        elif hasattr(self, "scale_"):
+            del self.scale_
+        scale = self._scale(seqs)
+        relative = (targets - last) / scale
+        fit_params = {} if sample_weight is None else {"sample_weight": sample_weight}
+        self.regressor_ = clone(self.regressor)
+        self.regressor_.fit(
+            _relative_windows(X, seqs, form, self.target_, last, scale),
+            relative[:, 0] if self._y_1d else relative,
+            **fit_params,
+        )
+        return self
+
+    def predict(self, X):
+        """Predict the value after each window, on the scale of the series.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features), or array-like
+            Windows in a form accepted by :meth:`fit`, with the per-step
+            features seen in fit.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_targets)
+            Predictions, 1-D for a single target column.
+        """
+        check_is_fitted(self)
+        seqs, form = check_sequences(X, accept_sparse=False)
+        check_step_features(seqs, self._n_step_features, type(self).__name__)
+        last = _last_values(seqs, self.target_)
+        scale = self._scale(seqs)
+        relative = self.regressor_.predict(
+            _relative_windows(X, seqs, form, self.target_, last, scale)
+        )
+        relative = np.asarray(relative, dtype=np.float64).reshape(last.shape)
+        predictions = last + scale * relative
+        return predictions[:, 0] if self._y_1d else predictions
+
+    def _validate_targets(self, y, n_samples):
+        """y -> (n_samples, n_targets) float64; sets _y_1d. (n, 1) becomes 1-D."""
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target "
+                "y is None."
+            )
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        if y.ndim == 2 and y.shape[1] == 1:
+            # As RNNRegressor does: one target is a 1-D y, with a warning.
+            y = column_or_1d(y, warn=True)
+        if y.ndim not in (1, 2):
+            raise ValueError(f"y must be 1-D or 2-D; got {y.ndim} dimensions.")
+        if y.shape[0] != n_samples:
+            raise ValueError(
+                "Found input variables with inconsistent numbers of samples: "
+                f"X has {n_samples} windows but y has {y.shape[0]} targets."
+            )
+        targets = y.reshape(n_samples, -1)
+        if targets.shape[1] != self.target_.shape[0]:
+            raise ValueError(
+                f"y has {targets.shape[1]} column(s), but target selects "
+                f"{self.target_.shape[0]} column(s) of X "
+                f"({self.target_.tolist()}); y must hold the value after each "
+                "window of exactly those columns."
+            )
+        self._y_1d = y.ndim == 1
+        return targets
+
+    def _scale(self, seqs):
+        """The (n_samples, n_targets) divisor of each window's target columns."""
+        n_targets = self.target_.shape[0]
+        if self.scale is None:
+            return np.ones((seqs.n_sequences, n_targets))
+        if self.scale == "global":
+            return np.broadcast_to(self.scale_, (seqs.n_sequences, n_targets))
+        values = seqs.data[:, self.target_].astype(np.float64)
+        steps = np.abs(np.diff(values, axis=0))
+        # Differences across the boundary of two windows are not steps.
+        inside = np.ones(steps.shape[0], dtype=bool)
+        inside[seqs.offsets[1:-1] - 1] = False
+        lengths = seqs.lengths
+        sums = np.zeros((seqs.n_sequences, n_targets))
+        owner = np.repeat(np.arange(seqs.n_sequences), lengths)[1:]
+        np.add.at(sums, owner[inside], steps[inside])
+        counts = np.maximum(lengths - 1, 1)[:, None]
+        return _nonzero(sums / counts)
+
+    @property
+    def n_features_in_(self):
+        """int: features seen in fit (from `regressor_`)."""
+        # AttributeError when unfitted or undefined, so hasattr() tells.
+        return self.regressor_.n_features_in_
+
+    @property
+    def feature_names_in_(self):
+        """ndarray of str: column names seen in fit (from `regressor_`)."""
+        return self.regressor_.feature_names_in_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+def _target_positions(target, n_features):
+    """The positions of the target columns, as an int array, checked."""
+    if target is None:
+        return np.arange(n_features)
+    wanted = np.atleast_1d(np.asarray(target))
+    if wanted.ndim != 1 or wanted.size == 0 or wanted.dtype.kind not in "iu":
+        raise ValueError(
+            "target must be None, an int or a non-empty list of ints (column "
+            f"positions); got {target!r}."
+        )
+    if wanted.min() < -n_features or wanted.max() >= n_features:
+        raise ValueError(
+            f"target {target!r} is not a column position of windows with "
+            f"{n_features} feature(s) per step."
+        )
+    positions = wanted.astype(np.intp) % n_features
+    if np.unique(positions).shape[0] != positions.shape[0]:
+        raise ValueError(f"target {target!r} names a column twice.")
+    return positions
+
+
+def _last_values(seqs, target):
+    """The (n_samples, n_targets) last row of each window's target columns."""
+    return seqs.data[seqs.offsets[1:] - 1][:, target].astype(np.float64)
+
+
+def _nonzero(scale):
+    return np.where(scale > 0, scale, 1.0)
+
+
+def _relative_windows(X, seqs, form, target, last, scale):
+    """The windows of X with target columns made relative, in X's own form."""
+    # A new array rather than seqs.data modified in place: the caller's X
+    # must never change, whatever check_sequences shares with it.
+    data = seqs.data.copy()
+    lengths = seqs.lengths
+    data[:, target] -= np.repeat(last, lengths, axis=0).astype(data.dtype)
+    data[:, target] /= np.repeat(scale, lengths, axis=0).astype(data.dtype)
+    n_samples = seqs.n_sequences
+    if form == "3d":
+        return data.reshape(n_samples, -1, seqs.n_features)
+    if form == "2d":
+        table = data.reshape(n_samples, -1)
+        if _is_dataframe(X):
+            # Keep the column names, which the regressor may have to check.
+            return type(X)(table, index=X.index, columns=X.columns)
+        return table
+    return Sequences(data, seqs.offsets).to_list()

@@ -1,0 +1,479 @@
+"""Tests of recursive forecasts and RelativeToLast, against hand-made models."""
+
+import os
+import pickle
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.dummy import DummyRegressor
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.neighbors import KNeighborsRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skrnn import RNNRegressor
+from skrnn.forecasting import RelativeToLast, recursive_forecast
+from skrnn.preprocessing import sliding_windows
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "forecasting.py"
+
+
+class LinearRecurrence(RegressorMixin, BaseEstimator):
+    """Predict the next row as sum_k weights[k] @ window[k], oldest step first.
+
+    Nothing is learned: fit only records the shapes, so a forecast can be
+    checked against the recurrence computed by hand.
+    """
+
+    def __init__(self, weights):
+        self.weights = weights
+
+    def fit(self, X, y):
+        self.fitted_ = True
+        return self
+
+    def predict(self, X):
+        X = np.asarray(X)
+        self.seen_shapes_ = [*getattr(self, "seen_shapes_", []), X.shape]
+        weights = np.asarray(self.weights, dtype=float)
+        if weights.ndim == 1:
+            return X[:, :, 0] @ weights
+        return np.einsum("ntf,tgf->ng", X, weights)
+
+
+class ZeroRegressor(RegressorMixin, BaseEstimator):
+    """Predict 0 for every target; remember the X, y and weights of fit."""
+
+    def fit(self, X, y, sample_weight=None):
+        self.X_ = X
+        self.y_ = np.asarray(y)
+        self.sample_weight_ = sample_weight
+        self.n_features_in_ = 7
+        return self
+
+    def predict(self, X):
+        return np.zeros((len(X), *self.y_.shape[1:]))
+
+
+def _flatten(X):
+    return np.asarray(X).reshape(len(X), -1)
+
+
+def _memorizer():
+    """A regressor that returns the training target of the nearest window."""
+    return make_pipeline(FunctionTransformer(_flatten), KNeighborsRegressor(1))
+
+
+# --------------------------------------------------------------------------
+# recursive_forecast
+
+
+def test_recursive_forecast_follows_the_recurrence_univariate():
+    model = LinearRecurrence([0.5, -0.2, 1.1]).fit(None, None)
+    history = np.array([9.0, 9.0, 1.0, 2.0, 3.0])
+    forecast = recursive_forecast(model, history, 6, window=3)
+
+    expected = [1.0, 2.0, 3.0]
+    for _ in range(6):
+        expected.append(0.5 * expected[-3] - 0.2 * expected[-2] + 1.1 * expected[-1])
+    assert forecast.shape == (6,)
+    assert_allclose(forecast, expected[3:], rtol=1e-12)
+    # Only the last `window` rows are fed, one window per predict call.
+    assert model.seen_shapes_ == [(1, 3, 1)] * 6
+
+
+def test_recursive_forecast_fibonacci_is_exact():
+    model = LinearRecurrence([1.0, 1.0]).fit(None, None)
+    forecast = recursive_forecast(model, [1, 1], 8, window=2)
+    assert_array_equal(forecast, [2, 3, 5, 8, 13, 21, 34, 55])
+
+
+def test_recursive_forecast_multivariate_rotates():
+    # Next row = A @ last row, with A a rotation by theta: row k = A^k x0.
+    theta = 0.3
+    rotation = np.array(
+        [[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]]
+    )
+    weights = np.zeros((2, 2, 2))  # (step, output, feature)
+    weights[1] = rotation
+    model = LinearRecurrence(weights).fit(None, None)
+    history = np.array([[5.0, 5.0], [1.0, 0.0]])
+
+    forecast = recursive_forecast(model, history, 5, window=2)
+
+    expected = [np.linalg.matrix_power(rotation, k) @ [1.0, 0.0] for k in range(1, 6)]
+    assert forecast.shape == (5, 2)
+    assert_allclose(forecast, expected, atol=1e-12)
+    assert model.seen_shapes_[0] == (1, 2, 2)
+
+
+def test_recursive_forecast_2d_history_with_one_column_stays_2d():
+    model = LinearRecurrence([1.0]).fit(None, None)
+    forecast = recursive_forecast(model, np.array([[1.0], [4.0]]), 3, window=1)
+    assert forecast.shape == (3, 1)
+    assert_array_equal(forecast[:, 0], [4.0, 4.0, 4.0])
+
+
+def test_recursive_forecast_first_step_is_the_one_step_prediction():
+    t = np.arange(120)
+    series = np.column_stack([np.sin(t / 5), np.cos(t / 7)])
+    X, y, _ = sliding_windows(series, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = RNNRegressor((8,), cell="gru", max_iter=3, random_state=0).fit(X, y)
+
+    forecast = recursive_forecast(model, series, 4, window=8)
+
+    assert forecast.shape == (4, 2)
+    assert_allclose(forecast[0], model.predict(series[None, -8:])[0])
+    assert_allclose(
+        forecast[1], model.predict(np.vstack([series[-7:], forecast[:1]])[None])[0]
+    )
+
+
+def test_recursive_forecast_univariate_rnn_shape():
+    series = np.sin(np.arange(80) / 4)
+    X, y, _ = sliding_windows(series, 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = RNNRegressor((4,), max_iter=2, random_state=0).fit(X, y)
+    forecast = recursive_forecast(model, series, 7, window=6)
+    assert forecast.shape == (7,)
+    assert np.isfinite(forecast).all()
+
+
+def test_recursive_forecast_history_shorter_than_window():
+    model = LinearRecurrence([1.0, 1.0, 1.0]).fit(None, None)
+    with pytest.raises(ValueError, match="history has 2 rows, but window=3"):
+        recursive_forecast(model, [1.0, 2.0], 2, window=3)
+
+
+def test_recursive_forecast_model_must_predict_every_column():
+    # A model that predicts only one value cannot feed a 2-column history.
+    model = LinearRecurrence([1.0, 1.0]).fit(None, None)
+    with pytest.raises(ValueError, match="predicts 1 value.*2 column"):
+        recursive_forecast(model, np.ones((5, 2)), 2, window=2)
+
+
+def test_recursive_forecast_model_fitted_on_other_features():
+    series = np.sin(np.arange(40) / 3)
+    X, y, _ = sliding_windows(series, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = RNNRegressor((4,), max_iter=1, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        recursive_forecast(model, np.ones((10, 3)), 2, window=4)
+
+
+@pytest.mark.parametrize(
+    "history, message",
+    [
+        (np.ones((4, 2, 1)), "dim"),
+        (np.array([1.0, np.nan, 2.0]), "NaN"),
+    ],
+)
+def test_recursive_forecast_rejects_bad_history(history, message):
+    model = LinearRecurrence([1.0]).fit(None, None)
+    with pytest.raises(ValueError, match=message):
+        recursive_forecast(model, history, 2, window=1)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [dict(n_steps=0, window=2), dict(n_steps=2, window=0)]
+)
+def test_recursive_forecast_validates_counts(kwargs):
+    model = LinearRecurrence([1.0]).fit(None, None)
+    with pytest.raises(InvalidParameterError):
+        recursive_forecast(model, np.ones(5), **kwargs)
+
+
+def test_recursive_forecast_with_relative_to_last():
+    series = 3.0 + 0.25 * np.arange(30)
+    X, y, _ = sliding_windows(series, 5)
+    naive = RelativeToLast(ZeroRegressor()).fit(X, y)
+    drift = RelativeToLast(DummyRegressor()).fit(X, y)
+
+    assert_array_equal(recursive_forecast(naive, series, 4, window=5), [series[-1]] * 4)
+    assert_allclose(
+        recursive_forecast(drift, series, 4, window=5),
+        series[-1] + 0.25 * np.arange(1, 5),
+    )
+
+
+# --------------------------------------------------------------------------
+# RelativeToLast
+
+
+def _windows(rng, n=12, t=5, f=3):
+    return rng.normal(size=(n, t, f)).cumsum(axis=1) + 10.0
+
+
+def test_relative_to_last_zero_regressor_predicts_last_values(rng):
+    X = _windows(rng)
+    y = rng.normal(size=(12, 3))
+    model = RelativeToLast(ZeroRegressor()).fit(X, y)
+    assert_array_equal(model.predict(X), X[:, -1, :])
+    X_new = _windows(rng, n=4)
+    assert_array_equal(model.predict(X_new), X_new[:, -1, :])
+
+
+def test_relative_to_last_transforms_target_columns_only(rng):
+    X = _windows(rng)
+    y = rng.normal(size=(12, 2))
+    model = RelativeToLast(ZeroRegressor(), target=[2, 0]).fit(X, y)
+
+    last = X[:, -1][:, [2, 0]]
+    seen = model.regressor_.X_
+    assert_allclose(seen[:, :, [2, 0]], X[:, :, [2, 0]] - last[:, None, :])
+    assert_array_equal(seen[:, :, 1], X[:, :, 1])
+    assert_allclose(model.regressor_.y_, y - last)
+    assert_array_equal(model.predict(X), last)
+    assert_array_equal(model.target_, [2, 0])
+
+
+def test_relative_to_last_single_target_gives_1d(rng):
+    X = _windows(rng)
+    y = rng.normal(size=12)
+    model = RelativeToLast(ZeroRegressor(), target=-1).fit(X, y)
+    assert model.regressor_.y_.shape == (12,)
+    assert_array_equal(model.predict(X), X[:, -1, 2])
+    # A column vector is raveled with a warning, as RNNRegressor does.
+    with pytest.warns(DataConversionWarning):
+        model.fit(X, y[:, None])
+    assert model.regressor_.y_.shape == (12,)
+    assert model.predict(X).shape == (12,)
+
+
+@pytest.mark.parametrize("form", ["ragged", "ragged_1d", "2d", "dataframe"])
+def test_relative_to_last_accepts_every_dense_form(form, rng):
+    lengths = [3, 5, 4, 6] if form.startswith("ragged") else [5] * 4
+    series = [rng.normal(size=n).cumsum() + 100.0 for n in lengths]
+    if form == "ragged":
+        X = [s[:, None] for s in series]
+    elif form == "ragged_1d":
+        X = series
+    elif form == "2d":
+        X = np.array(series)
+    else:
+        pd = pytest.importorskip("pandas")
+        X = pd.DataFrame(np.array(series), columns=[f"t{i}" for i in range(5)])
+    y = rng.normal(size=4) + 100.0
+    last = np.array([s[-1] for s in series])
+
+    model = RelativeToLast(ZeroRegressor()).fit(X, y)
+
+    assert_allclose(model.predict(X), last)
+    seen = model.regressor_.X_
+    assert type(seen) is (list if form.startswith("ragged") else type(X))
+    rows = seen if form.startswith("ragged") else list(np.asarray(seen))
+    for s, x in zip(series, rows):
+        assert_allclose(np.ravel(x), s - s[-1])
+    if form == "dataframe":
+        assert list(seen.columns) == list(X.columns)
+
+
+@pytest.mark.parametrize("scale", [None, "window", "global"])
+def test_relative_to_last_is_invertible(scale, rng):
+    # A regressor that returns the training target of the nearest window gives
+    # back y exactly on the training windows, whatever the reparametrisation.
+    series = rng.normal(size=200).cumsum() + 0.5 * np.arange(200)
+    X, y, _ = sliding_windows(series, 6)
+    model = RelativeToLast(_memorizer(), scale=scale).fit(X, y)
+    assert_allclose(model.predict(X), y, rtol=1e-12)
+
+
+def test_relative_to_last_global_scale(rng):
+    X = _windows(rng)
+    y = X[:, -1, :] + rng.normal(scale=3.0, size=(12, 3))
+    model = RelativeToLast(ZeroRegressor(), scale="global").fit(X, y)
+
+    change = y - X[:, -1, :]
+    assert_allclose(model.scale_, np.sqrt(np.mean(change**2, axis=0)))
+    assert_allclose(np.sqrt(np.mean(model.regressor_.y_**2, axis=0)), 1.0)
+    assert_allclose(
+        model.regressor_.X_, (X - X[:, -1:, :]) / model.scale_, rtol=1e-12
+    )
+    assert not hasattr(model.set_params(scale=None).fit(X, y), "scale_")
+
+
+def test_relative_to_last_window_scale():
+    X = np.array([[1.0, 3.0, 2.0, 6.0], [5.0, 5.0, 5.0, 5.0]])[:, :, None]
+    y = np.array([8.0, 7.0])
+    model = RelativeToLast(ZeroRegressor(), scale="window").fit(X, y)
+    # Mean absolute step: (2 + 1 + 4) / 3; a constant window keeps scale 1.
+    scale = np.array([7.0 / 3.0, 1.0])
+    assert_allclose(model.regressor_.y_, (y - [6.0, 5.0]) / scale)
+    assert_allclose(model.regressor_.X_[0, :, 0], (X[0, :, 0] - 6.0) / scale[0])
+
+    class Ones(ZeroRegressor):
+        def predict(self, X):
+            return np.ones(len(X))
+
+    ones = RelativeToLast(Ones(), scale="window").fit(X, y)
+    assert_allclose(ones.predict(X), [6.0, 5.0] + scale)
+
+
+def test_relative_to_last_window_scale_on_ragged_windows():
+    # Steps are not counted across the boundary of two windows.
+    X = [np.array([0.0, 2.0]), np.array([10.0, 10.0, 13.0])]
+    model = RelativeToLast(ZeroRegressor(), scale="window").fit(X, [0.0, 0.0])
+    assert_allclose(model.regressor_.y_, [-2.0 / 2.0, -13.0 / 1.5])
+
+
+def test_relative_to_last_passes_sample_weight(rng):
+    X = _windows(rng)
+    y = rng.normal(size=(12, 3))
+    weights = np.arange(12.0)
+    model = RelativeToLast(ZeroRegressor()).fit(X, y, sample_weight=weights)
+    assert_array_equal(model.regressor_.sample_weight_, weights)
+    assert RelativeToLast(ZeroRegressor()).fit(X, y).regressor_.sample_weight_ is None
+
+
+def test_relative_to_last_follows_a_trend_a_level_model_cannot():
+    series = 50.0 + 0.5 * np.arange(100)
+    X, y, _ = sliding_windows(series, 4)
+    X_train, y_train, X_test, y_test = X[:60], y[:60], X[60:], y[60:]
+    level = DummyRegressor().fit(X_train, y_train)
+    relative = RelativeToLast(DummyRegressor()).fit(X_train, y_train)
+    assert_allclose(relative.predict(X_test), y_test)
+    assert np.abs(level.predict(X_test) - y_test).min() > 10
+
+
+@pytest.mark.parametrize(
+    "target, y_columns, message",
+    [
+        (None, 2, "y has 2 column.*selects 3"),
+        ([0, 1], 3, "y has 3 column.*selects 2"),
+        (3, 1, "not a column position"),
+        ([0, 0], 2, "twice"),
+        ([], 1, "non-empty"),
+        ([0.5], 1, "list of ints"),
+    ],
+)
+def test_relative_to_last_target_errors(target, y_columns, message, rng):
+    X = _windows(rng)
+    y = rng.normal(size=(12, y_columns))
+    with pytest.raises(ValueError, match=message):
+        RelativeToLast(ZeroRegressor(), target=target).fit(X, y)
+
+
+def test_relative_to_last_input_errors(rng):
+    X = _windows(rng)
+    y = rng.normal(size=(12, 3))
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        RelativeToLast(ZeroRegressor()).fit(X, y[:5])
+    with pytest.raises(InvalidParameterError):
+        RelativeToLast(ZeroRegressor(), scale="median").fit(X, y)
+    model = RelativeToLast(ZeroRegressor()).fit(X, y)
+    with pytest.raises(ValueError, match="X has 2 features.*expecting 3"):
+        model.predict(X[:, :, :2])
+    bad = X.copy()
+    bad[3, 1, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        model.predict(bad)
+
+
+@parametrize_with_checks(
+    [RelativeToLast(Ridge(), scale=scale) for scale in (None, "window", "global")]
+)
+def test_relative_to_last_passes_sklearn_checks(estimator, check):
+    # The checks' 2-D X is read as univariate windows, (n_samples, T).
+    check(estimator)
+
+
+def test_relative_to_last_never_modifies_x(rng):
+    X = _windows(rng)
+    X_list = list(X)
+    original = X.copy()
+    model = RelativeToLast(ZeroRegressor(), scale="window").fit(X, X[:, -1] + 1)
+    model.predict(X)
+    RelativeToLast(ZeroRegressor()).fit(X_list, X[:, -1]).predict(X_list)
+    assert_array_equal(X, original)
+    assert_array_equal(np.array(X_list), original)
+
+
+def test_relative_to_last_params_clone_and_pickle(rng):
+    model = RelativeToLast(RNNRegressor((4,), max_iter=2), scale="global")
+    params = model.get_params()
+    assert params["scale"] == "global"
+    assert params["target"] is None
+    assert params["regressor__hidden_layer_sizes"] == (4,)
+
+    model.set_params(regressor__hidden_layer_sizes=(3,), regressor__random_state=0)
+    assert model.regressor.hidden_layer_sizes == (3,)
+    copy = clone(model)
+    assert copy.regressor is not model.regressor
+    assert copy.get_params()["regressor__hidden_layer_sizes"] == (3,)
+
+    X = _windows(rng, n=20, f=1)
+    y = X[:, -1, 0] + 0.1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    assert not hasattr(copy, "regressor_")
+    assert model.n_features_in_ == 1
+    restored = pickle.loads(pickle.dumps(model))
+    assert_array_equal(restored.predict(X), model.predict(X))
+
+
+def test_relative_to_last_in_grid_search(rng):
+    series = np.sin(np.arange(160) / 4) + 0.05 * np.arange(160)
+    X, y, _ = sliding_windows(series, 6)
+    search = GridSearchCV(
+        RelativeToLast(
+            RNNRegressor(max_iter=2, learning_rate_init=0.01, random_state=0)
+        ),
+        {"regressor__hidden_layer_sizes": [(2,), (4,)]},
+        cv=KFold(2),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search.fit(X, y)
+
+    assert search.best_params_["regressor__hidden_layer_sizes"] in [(2,), (4,)]
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    best = search.best_estimator_
+    assert best.regressor_.hidden_layer_sizes == best.regressor.hidden_layer_sizes
+    assert search.predict(X[:3]).shape == (3,)
+
+
+# --------------------------------------------------------------------------
+# The example
+
+
+def test_forecasting_example_runs(tmp_path):
+    output, workdir = tmp_path / "output", tmp_path / "workdir"
+    workdir.mkdir()
+    env = {
+        **os.environ,
+        "SKRNN_EXAMPLE_EPOCHS": "2",
+        "SKRNN_EXAMPLE_OUTPUT": str(output),
+        "MPLBACKEND": "Agg",
+    }
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLE)],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    pngs = sorted(output.glob("*.png"))
+    assert [png.name for png in pngs] == ["forecasting.png"], result.stdout
+    assert pngs[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(workdir.rglob("*.png"))
+    assert "forecasting.png" in result.stdout
+    # The table has a row per model and series.
+    for row in ("| co2 | naive", "| co2 | RNN", "| sunspots | ridge"):
+        assert row in result.stdout
