@@ -15,6 +15,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
+import threadpoolctl
 from threadpoolctl import ThreadpoolController
 
 from . import __version__
@@ -25,6 +26,22 @@ from ._sequences import check_sequences, check_step_features
 
 _BLAS_LOCK = threading.Lock()
 _BLAS_STATE = {"controller": None, "limiter": None, "users": 0}
+
+
+def _release_openblas_control():
+    """Let the calling thread set OpenBLAS's thread count.
+
+    A pthreads OpenBLAS has one process-wide pool, so threadpoolctl lets only
+    one "controlling" thread change it and silently ignores the others. Our
+    limit is process-wide and reference-counted under _BLAS_LOCK, and may be
+    set by one thread and restored by another (a joblib worker), so control
+    is released around both; otherwise fits in worker threads ran a
+    multi-threaded BLAS, oversubscribed and no longer equal to serial fits.
+    """
+    controller = getattr(threadpoolctl, "OpenBLASController", None)
+    clear = getattr(controller, "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
 
 
 @contextmanager
@@ -45,8 +62,10 @@ def _single_threaded_blas():
         if _BLAS_STATE["users"] == 0:
             if _BLAS_STATE["controller"] is None:
                 _BLAS_STATE["controller"] = ThreadpoolController()
+            _release_openblas_control()
             _BLAS_STATE["limiter"] = _BLAS_STATE["controller"].limit(
                 limits=1, user_api="blas")
+            _release_openblas_control()
         _BLAS_STATE["users"] += 1
     try:
         yield
@@ -54,8 +73,10 @@ def _single_threaded_blas():
         with _BLAS_LOCK:
             _BLAS_STATE["users"] -= 1
             if _BLAS_STATE["users"] == 0:
+                _release_openblas_control()
                 _BLAS_STATE["limiter"].restore_original_limits()
                 _BLAS_STATE["limiter"] = None
+                _release_openblas_control()
 
 
 def _checked_weights(weights):
