@@ -9,13 +9,13 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.optimize
+import threadpoolctl
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
-import threadpoolctl
 from threadpoolctl import ThreadpoolController
 
 from . import __version__
