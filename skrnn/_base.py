@@ -79,6 +79,39 @@ def _single_threaded_blas():
                 _release_openblas_control()
 
 
+def sequence_weights(sample_weight, lengths, per_step):
+    """Checked sample weights: one per sequence, or with ``per_step`` one per
+    time step (a sequence's weight repeated over its steps, or a list of one
+    weight array per sequence)."""
+    n = lengths.shape[0]
+    if sample_weight is None:
+        weights = np.ones(n)
+    elif (per_step and isinstance(sample_weight, (list, tuple))
+          and len(sample_weight) > 0 and np.ndim(sample_weight[0]) == 1):
+        if len(sample_weight) != n:
+            raise ValueError(
+                f"sample_weight has {len(sample_weight)} arrays, expected "
+                f"{n}: one per sequence.")
+        parts = [np.asarray(w, dtype=np.float64) for w in sample_weight]
+        for i, part in enumerate(parts):
+            if part.shape != (lengths[i],):
+                raise ValueError(
+                    f"sample_weight[{i}] has shape {part.shape}, expected "
+                    f"({lengths[i]},): one weight per time step of "
+                    f"sequence {i}.")
+        return _checked_weights(np.concatenate(parts))
+    else:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+        if weights.shape != (n,):
+            raise ValueError(
+                f"sample_weight has shape {weights.shape}, expected ({n},): "
+                "one weight per sequence."
+            )
+    if per_step:
+        weights = np.repeat(weights, lengths)
+    return _checked_weights(weights)
+
+
 def _checked_weights(weights):
     if not np.isfinite(weights).all() or np.any(weights < 0):
         raise ValueError("sample_weight must be finite and non-negative.")
@@ -211,38 +244,8 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         """The loss object matching the encoded targets."""
 
     def _sample_weights(self, seqs, targets, sample_weight):
-        """Weights aligned with ``targets`` (per step for a per-step model).
-
-        A per-step model takes one weight per sequence, applied to each of its
-        steps, or a list of one weight array per sequence.
-        """
-        n = seqs.n_sequences
-        if sample_weight is None:
-            weights = np.ones(n)
-        elif (self._per_step and isinstance(sample_weight, (list, tuple))
-              and len(sample_weight) > 0 and np.ndim(sample_weight[0]) == 1):
-            if len(sample_weight) != n:
-                raise ValueError(
-                    f"sample_weight has {len(sample_weight)} arrays, expected "
-                    f"{n}: one per sequence.")
-            parts = [np.asarray(w, dtype=np.float64) for w in sample_weight]
-            for i, part in enumerate(parts):
-                if part.shape != (seqs.lengths[i],):
-                    raise ValueError(
-                        f"sample_weight[{i}] has shape {part.shape}, expected "
-                        f"({seqs.lengths[i]},): one weight per time step of "
-                        f"sequence {i}.")
-            return _checked_weights(np.concatenate(parts))
-        else:
-            weights = np.asarray(sample_weight, dtype=np.float64)
-            if weights.shape != (n,):
-                raise ValueError(
-                    f"sample_weight has shape {weights.shape}, expected ({n},): "
-                    "one weight per sequence."
-                )
-        if self._per_step:
-            weights = np.repeat(weights, seqs.lengths)
-        return _checked_weights(weights)
+        """Weights aligned with ``targets`` (per step for a per-step model)."""
+        return sequence_weights(sample_weight, seqs.lengths, self._per_step)
 
     @abstractmethod
     def _validation_score(self, seqs, targets, weights):

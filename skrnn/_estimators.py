@@ -12,7 +12,7 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import assert_all_finite, check_array, column_or_1d
 
-from ._base import BaseRNN
+from ._base import BaseRNN, sequence_weights
 from ._loss import BinaryLogLoss, MultinomialLogLoss, SquaredError
 
 _PARAMETERS_DOC = """
@@ -613,8 +613,10 @@ class SequenceTagger(_ClassifierBase):
             Sequences in any accepted form.
         y : list of array-like of shape (T_i,)
             True labels of every step.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weight of each sequence, applied to each of its steps.
+        sample_weight : array-like of shape (n_samples,) or list of arrays, \
+                default=None
+            Weight of each sequence, applied to each of its steps, or one
+            array of per-step weights per sequence, as in :meth:`fit`.
 
         Returns
         -------
@@ -629,8 +631,8 @@ class SequenceTagger(_ClassifierBase):
             raise ValueError(
                 "y must hold one label per time step of every sequence in X.")
         if sample_weight is not None:
-            sample_weight = np.repeat(np.asarray(sample_weight, dtype=np.float64),
-                                      [p.shape[0] for p in predicted])
+            lengths = np.array([p.shape[0] for p in predicted])
+            sample_weight = sequence_weights(sample_weight, lengths, per_step=True)
         return accuracy_score(truth, flat, sample_weight=sample_weight)
 
 

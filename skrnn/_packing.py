@@ -7,6 +7,9 @@ import numpy as np
 # the number of sequences.
 PREDICT_STEPS_PER_BATCH = 1 << 15
 
+# BLAS takes 32-bit dimensions: a packed minibatch's rows must fit one.
+_MAX_BLAS_ROWS = (1 << 31) - 1
+
 
 class PackedBatch:
     """A minibatch of sequences in the packed layout.
@@ -61,6 +64,11 @@ class PackedBatch:
 
         # Every (sequence j, step t) pair, sequence by sequence.
         n_steps = int(starts[-1])
+        if n_steps > _MAX_BLAS_ROWS:
+            raise ValueError(
+                f"A minibatch of {n_steps} time steps exceeds the {_MAX_BLAS_ROWS} "
+                "rows BLAS can index in one product; use a smaller batch_size "
+                "or split the longest sequences.")
         seq_of_step = np.repeat(np.arange(n_seqs, dtype=np.intp), lengths)
         first_of_seq = np.cumsum(lengths) - lengths
         step = np.arange(n_steps, dtype=np.intp) - np.repeat(first_of_seq, lengths)

@@ -953,3 +953,24 @@ def test_predict_subset_property(Estimator, data):
         proba = est.predict_proba(X)
         for got, i in zip(est.predict_proba(_take(X, subset)), subset):
             _assert_outputs_close(got, proba[i])
+
+
+def test_tagger_score_takes_per_step_weight_arrays(rng):
+    X, y = _data(SequenceTagger, rng)
+    est = SequenceTagger(**SMALL).fit(X, y)
+    per_sequence = rng.integers(0, 3, len(X)).astype(float)
+    per_step = [np.full(len(x), w) for x, w in zip(X, per_sequence)]
+    assert est.score(X, y, sample_weight=per_step) == est.score(
+        X, y, sample_weight=per_sequence)
+    with pytest.raises(ValueError, match=r"sample_weight\[0\] has shape"):
+        est.score(X, y, sample_weight=[np.ones(len(X[0]) + 1)] + per_step[1:])
+
+
+def test_minibatch_past_blas_index_range_is_refused(rng, monkeypatch):
+    # Real minibatches that large cannot be allocated here; lower the bound.
+    import skrnn._packing
+
+    monkeypatch.setattr(skrnn._packing, "_MAX_BLAS_ROWS", 10)
+    X, y = _data(RNNClassifier, rng)
+    with pytest.raises(ValueError, match="exceeds the 10 rows BLAS can index"):
+        RNNClassifier(**SMALL).fit(X, y)
