@@ -397,9 +397,7 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
             self.validation_scores_ = None
             self.best_validation_score_ = None
         else:
-            if seqs.dtype != self._params.dtype:
-                seqs = type(seqs)(seqs.data.astype(self._params.dtype),
-                                  seqs.offsets)
+            # (X was cast to the fitted dtype by _validate_sequences.)
             if not self._params.flags.writeable:
                 # e.g. loaded with joblib's mmap_mode="r": never update the
                 # caller's file in place.
