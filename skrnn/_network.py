@@ -314,6 +314,9 @@ class RecurrentNetwork:
         dX = (ws.get(("dX", key[0] % 2, key[1]), (n, x.shape[1])) if need_dx
               else empty)
         hprev = ws.get(("Hprev",), (n, hidden))
+        # W_hh transposed once per call: the per-step products then need no
+        # transposition, which BLAS runs faster.
+        w_hh_t = ws.get(("W_hhT",), (width, hidden))
         input_grads = not sparse
         if self.cell == "rnn":
             d_pre = ws.get(("dG",), (n, hidden))
@@ -321,7 +324,7 @@ class RecurrentNetwork:
                 x_k, p["W_ih"], p["W_hh"], batch.batch_sizes, bufs["H"],
                 d_states, d_pre, hprev, ws.get(("carry",), (n_seqs, hidden)),
                 dX, g["W_ih"], g["W_hh"], g["b"], self.relu, input_grads,
-                need_dx)
+                need_dx, w_hh_t)
         elif self.cell == "lstm":
             d_pre = ws.get(("dG",), (n, width))
             _recurrent.lstm_backward(
@@ -329,7 +332,7 @@ class RecurrentNetwork:
                 bufs["C"], bufs["H"], d_states, d_pre, hprev,
                 ws.get(("carry",), (n_seqs, hidden)),
                 ws.get(("carry_c",), (n_seqs, hidden)), dX, g["W_ih"],
-                g["W_hh"], g["b"], input_grads, need_dx)
+                g["W_hh"], g["b"], input_grads, need_dx, w_hh_t)
         else:
             d_pre = ws.get(("dG",), (n, width))
             _recurrent.gru_backward(
@@ -337,7 +340,7 @@ class RecurrentNetwork:
                 bufs["Hn"], bufs["H"], d_states, d_pre,
                 ws.get(("dGh",), (n, width)), hprev,
                 ws.get(("carry",), (n_seqs, hidden)), dX, g["W_ih"],
-                g["W_hh"], g["b"], g["b_hn"], input_grads, need_dx)
+                g["W_hh"], g["b"], g["b_hn"], input_grads, need_dx, w_hh_t)
         if sparse:
             g["W_ih"][...] = x.T @ d_pre
             d_pre.sum(axis=0, out=g["b"])

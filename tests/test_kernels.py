@@ -476,3 +476,62 @@ def test_relu_zero_preactivation(rng, dtype):
             summed[name] = summed[name] + seq_grads[name]
     for name, want in summed.items():
         assert_allclose(grads[name], want, **TOL[dtype], err_msg=name)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_pretransposed_recurrent_weights_give_the_same_gradients(rng, cell):
+    # The optional W_hhT work buffer only changes how BLAS is called.
+    from skrnn._network import RecurrentNetwork, Workspace
+    from skrnn._packing import PackedBatch
+    from skrnn._sequences import Sequences
+
+    lengths = np.array([6, 2, 4, 4, 1])
+    seqs = Sequences.from_lengths(rng.normal(size=(lengths.sum(), 3)), lengths)
+    batch = PackedBatch(seqs, np.arange(5))
+    net = RecurrentNetwork(cell=cell, activation="tanh", n_features=3,
+                           hidden_layer_sizes=(4,), bidirectional=False,
+                           n_outputs=2, per_step=True)
+    params = net.views(net.init_params(np.random.RandomState(0), np.float64))
+    p = params.layers[0][0]
+    x, n = batch.X, batch.n_steps
+    ws = Workspace(np.float64)
+    bufs = net._cell_forward(p, x, batch, ws, (0, 0))
+    dH = rng.normal(size=(n, 4))
+    results = []
+    for transposed in (False, True):
+        g = net.views(np.zeros(net.n_params)).layers[0][0]
+        args = dict(W_hhT=np.empty((p["W_hh"].shape[1], 4))) if transposed else {}
+        carry = np.zeros((5, 4))
+        dX = np.zeros((n, 3))
+        if cell == "rnn":
+            _recurrent.rnn_backward(x, p["W_ih"], p["W_hh"], batch.batch_sizes,
+                                    bufs["H"], dH, np.empty((n, 4)),
+                                    np.empty((n, 4)), carry, dX, g["W_ih"],
+                                    g["W_hh"], g["b"], False, **args)
+        elif cell == "lstm":
+            _recurrent.lstm_backward(x, p["W_ih"], p["W_hh"], batch.batch_sizes,
+                                     bufs["G"], bufs["C"], bufs["H"], dH,
+                                     np.empty((n, 16)), np.empty((n, 4)), carry,
+                                     np.zeros((5, 4)), dX, g["W_ih"], g["W_hh"],
+                                     g["b"], **args)
+        else:
+            _recurrent.gru_backward(x, p["W_ih"], p["W_hh"], batch.batch_sizes,
+                                    bufs["G"], bufs["Hn"], bufs["H"], dH,
+                                    np.empty((n, 12)), np.empty((n, 12)),
+                                    np.empty((n, 4)), carry, dX, g["W_ih"],
+                                    g["W_hh"], g["b"], g["b_hn"], **args)
+        results.append([dX.copy()] + [v.copy() for v in g.values()])
+    for plain, pre in zip(*results):
+        np.testing.assert_allclose(pre, plain, rtol=1e-12, atol=1e-14)
+
+
+def test_pretransposed_weights_of_the_wrong_shape_are_refused(rng):
+    X = rng.normal(size=(5, 2))
+    W_hh = rng.normal(size=(3, 3))
+    with pytest.raises(ValueError, match="W_hhT has shape"):
+        _recurrent.rnn_backward(
+            X, rng.normal(size=(2, 3)), W_hh, np.array([2, 2, 1], np.intp),
+            np.zeros((5, 3)), np.zeros((5, 3)), np.empty((5, 3)),
+            np.empty((5, 3)), np.zeros((2, 3)), np.zeros((5, 2)),
+            np.zeros((2, 3)), np.zeros((3, 3)), np.zeros(3), False,
+            W_hhT=np.empty((2, 3)))
