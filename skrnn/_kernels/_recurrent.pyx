@@ -117,6 +117,18 @@ cdef void _transpose_into(const floating[:, ::1] W,
             WT[c, r] = W[r, c]
 
 
+cdef bint _uses_transposed(const floating[:, ::1] W_hh,
+                           floating[:, ::1] W_hhT) except -1:
+    """Whether a W_hhT work buffer was given; it must fit W_hh transposed."""
+    if W_hhT is None:
+        return False
+    if W_hhT.shape[0] != W_hh.shape[1] or W_hhT.shape[1] != W_hh.shape[0]:
+        raise ValueError(
+            f"W_hhT has shape {(W_hhT.shape[0], W_hhT.shape[1])}; W_hh "
+            f"transposed has shape {(W_hh.shape[1], W_hh.shape[0])}.")
+    return True
+
+
 cdef inline void _state_grad(const floating *dA, int rows, int width,
                              const floating[:, ::1] W_hh, bint transposed,
                              const floating[:, ::1] W_hhT, floating beta,
@@ -240,12 +252,7 @@ def rnn_backward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
     cdef Py_ssize_t N = H.shape[0], T = batch_sizes.shape[0], Hd = H.shape[1]
     cdef Py_ssize_t t, j, u, bs, s = N
     cdef floating h, dh
-    cdef bint transposed = W_hhT is not None
-    if transposed and (W_hhT.shape[0] != W_hh.shape[1]
-                       or W_hhT.shape[1] != W_hh.shape[0]):
-        raise ValueError(
-            f"W_hhT has shape {(W_hhT.shape[0], W_hhT.shape[1])}; W_hh "
-            f"transposed has shape {(W_hh.shape[1], W_hh.shape[0])}.")
+    cdef bint transposed = _uses_transposed(W_hh, W_hhT)
     with nogil:
         if transposed:
             _transpose_into(W_hh, W_hhT)
@@ -359,12 +366,7 @@ def lstm_backward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
     cdef Py_ssize_t N = H.shape[0], T = batch_sizes.shape[0], Hd = H.shape[1]
     cdef Py_ssize_t G4 = 4 * Hd
     cdef Py_ssize_t t, bs, s = N, ps
-    cdef bint transposed = W_hhT is not None
-    if transposed and (W_hhT.shape[0] != W_hh.shape[1]
-                       or W_hhT.shape[1] != W_hh.shape[0]):
-        raise ValueError(
-            f"W_hhT has shape {(W_hhT.shape[0], W_hhT.shape[1])}; W_hh "
-            f"transposed has shape {(W_hh.shape[1], W_hh.shape[0])}.")
+    cdef bint transposed = _uses_transposed(W_hh, W_hhT)
     with nogil:
         if transposed:
             _transpose_into(W_hh, W_hhT)
@@ -510,12 +512,7 @@ def gru_backward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
     cdef Py_ssize_t N = H.shape[0], T = batch_sizes.shape[0], Hd = H.shape[1]
     cdef Py_ssize_t G3 = 3 * Hd
     cdef Py_ssize_t t, bs, s = N, ps
-    cdef bint transposed = W_hhT is not None
-    if transposed and (W_hhT.shape[0] != W_hh.shape[1]
-                       or W_hhT.shape[1] != W_hh.shape[0]):
-        raise ValueError(
-            f"W_hhT has shape {(W_hhT.shape[0], W_hhT.shape[1])}; W_hh "
-            f"transposed has shape {(W_hh.shape[1], W_hh.shape[0])}.")
+    cdef bint transposed = _uses_transposed(W_hh, W_hhT)
     with nogil:
         if transposed:
             _transpose_into(W_hh, W_hhT)
