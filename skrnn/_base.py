@@ -725,7 +725,7 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
             max_steps = net.steps_per_batch(itemsize=self._params.dtype.itemsize)
             for idx in predict_batches(seqs.lengths[nonempty], max_steps):
                 batch = PackedBatch(seqs, nonempty[idx])
-                Z = net.forward(params, batch, ws)
+                Z = net.predict(params, batch, ws)
                 out[batch.gather if self._per_step else batch.order] = Z
         return out
 

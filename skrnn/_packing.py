@@ -36,7 +36,8 @@ class PackedBatch:
     rev : ndarray of shape (N,)
         Row permutation that reverses every sequence in time: packed row
         ``rev[k]`` holds the step ``L_j - 1 - t`` of the sequence whose step t
-        is at row k. It is an involution, so it maps a reversed buffer back too.
+        is at row k. It is an involution, so it maps a reversed buffer back too;
+        made on first use, since only bidirectional layers read it.
     last : ndarray of shape (B,)
         Packed row of each sequence's last step; for the reversed sequences
         the same row holds their last step, which is the first in time.
@@ -44,8 +45,8 @@ class PackedBatch:
         The packed input.
     """
 
-    __slots__ = ("order", "lengths", "batch_sizes", "starts", "gather", "rev",
-                 "last", "X")
+    __slots__ = ("order", "lengths", "batch_sizes", "starts", "gather", "last",
+                 "X", "_seq_of_row", "_step_of_row", "_rev")
 
     def __init__(self, seqs, indices):
         indices = np.asarray(indices, dtype=np.intp)
@@ -58,31 +59,38 @@ class PackedBatch:
 
         # batch_sizes[t] = #{j : L_j > t} = #{j : L_j >= t + 1}
         at_least = np.bincount(lengths, minlength=longest + 1)[::-1].cumsum()[::-1]
-        self.batch_sizes = np.ascontiguousarray(at_least[1:], dtype=np.intp)
+        self.batch_sizes = batch_sizes = np.ascontiguousarray(at_least[1:],
+                                                              dtype=np.intp)
         self.starts = starts = np.zeros(longest + 1, dtype=np.intp)
-        np.cumsum(self.batch_sizes, out=starts[1:])
+        np.cumsum(batch_sizes, out=starts[1:])
 
-        # Every (sequence j, step t) pair, sequence by sequence.
         n_steps = int(starts[-1])
         if n_steps > _MAX_BLAS_ROWS:
             raise ValueError(
                 f"A minibatch of {n_steps} time steps exceeds the {_MAX_BLAS_ROWS} "
                 "rows BLAS can index in one product; use a smaller batch_size "
                 "or split the longest sequences.")
-        seq_of_step = np.repeat(np.arange(n_seqs, dtype=np.intp), lengths)
-        first_of_seq = np.cumsum(lengths) - lengths
-        step = np.arange(n_steps, dtype=np.intp) - np.repeat(first_of_seq, lengths)
-        packed_row = starts[step] + seq_of_step
-
-        self.gather = np.empty(n_steps, dtype=np.intp)
-        self.gather[packed_row] = seqs.offsets[self.order][seq_of_step] + step
-        self.rev = np.empty(n_steps, dtype=np.intp)
-        self.rev[packed_row] = starts[lengths[seq_of_step] - 1 - step] + seq_of_step
+        # Packed row k is step t of the j-th sequence, built time-major so
+        # that every array is written in row order, with no scatter.
+        step = np.repeat(np.arange(longest, dtype=np.intp), batch_sizes)
+        seq = np.arange(n_steps, dtype=np.intp)
+        seq -= np.repeat(starts[:-1], batch_sizes)
+        self._seq_of_row, self._step_of_row, self._rev = seq, step, None
+        self.gather = seqs.offsets[self.order].astype(np.intp)[seq]
+        self.gather += step
         self.last = starts[lengths - 1] + np.arange(n_seqs, dtype=np.intp)
         if seqs.is_sparse:
             self.X = seqs.data[self.gather]
         else:
             self.X = np.take(seqs.data, self.gather, axis=0)
+
+    @property
+    def rev(self):
+        # Only bidirectional layers read it: made on first use.
+        if self._rev is None:
+            seq, step = self._seq_of_row, self._step_of_row
+            self._rev = self.starts[self.lengths[seq] - 1 - step] + seq
+        return self._rev
 
     @property
     def n_sequences(self):

@@ -535,3 +535,136 @@ def test_pretransposed_weights_of_the_wrong_shape_are_refused(rng):
             np.empty((5, 3)), np.zeros((2, 3)), np.zeros((5, 2)),
             np.zeros((2, 3)), np.zeros((3, 3)), np.zeros(3), False,
             W_hhT=np.empty((2, 3)))
+
+
+# --------------------------------------------------------------------------
+# Inference kernels (predict): states only, projection in chunks
+# --------------------------------------------------------------------------
+
+
+def _infer(cell, X, params, batch_sizes, keep_all, chunk_rows=None,
+           projection=None, n_hidden=N_HIDDEN):
+    """Run an inference kernel on NaN-filled buffers; returns H.
+
+    ``chunk_rows`` is the height of the projection work buffer A (default:
+    all N rows); with ``projection`` given, A holds it and the kernel runs
+    with ``project=False`` and empty X, W_ih and b.
+    """
+    dtype = X.dtype
+    N, B = X.shape[0], int(batch_sizes[0])
+    gh = ref.N_GATES[cell] * n_hidden
+    H = np.full((N if keep_all else B, n_hidden), np.nan, dtype=dtype)
+    W_ih, b = params["W_ih"], params["b"]
+    project = projection is None
+    if project:
+        A = np.full((chunk_rows or N, gh), np.nan, dtype=dtype)
+    else:
+        A = projection.copy()
+        X = np.empty((0, 0), dtype=dtype)
+        W_ih = np.empty((0, 0), dtype=dtype)
+        b = np.empty(0, dtype=dtype)
+    W_hh = params["W_hh"]
+    if cell in ("rnn-tanh", "rnn-relu"):
+        _recurrent.rnn_infer(X, W_ih, W_hh, b, batch_sizes, A, H,
+                             cell == "rnn-relu", keep_all, project)
+    elif cell == "lstm":
+        C = np.full((B, n_hidden), np.nan, dtype=dtype)
+        _recurrent.lstm_infer(X, W_ih, W_hh, b, batch_sizes, A, C, H,
+                              keep_all, project)
+    else:
+        R = np.full((B, gh), np.nan, dtype=dtype)
+        _recurrent.gru_infer(X, W_ih, W_hh, b, params["b_hn"], batch_sizes, A,
+                             R, H, keep_all, project)
+    return H
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lengths", LENGTH_CASES.values(), ids=LENGTH_CASES.keys())
+@pytest.mark.parametrize("cell", ref.CELLS)
+def test_infer_matches_reference(rng, cell, lengths, dtype):
+    seqs, _, params = _problem(rng, cell, lengths, dtype)
+    X, batch_sizes, order = ref.pack(seqs)
+    B = int(batch_sizes[0])
+    tol = TOL[dtype]
+    wanted = [ref.forward(cell, x, params)["h"] for x in seqs]
+    # Chunks of one step (B rows), of a few steps, and one chunk of all.
+    for chunk_rows in (B, B + 3, X.shape[0]):
+        H = _infer(cell, X, params, batch_sizes, True, chunk_rows)
+        for got, want in zip(ref.unpack(H, batch_sizes, order), wanted):
+            assert_allclose(got, want, **tol, err_msg=f"chunk {chunk_rows}")
+        final = _infer(cell, X, params, batch_sizes, False, chunk_rows)
+        for j, k in enumerate(order):
+            assert_allclose(final[j], wanted[k][-1], **tol,
+                            err_msg=f"final state, chunk {chunk_rows}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cell", ref.CELLS)
+def test_infer_gives_the_states_of_the_training_forward(rng, cell, dtype):
+    # The same products and gate arithmetic: equal to round-off in float32
+    # (the GRU's recurrent product is one GEMM here, two there) and exactly
+    # in float64.
+    seqs, _, params = _problem(rng, cell, [9, 6, 6, 3, 1], dtype, n_hidden=5)
+    X, batch_sizes, _ = ref.pack(seqs)
+    trained = _forward(cell, X, params, batch_sizes, n_hidden=5)["H"]
+    for chunk_rows in (5, 11, X.shape[0]):
+        H = _infer(cell, X, params, batch_sizes, True, chunk_rows, n_hidden=5)
+        if dtype == np.float64:
+            assert_array_equal(H, trained)
+        else:
+            assert_allclose(H, trained, **SAME[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cell", ref.CELLS)
+def test_infer_without_projection(rng, cell, dtype):
+    seqs, _, params = _problem(rng, cell, LENGTH_CASES["ragged"], dtype)
+    X, batch_sizes, _ = ref.pack(seqs)
+    projection = np.empty((X.shape[0], params["b"].shape[0]), dtype=dtype)
+    projection[...] = params["b"]
+    gemm_into(X, params["W_ih"], projection, beta=1.0)
+    for keep_all in (True, False):
+        full = _infer(cell, X, params, batch_sizes, keep_all, 6)
+        given = _infer(cell, X, params, batch_sizes, keep_all,
+                       projection=projection)
+        assert_array_equal(given, full)
+
+
+@pytest.mark.parametrize("cell", ref.CELLS)
+def test_infer_reads_only_read_only_inputs(rng, cell):
+    seqs, _, params = _problem(rng, cell, LENGTH_CASES["ragged"], np.float64)
+    X, batch_sizes, _ = ref.pack(seqs)
+    want = _infer(cell, X, params, batch_sizes, True, 7)
+    frozen = {k: _read_only(v) for k, v in params.items()}
+    got = _infer(cell, _read_only(X), frozen, _read_only(batch_sizes), True, 7)
+    assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_infer_refuses_buffers_that_do_not_fit(rng, cell):
+    seqs, _, params = _problem(rng, "rnn-tanh" if cell == "rnn" else cell,
+                               [4, 3, 1], np.float64)
+    X, batch_sizes, _ = ref.pack(seqs)
+    gh = params["W_hh"].shape[1]
+    N, B, H = X.shape[0], 3, N_HIDDEN
+
+    def run(A, H_out, state=None):
+        args = (X, params["W_ih"], params["W_hh"], params["b"])
+        if cell == "rnn":
+            _recurrent.rnn_infer(*args, batch_sizes, A, H_out, False, True)
+        elif cell == "lstm":
+            _recurrent.lstm_infer(*args, batch_sizes, A, state, H_out, True)
+        else:
+            _recurrent.gru_infer(*args, params["b_hn"], batch_sizes, A, state,
+                                 H_out, True)
+
+    state = np.empty((B, H if cell == "lstm" else gh))
+    with pytest.raises(ValueError, match="A has shape"):
+        run(np.empty((B - 1, gh)), np.empty((N, H)), state)
+    with pytest.raises(ValueError, match="A has shape"):
+        run(np.empty((N, gh + 1)), np.empty((N, H)), state)
+    with pytest.raises(ValueError, match="H has shape"):
+        run(np.empty((N, gh)), np.empty((N - 1, H)), state)
+    if cell != "rnn":
+        with pytest.raises(ValueError, match="state buffer has 2 rows"):
+            run(np.empty((N, gh)), np.empty((N, H)), state[:2])

@@ -8,6 +8,7 @@ import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 
+import skrnn._network as network_module
 from skrnn._loss import BinaryLogLoss, MultinomialLogLoss, SquaredError
 from skrnn._network import RecurrentNetwork, Workspace
 from skrnn._packing import PackedBatch
@@ -606,3 +607,44 @@ def test_workspace_buffers_are_reused():
     big = ws.get("k", (10, 10))
     assert big.shape == (10, 10) and not np.shares_memory(big, a)
     assert ws.get("other", (0, 3)).shape == (0, 3)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, None], ids=["one-step-chunks",
+                                                        "default-chunks"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(("cell", "n_layers", "bidirectional", "head"), GRID,
+                         ids=GRID_IDS)
+def test_predict_gives_the_outputs_of_forward(rng, monkeypatch, cell, n_layers,
+                                              bidirectional, head, dtype,
+                                              chunk_bytes):
+    # predict keeps no trace and projects the input one chunk at a time; its
+    # outputs are those of the training forward, exactly in float64.
+    if chunk_bytes is not None:
+        monkeypatch.setattr(network_module, "_INFER_CHUNK_BYTES", chunk_bytes)
+    net = _network(cell, n_layers, bidirectional, head)
+    flat = _params(net, rng, dtype)
+    seqs = _container(rng, dtype=dtype)
+    batch = PackedBatch(seqs, INDICES)
+    want = net.forward(net.views(flat), batch, Workspace(dtype))
+    ws = Workspace(dtype)
+    for _ in range(2):  # a reused work space gives the same again
+        got = net.predict(net.views(flat), batch, ws)
+        assert got.shape == want.shape and got.dtype == dtype
+        if dtype == np.float64:
+            assert_array_equal(got, want)
+        else:
+            assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("cell", "n_layers", "bidirectional", "head"),
+                         DEEP + [("gru", 1, False, "many-to-one")],
+                         ids=DEEP_IDS + ["gru-1L-uni-many-to-one"])
+def test_predict_on_sparse_input_matches_dense(rng, cell, n_layers,
+                                               bidirectional, head):
+    net = _network(cell, n_layers, bidirectional, head)
+    flat = net.views(_params(net, rng))
+    dense, sparse = _sparse_copy(_container(rng), rng)
+    Z = net.predict(flat, PackedBatch(dense, INDICES), Workspace(np.float64))
+    Z_sp = net.predict(flat, PackedBatch(sparse, INDICES),
+                       Workspace(np.float64))
+    assert_allclose(Z_sp, Z, **ROUND_OFF)

@@ -245,4 +245,89 @@ static void skrnn_gru_backward_block(const float *restrict G,
     }
 }
 
+/* ---- Inference: forward only, nothing kept for a backward pass ---------
+ *
+ * Predict runs these instead of the forward blocks above: they read the
+ * pre-activations without overwriting them and keep only the states, so a
+ * predict pass holds the states of one step, not the gates of every step.
+ * `first` marks the first step, whose previous state is zero: the state
+ * buffers are then not read. */
+
+/* h = act(a) over n values. */
+SKRNN_CLONES
+static void skrnn_rnn_infer_block(const float *restrict a, float *restrict h,
+                                  ptrdiff_t n, int relu)
+{
+    if (relu) {
+        for (ptrdiff_t k = 0; k < n; k++)
+            h[k] = a[k] > 0.0f ? a[k] : 0.0f;
+    } else {
+        for (ptrdiff_t k = 0; k < n; k++)
+            h[k] = skrnn_tanh(a[k]);
+    }
+}
+
+/* G (rows x 4H) holds the pre-activations of i, f, g, o; C (rows x H) the
+ * previous cell states, replaced by the new ones; H receives the states. */
+SKRNN_CLONES
+static void skrnn_lstm_infer_block(const float *restrict G, float *restrict C,
+                                   float *restrict H, ptrdiff_t rows,
+                                   ptrdiff_t hidden, int first)
+{
+    for (ptrdiff_t j = 0; j < rows; j++) {
+        const float *g = G + j * 4 * hidden;
+        float *c = C + j * hidden;
+        float *h = H + j * hidden;
+        for (ptrdiff_t u = 0; u < hidden; u++) {
+            float ig = skrnn_sigmoid(g[u]);
+            float fg = skrnn_sigmoid(g[hidden + u]);
+            float gg = skrnn_tanh(g[2 * hidden + u]);
+            float og = skrnn_sigmoid(g[3 * hidden + u]);
+            /* the same operations, in the same order, as the forward block */
+            float cu = ig * gg;
+            if (!first)
+                cu += fg * c[u];
+            c[u] = cu;
+            h[u] = og * skrnn_tanh(cu);
+        }
+    }
+}
+
+/* G (rows x 3H) holds the input parts x W_ih + b of r, z, n; R (rows x 3H)
+ * the recurrent parts h_prev W_hh, not read at the first step. h_prev and h
+ * may be the same rows (the state updated in place), so they are not
+ * restrict: each value of h_prev is read before the same value of h is
+ * written. */
+SKRNN_CLONES
+static void skrnn_gru_infer_block(const float *restrict G,
+                                  const float *restrict R,
+                                  const float *restrict b_hn,
+                                  const float *h_prev, float *h,
+                                  ptrdiff_t rows, ptrdiff_t hidden, int first)
+{
+    for (ptrdiff_t j = 0; j < rows; j++) {
+        const float *g = G + j * 3 * hidden;
+        const float *r = R + j * 3 * hidden;
+        const float *hp = h_prev + j * hidden;
+        float *hj = h + j * hidden;
+        if (first) {
+            for (ptrdiff_t u = 0; u < hidden; u++) {
+                float rg = skrnn_sigmoid(g[u]);
+                float zg = skrnn_sigmoid(g[hidden + u]);
+                float ng = skrnn_tanh(g[2 * hidden + u] + rg * b_hn[u]);
+                hj[u] = (1.0f - zg) * ng;
+            }
+        } else {
+            for (ptrdiff_t u = 0; u < hidden; u++) {
+                float rg = skrnn_sigmoid(g[u] + r[u]);
+                float zg = skrnn_sigmoid(g[hidden + u] + r[hidden + u]);
+                float ng = skrnn_tanh(g[2 * hidden + u]
+                                      + rg * (r[2 * hidden + u] + b_hn[u]));
+                float hu = (1.0f - zg) * ng;
+                hj[u] = hu + zg * hp[u];
+            }
+        }
+    }
+}
+
 #endif

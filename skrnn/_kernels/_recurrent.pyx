@@ -1,4 +1,4 @@
-"""Forward and backward (BPTT) passes of the Elman, LSTM and GRU cells over packed minibatches.
+"""Forward, inference and backward (BPTT) passes of the recurrent cells, packed.
 
 Packed layout
 -------------
@@ -58,6 +58,14 @@ cdef extern from "_gates32.h" nogil:
                                   const float *h_prev, const float *dH,
                                   float *carry, float *dGx, float *dGh,
                                   Py_ssize_t rows, Py_ssize_t hidden)
+    void skrnn_rnn_infer_block(const float *a, float *h, Py_ssize_t n,
+                               bint relu)
+    void skrnn_lstm_infer_block(const float *G, float *C, float *H,
+                                Py_ssize_t rows, Py_ssize_t hidden, bint first)
+    void skrnn_gru_infer_block(const float *G, const float *R,
+                               const float *b_hn, const float *h_prev,
+                               float *h, Py_ssize_t rows, Py_ssize_t hidden,
+                               bint first)
 
 
 cdef inline floating _sigmoid(floating x) noexcept nogil:
@@ -87,13 +95,20 @@ cdef inline floating _tanh(floating x) noexcept nogil:
 cdef void _project(const floating[:, ::1] X, const floating[:, ::1] W_ih,
                    const floating[::1] b, floating[:, ::1] A) noexcept nogil:
     """A = X @ W_ih + b over all rows: the input projection of every step."""
-    cdef Py_ssize_t N = A.shape[0], GH = A.shape[1], I = X.shape[1]
+    _project_rows(X, 0, A.shape[0], W_ih, b, A)
+
+
+cdef void _project_rows(const floating[:, ::1] X, Py_ssize_t first,
+                        Py_ssize_t rows, const floating[:, ::1] W_ih,
+                        const floating[::1] b, floating[:, ::1] A) noexcept nogil:
+    """A[:rows] = X[first:first + rows] @ W_ih + b."""
+    cdef Py_ssize_t GH = A.shape[1], n_in = X.shape[1]
     cdef Py_ssize_t r, c
-    for r in range(N):
+    for r in range(rows):
         for c in range(GH):
             A[r, c] = b[c]
-    gemm(False, False, <int> N, <int> GH, <int> I, <floating> 1.0,
-         &X[0, 0], <int> I, &W_ih[0, 0], <int> GH, <floating> 1.0,
+    gemm(False, False, <int> rows, <int> GH, <int> n_in, <floating> 1.0,
+         &X[first, 0], <int> n_in, &W_ih[0, 0], <int> GH, <floating> 1.0,
          &A[0, 0], <int> GH)
 
 
@@ -181,13 +196,13 @@ cdef void _input_side_grads(const floating[:, ::1] X,
                             floating[:, ::1] dX, floating[:, ::1] dW_ih,
                             floating[::1] db, bint need_dx) noexcept nogil:
     """dW_ih = X^T dA, db = column sums of dA, dX = dA W_ih^T (if asked)."""
-    cdef Py_ssize_t N = dA.shape[0], GH = dA.shape[1], I = X.shape[1]
-    gemm(True, False, <int> I, <int> GH, <int> N, <floating> 1.0,
-         &X[0, 0], <int> I, &dA[0, 0], <int> GH, <floating> 0.0,
+    cdef Py_ssize_t N = dA.shape[0], GH = dA.shape[1], n_in = X.shape[1]
+    gemm(True, False, <int> n_in, <int> GH, <int> N, <floating> 1.0,
+         &X[0, 0], <int> n_in, &dA[0, 0], <int> GH, <floating> 0.0,
          &dW_ih[0, 0], <int> GH)
     _column_sums(dA, 0, GH, db)
     if need_dx:
-        gemm(False, True, <int> N, <int> I, <int> GH, <floating> 1.0,
+        gemm(False, True, <int> N, <int> n_in, <int> GH, <floating> 1.0,
              &dA[0, 0], <int> GH, &W_ih[0, 0], <int> GH, <floating> 0.0,
              &dX[0, 0], <int> I)
 
@@ -563,3 +578,233 @@ cdef inline void _gru_backward_step(
             dGh[s + j, Hd + u] = daz
             dGh[s + j, 2 * Hd + u] = dan * rg
             carry[j, u] = dh * zg
+
+
+# --------------------------------------------------------------------------
+# Inference (predict): the forward pass without anything kept for backward.
+#
+# The training forward stores every step's gates for the backward pass; at
+# predict that is N * G * H values written and read once more, which stream
+# through memory. Here the input projection is formed one chunk of steps at
+# a time into a work buffer A that stays in cache, the recurrent product is
+# added into its rows, and only the states are written: every step's states
+# (``keep_all``, the input of the next layer or of a per-step head), or just
+# the current ones, updated in place in B rows, so that after the last step
+# row j holds the final state of sequence j. The LSTM's cell state is always
+# kept in place in B rows. With ``project=False``, A holds the whole (N, G*H)
+# pre-activations already (sparse input); it is then added to in place.
+# --------------------------------------------------------------------------
+
+cdef enum _Cell:
+    ELMAN, LSTM, GRU
+
+
+cdef Py_ssize_t _check_infer_buffers(
+        const Py_ssize_t[::1] batch_sizes, Py_ssize_t GH, Py_ssize_t hidden,
+        Py_ssize_t a_rows, Py_ssize_t a_cols, Py_ssize_t h_rows,
+        Py_ssize_t h_cols, Py_ssize_t state_rows, bint keep_all,
+        bint project) except -1:
+    """Raise ValueError unless the buffers fit the batch; a short buffer
+    would be written past its end."""
+    cdef Py_ssize_t N = 0, t
+    for t in range(batch_sizes.shape[0]):
+        N += batch_sizes[t]
+    cdef Py_ssize_t B = batch_sizes[0] if batch_sizes.shape[0] else 0
+    cdef Py_ssize_t need_a = B if project else N
+    if a_cols != GH or a_rows < need_a:
+        raise ValueError(f"A has shape {(a_rows, a_cols)}; it needs {GH} "
+                         f"columns and at least {need_a} rows.")
+    if h_cols != hidden or h_rows < (N if keep_all else B):
+        raise ValueError(f"H has shape {(h_rows, h_cols)}; it needs {hidden} "
+                         f"columns and {N if keep_all else B} rows.")
+    if state_rows < B:
+        raise ValueError(f"The state buffer has {state_rows} rows; it needs "
+                         f"one per sequence, {B}.")
+    return N
+
+
+cdef Py_ssize_t _chunk_end(const Py_ssize_t[::1] batch_sizes, Py_ssize_t t,
+                           Py_ssize_t max_rows,
+                           Py_ssize_t *rows) noexcept nogil:
+    """End of the chunk of steps from t whose rows fit max_rows (one step at
+    least); its number of rows goes to rows."""
+    rows[0] = batch_sizes[t]
+    t += 1
+    while t < batch_sizes.shape[0] and rows[0] + batch_sizes[t] <= max_rows:
+        rows[0] += batch_sizes[t]
+        t += 1
+    return t
+
+
+cdef void _infer(_Cell cell, bint relu, const floating[:, ::1] X,
+                 const floating[:, ::1] W_ih, const floating[:, ::1] W_hh,
+                 const floating[::1] b, const floating *b_hn,
+                 const Py_ssize_t[::1] batch_sizes, floating[:, ::1] A,
+                 floating *state, floating[:, ::1] H, bint keep_all,
+                 bint project) noexcept nogil:
+    """The inference loop shared by the cells; ``state`` is the LSTM's cell
+    state or the GRU's recurrent product, B rows."""
+    cdef Py_ssize_t T = batch_sizes.shape[0], Hd = H.shape[1]
+    cdef Py_ssize_t GH = W_hh.shape[1]
+    cdef Py_ssize_t t = 0, t_end = T, rows, bs, s = 0, ps = 0, a0 = 0
+    cdef floating *a
+    cdef floating *h
+    cdef floating *hp
+    while t < T:
+        if project:
+            t_end = _chunk_end(batch_sizes, t, A.shape[0], &rows)
+            _project_rows(X, s, rows, W_ih, b, A)
+            a0 = s
+        while t < t_end:
+            bs = batch_sizes[t]
+            a = &A[s - a0, 0]
+            h = &H[s, 0] if keep_all else &H[0, 0]
+            hp = &H[ps, 0] if keep_all else &H[0, 0]
+            if cell == GRU:
+                if t > 0:
+                    gemm(False, False, <int> bs, <int> GH, <int> Hd,
+                         <floating> 1.0, hp, <int> Hd, &W_hh[0, 0], <int> GH,
+                         <floating> 0.0, state, <int> GH)
+                if floating is float:
+                    skrnn_gru_infer_block(a, state, b_hn, hp, h, bs, Hd, t == 0)
+                else:
+                    _gru_infer_rows(a, state, b_hn, hp, h, bs, Hd, t == 0)
+            else:
+                if t > 0:
+                    gemm(False, False, <int> bs, <int> GH, <int> Hd,
+                         <floating> 1.0, hp, <int> Hd, &W_hh[0, 0], <int> GH,
+                         <floating> 1.0, a, <int> GH)
+                if cell == ELMAN:
+                    if floating is float:
+                        skrnn_rnn_infer_block(a, h, bs * Hd, relu)
+                    else:
+                        _rnn_infer_rows(a, h, bs * Hd, relu)
+                elif floating is float:
+                    skrnn_lstm_infer_block(a, state, h, bs, Hd, t == 0)
+                else:
+                    _lstm_infer_rows(a, state, h, bs, Hd, t == 0)
+            ps = s
+            s += bs
+            t += 1
+
+
+cdef inline void _rnn_infer_rows(const floating *a, floating *h, Py_ssize_t n,
+                                 bint relu) noexcept nogil:
+    """h = act(a), scalar, for float64."""
+    cdef Py_ssize_t k
+    for k in range(n):
+        if relu:
+            h[k] = a[k] if a[k] > 0 else 0
+        else:
+            h[k] = _tanh(a[k])
+
+
+cdef inline void _lstm_infer_rows(const floating *G, floating *C, floating *H,
+                                  Py_ssize_t rows, Py_ssize_t Hd,
+                                  bint first) noexcept nogil:
+    """LSTM states of one step from its pre-activations, scalar, for float64."""
+    cdef Py_ssize_t j, u
+    cdef floating ig, fg, gg, og, c
+    cdef const floating *g
+    for j in range(rows):
+        g = G + j * 4 * Hd
+        for u in range(Hd):
+            ig = _sigmoid(g[u])
+            fg = _sigmoid(g[Hd + u])
+            gg = _tanh(g[2 * Hd + u])
+            og = _sigmoid(g[3 * Hd + u])
+            c = fg * C[j * Hd + u] + ig * gg if not first else ig * gg
+            C[j * Hd + u] = c
+            H[j * Hd + u] = og * _tanh(c)
+
+
+cdef inline void _gru_infer_rows(const floating *G, const floating *R,
+                                 const floating *b_hn, const floating *h_prev,
+                                 floating *h, Py_ssize_t rows, Py_ssize_t Hd,
+                                 bint first) noexcept nogil:
+    """GRU states of one step, scalar, for float64; h may be h_prev."""
+    cdef Py_ssize_t j, u, k
+    cdef floating rg, zg, ng, hp
+    for j in range(rows):
+        for u in range(Hd):
+            k = j * 3 * Hd + u
+            if first:
+                rg = _sigmoid(G[k])
+                zg = _sigmoid(G[k + Hd])
+                ng = _tanh(G[k + 2 * Hd] + rg * b_hn[u])
+                hp = 0
+            else:
+                rg = _sigmoid(G[k] + R[k])
+                zg = _sigmoid(G[k + Hd] + R[k + Hd])
+                ng = _tanh(G[k + 2 * Hd] + rg * (R[k + 2 * Hd] + b_hn[u]))
+                hp = h_prev[j * Hd + u]
+            h[j * Hd + u] = (1 - zg) * ng + zg * hp
+
+
+def rnn_infer(const floating[:, ::1] X, const floating[:, ::1] W_ih,
+              const floating[:, ::1] W_hh, const floating[::1] b,
+              const Py_ssize_t[::1] batch_sizes, floating[:, ::1] A,
+              floating[:, ::1] H, bint relu, bint keep_all,
+              bint project=True):
+    """Elman states without the backward's trace (see the section comment).
+
+    A is (chunk, H) work space of at least B rows, or the (N, H)
+    pre-activations if not ``project``; H is (N, H) if ``keep_all``, else
+    (B, H) and holds the final states on return.
+    """
+    cdef Py_ssize_t Hd = W_hh.shape[0]
+    _check_infer_buffers(batch_sizes, Hd, Hd, A.shape[0], A.shape[1],
+                         H.shape[0], H.shape[1], H.shape[0], keep_all, project)
+    if batch_sizes.shape[0] == 0:
+        return
+    with nogil:
+        _infer(ELMAN, relu, X, W_ih, W_hh, b, NULL, batch_sizes, A, NULL, H,
+               keep_all, project)
+
+
+def lstm_infer(const floating[:, ::1] X, const floating[:, ::1] W_ih,
+               const floating[:, ::1] W_hh, const floating[::1] b,
+               const Py_ssize_t[::1] batch_sizes, floating[:, ::1] A,
+               floating[:, ::1] C, floating[:, ::1] H, bint keep_all,
+               bint project=True):
+    """LSTM states without the backward's trace (see the section comment).
+
+    A is (chunk, 4H) work space of at least B rows, or the (N, 4H)
+    pre-activations if not ``project``; C (B, H) is work space for the cell
+    states; H is (N, H) if ``keep_all``, else (B, H) and holds the final
+    states on return.
+    """
+    cdef Py_ssize_t Hd = W_hh.shape[0]
+    _check_infer_buffers(batch_sizes, 4 * Hd, Hd, A.shape[0], A.shape[1],
+                         H.shape[0], H.shape[1],
+                         C.shape[0] if C.shape[1] == Hd else 0, keep_all,
+                         project)
+    if batch_sizes.shape[0] == 0:
+        return
+    with nogil:
+        _infer(LSTM, False, X, W_ih, W_hh, b, NULL, batch_sizes, A, &C[0, 0],
+               H, keep_all, project)
+
+
+def gru_infer(const floating[:, ::1] X, const floating[:, ::1] W_ih,
+              const floating[:, ::1] W_hh, const floating[::1] b,
+              const floating[::1] b_hn, const Py_ssize_t[::1] batch_sizes,
+              floating[:, ::1] A, floating[:, ::1] R, floating[:, ::1] H,
+              bint keep_all, bint project=True):
+    """GRU states without the backward's trace (see the section comment).
+
+    A is (chunk, 3H) work space of at least B rows, or the (N, 3H)
+    pre-activations if not ``project``; R (B, 3H) is work space for the
+    recurrent product; H is (N, H) if ``keep_all``, else (B, H) and holds the
+    final states on return.
+    """
+    cdef Py_ssize_t Hd = W_hh.shape[0]
+    _check_infer_buffers(batch_sizes, 3 * Hd, Hd, A.shape[0], A.shape[1],
+                         H.shape[0], H.shape[1],
+                         R.shape[0] if R.shape[1] == 3 * Hd else 0, keep_all,
+                         project)
+    if batch_sizes.shape[0] == 0:
+        return
+    with nogil:
+        _infer(GRU, False, X, W_ih, W_hh, b, &b_hn[0], batch_sizes, A,
+               &R[0, 0], H, keep_all, project)
