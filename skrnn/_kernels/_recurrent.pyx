@@ -103,10 +103,12 @@ cdef void _project_rows(const floating[:, ::1] X, Py_ssize_t first,
                         const floating[::1] b, floating[:, ::1] A) noexcept nogil:
     """A[:rows] = X[first:first + rows] @ W_ih + b."""
     cdef Py_ssize_t GH = A.shape[1], n_in = X.shape[1]
-    cdef Py_ssize_t r, c
+    cdef Py_ssize_t r
+    if rows <= 0:
+        return
+    # b is contiguous: a row copy, which the element loop was not compiled to
     for r in range(rows):
-        for c in range(GH):
-            A[r, c] = b[c]
+        memcpy(&A[r, 0], &b[0], GH * sizeof(floating))
     gemm(False, False, <int> rows, <int> GH, <int> n_in, <floating> 1.0,
          &X[first, 0], <int> n_in, &W_ih[0, 0], <int> GH, <floating> 1.0,
          &A[0, 0], <int> GH)
@@ -204,7 +206,7 @@ cdef void _input_side_grads(const floating[:, ::1] X,
     if need_dx:
         gemm(False, True, <int> N, <int> n_in, <int> GH, <floating> 1.0,
              &dA[0, 0], <int> GH, &W_ih[0, 0], <int> GH, <floating> 0.0,
-             &dX[0, 0], <int> I)
+             &dX[0, 0], <int> n_in)
 
 
 # --------------------------------------------------------------------------
