@@ -1,4 +1,4 @@
-"""Forecasting: one-step-ahead RMSE of an RNN and three baselines on two real series.
+"""Forecasting: one-step-ahead RMSE of RNNs and three baselines on two real series.
 
 Two bundled series: weekly CO2 at Mauna Loa (a strong trend plus a yearly
 cycle) and yearly sunspot numbers (a cycle of about 11 years whose amplitude
@@ -17,25 +17,39 @@ the forecast is made.
 - ridge: sklearn's Ridge on the flattened window, either on the values or
   relative to the window's last value (``RelativeToLast``); its window, its
   penalty and that choice are picked on the validation period;
-- RNN: a GRU ``RNNRegressor`` on the window relative to its last value and
-  divided by the training RMSE of the naive forecast (``RelativeToLast`` with
-  ``scale="global"``), each step then standardised with a scaler fitted on
-  the training windows only. Its settings below were chosen on the
-  validation period.
+- ridge + RNNs: the tuned ridge above, plus the mean of three GRU
+  ``RNNRegressor`` fitted to what the ridge leaves, its residuals on the
+  training windows. Each RNN reads the last few steps of the window relative
+  to its last value, each step standardised with a scaler fitted on the
+  training windows only, and predicts the residual, standardised too; the
+  forecast is the ridge's forecast plus the mean of the three corrections.
+  The ridge carries the linear autoregression, for which it is near optimal,
+  and leaves the RNNs the nonlinear remainder; averaging three of them (with
+  random_state 0, 1 and 2, from ``RANDOM_STATE``) damps the spread between
+  random_states. This design, the number of RNNs and their settings below
+  were chosen on the validation period, where they also beat a plain GRU on
+  the whole window.
 
-The RNN of CO2 then forecasts three years recursively (each forecast fed back
-as the newest value of the window), plotted against the truth and the
-seasonal-naive forecast. The figure is saved to ``$SKRNN_EXAMPLE_OUTPUT``
-(default: the current directory).
+The ridge + RNNs model of CO2 then forecasts three years recursively (each
+forecast fed back as the newest value of the window), plotted against the
+truth and the seasonal-naive forecast. The figure is saved to
+``$SKRNN_EXAMPLE_OUTPUT`` (default: the current directory).
 
-What to expect: both learned models beat the naive forecasts by far, but the
-RNN is only on par with a tuned ridge. One step ahead, CO2 is close to a
-linear process (trend, yearly cycle, weekly noise), for which a linear
-autoregression is near optimal; sunspots give the RNN 250 training windows,
-and its test error moves by several percent from one random_state to
-another. The recursive forecast shows what RelativeToLast buys: trained on
-changes from the last value, the RNN carries the trend forward, which the
-seasonal-naive forecast cannot.
+What to expect: both learned models beat the naive forecasts by far, and the
+ridge + RNNs model beats the tuned ridge on both series, by little on CO2
+(0.373 against 0.379 ppm, 1.4%) and by more on sunspots (16.4 against 19.5
+spots, 16%). One step ahead, CO2 is close to a linear process (trend, yearly
+cycle, weekly noise), for which a linear autoregression is near optimal: the
+RNNs find little left to correct, and on the validation period a GRU on its
+own did not beat the ridge. The sunspot cycle is not linear (cycles rise
+faster than they fall, counts stay above zero), and there the correction is
+worth more; with 235 training windows it also depends more on the
+random_state. Over ``RANDOM_STATE`` = 0 to 4 (ensembles with no member in
+common) the model stays ahead of the ridge on both series, on the validation
+period as on the test period: 1.2% to 1.6% lower test RMSE on CO2, 8% to 19%
+on sunspots. The recursive forecast shows what working relative to the last
+value buys: the ridge, fitted on changes from the last value, carries the
+trend forward, which the seasonal-naive forecast cannot.
 """
 
 import os
@@ -49,6 +63,8 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from sklearn.base import BaseEstimator, RegressorMixin, clone  # noqa: E402
+from sklearn.compose import TransformedTargetRegressor  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.linear_model import Ridge  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
@@ -61,30 +77,38 @@ from skrnn.preprocessing import StepTransformer, sliding_windows  # noqa: E402
 
 TEST_FRACTION = 0.2
 RIDGE_ALPHAS = np.logspace(-2, 6, 9)
+N_RNNS = 3
+# The RNNs of the ensemble get random_state N_RNNS * RANDOM_STATE + i, so that
+# two values of RANDOM_STATE give ensembles with no member in common.
+RANDOM_STATE = 0
 # SKRNN_EXAMPLE_EPOCHS shrinks the run for the test that keeps examples working.
 EPOCHS = os.environ.get("SKRNN_EXAMPLE_EPOCHS")
 OUTPUT = Path(os.environ.get("SKRNN_EXAMPLE_OUTPUT", "."))
 
 co2 = load_co2()
 sunspots = load_sunspots()
+# The ridge's candidate windows: about half a season, a season, two seasons,
+# and one in between.
 SERIES = {
     "co2": dict(
         values=co2.data,
         time=co2.dates,
         unit="ppm",
         season=52,
-        window=60,
-        rnn=dict(hidden_layer_sizes=(32,), cell="gru", learning_rate_init=0.003,
-                 batch_size=128, max_iter=100),
+        ridge_windows=(26, 53, 60, 104),
+        rnn_window=26,
+        rnn=dict(hidden_layer_sizes=(16,), cell="gru", learning_rate_init=0.003,
+                 batch_size=128, max_iter=80),
     ),
     "sunspots": dict(
         values=sunspots.data,
         time=sunspots.years,
         unit="spots",
         season=11,
-        window=20,
+        ridge_windows=(5, 12, 20, 22),
+        rnn_window=12,
         rnn=dict(hidden_layer_sizes=(32,), cell="gru", learning_rate_init=0.01,
-                 alpha=0.1, max_iter=40),
+                 alpha=0.1, max_iter=80),
     ),
 }
 
@@ -92,6 +116,11 @@ SERIES = {
 def flatten(X):
     """(n_windows, window, 1) -> (n_windows, window): a window as a table row."""
     return X.reshape(X.shape[0], -1)
+
+
+def relative_to_last(X):
+    """Each window minus its last value: the RNNs see shapes, not levels."""
+    return X - X[:, -1:, :]
 
 
 def rmse(forecast, truth):
@@ -124,14 +153,49 @@ def tune_ridge(values, first_test, windows):
     return min(scores, key=scores.get)
 
 
-def make_rnn(settings):
+def make_rnn(settings, random_state):
+    """A GRU that maps a window to the ridge's residual, both standardised."""
     if EPOCHS is not None:
         settings = {**settings, "max_iter": int(EPOCHS)}
     # Exactly max_iter epochs, the number chosen on validation: no early stop.
     rnn = RNNRegressor(**settings, tol=0.0, n_iter_no_change=settings["max_iter"],
-                       random_state=0)
-    return RelativeToLast(make_pipeline(StepTransformer(StandardScaler()), rnn),
-                          scale="global")
+                       random_state=random_state)
+    # The residuals are a fraction of a ppm or some tens of spots: scaled to
+    # unit variance, one learning rate and one alpha mean the same on both.
+    return TransformedTargetRegressor(
+        make_pipeline(FunctionTransformer(relative_to_last),
+                      StepTransformer(StandardScaler()), rnn),
+        transformer=StandardScaler(),
+    )
+
+
+class RidgePlusRNNs(RegressorMixin, BaseEstimator):
+    """The ridge's forecast plus the mean of RNNs fitted to its residuals.
+
+    X holds windows of max(ridge_window, rnn_window) steps; the ridge reads
+    the last ridge_window of them, the RNNs the last rnn_window.
+    """
+
+    def __init__(self, ridge, rnns, ridge_window, rnn_window):
+        self.ridge = ridge
+        self.rnns = rnns
+        self.ridge_window = ridge_window
+        self.rnn_window = rnn_window
+
+    def fit(self, X, y):
+        X_ridge, X_rnn = X[:, -self.ridge_window:], X[:, -self.rnn_window:]
+        self.ridge_ = clone(self.ridge).fit(X_ridge, y)
+        # In-sample residuals, good enough on validation: the ridge has far
+        # fewer coefficients than windows, and a penalty, so it fits little of
+        # the noise that the RNNs would otherwise mistake for signal.
+        residual = y - self.ridge_.predict(X_ridge)
+        self.rnns_ = [clone(rnn).fit(X_rnn, residual) for rnn in self.rnns]
+        return self
+
+    def predict(self, X):
+        X_rnn = X[:, -self.rnn_window:]
+        correction = np.mean([rnn.predict(X_rnn) for rnn in self.rnns_], axis=0)
+        return self.ridge_.predict(X[:, -self.ridge_window:]) + correction
 
 
 # The RNNs train for a fixed number of epochs, without a convergence criterion.
@@ -139,61 +203,68 @@ warnings.filterwarnings("ignore", category=ConvergenceWarning)
 start = time.perf_counter()
 results = {}
 for name, spec in SERIES.items():
-    values, season, window = spec["values"], spec["season"], spec["window"]
+    values, season = spec["values"], spec["season"]
     first_test = int(len(values) * (1 - TEST_FRACTION))
-    X_train, y_train, X_test, y_test, test_index = split_windows(
-        values, window, first_test
-    )
 
-    ridge_window, alpha, relative = tune_ridge(
-        values, first_test, sorted({season // 2, season + 1, 2 * season, window})
+    ridge_window, alpha, relative = tune_ridge(values, first_test,
+                                               spec["ridge_windows"])
+    Xr_train, yr_train, Xr_test, y_test, test_index = split_windows(
+        values, ridge_window, first_test
     )
-    Xr_train, yr_train, Xr_test, _, _ = split_windows(values, ridge_window, first_test)
     ridge = make_ridge(alpha, relative).fit(Xr_train, yr_train)
 
+    # The windows of the test period are the same whatever their length;
+    # only the training part loses a few to the longer of the two windows.
+    window = max(ridge_window, spec["rnn_window"])
+    X_train, y_train, X_test, _, _ = split_windows(values, window, first_test)
+    rnns = [make_rnn(spec["rnn"], N_RNNS * RANDOM_STATE + i) for i in range(N_RNNS)]
     fit_start = time.perf_counter()
-    rnn = make_rnn(spec["rnn"]).fit(X_train, y_train)
+    model = RidgePlusRNNs(make_ridge(alpha, relative), rnns, ridge_window,
+                          spec["rnn_window"]).fit(X_train, y_train)
     fit_seconds = time.perf_counter() - fit_start
 
+    epochs = model.rnns_[0].regressor_[-1].n_iter_
     forecasts = {
-        "naive (last value)": X_test[:, -1, 0],
+        "naive (last value)": Xr_test[:, -1, 0],
         f"seasonal naive ({season} steps back)": values[test_index - season],
         f"ridge (window {ridge_window}, alpha {alpha:g}, "
         f"{'relative' if relative else 'levels'})": ridge.predict(Xr_test),
-        f"RNN (GRU {spec['rnn']['hidden_layer_sizes'][0]}, window {window}, "
-        f"{rnn.regressor_[-1].n_iter_} epochs)": rnn.predict(X_test),
+        f"ridge + mean of {N_RNNS} RNNs on its residual (GRU "
+        f"{spec['rnn']['hidden_layer_sizes'][0]}, window {spec['rnn_window']}, "
+        f"{epochs} epochs)": model.predict(X_test),
     }
     results[name] = dict(
-        first_test=first_test, test_index=test_index, y_test=y_test, rnn=rnn,
-        forecasts=forecasts, fit_seconds=fit_seconds,
+        first_test=first_test, window=window, test_index=test_index,
+        y_test=y_test, model=model, forecasts=forecasts, fit_seconds=fit_seconds,
         rmse={label: rmse(f, y_test) for label, f in forecasts.items()},
     )
 
-# The table: one row per model, the label naming the settings of each series.
+# The table: one row per model, the label naming the settings of each series;
+# the last row of each series is the ridge + RNNs model.
 print("One-step-ahead RMSE on the test period (last 20% of each series)\n")
 print("| series   | model | RMSE | vs best baseline |")
 print("| --- | --- | ---: | ---: |")
 for name, result in results.items():
     scores = list(result["rmse"].items())
     best_baseline = min(score for _, score in scores[:-1])
-    for label, score in scores:
-        ratio = f"{score / best_baseline:.3f}" if label.startswith("RNN") else ""
+    for i, (label, score) in enumerate(scores):
+        ratio = f"{score / best_baseline:.3f}" if i == len(scores) - 1 else ""
         print(f"| {name} | {label} | {score:.4g} {SERIES[name]['unit']} | {ratio} |")
 for name, result in results.items():
-    print(f"{name}: {len(result['y_test'])} test forecasts, RNN trained in "
-          f"{result['fit_seconds']:.1f} s")
+    print(f"{name}: {len(result['y_test'])} test forecasts, {N_RNNS} RNNs trained "
+          f"in {result['fit_seconds']:.1f} s")
 
 # Three years of CO2 forecast recursively from the start of the test period.
 spec, result = SERIES["co2"], results["co2"]
 values, season, first_test = spec["values"], spec["season"], result["first_test"]
 horizon = 3 * season
 truth = values[first_test:first_test + horizon]
-recursive = recursive_forecast(result["rnn"], values[:first_test], horizon,
-                               window=spec["window"])
+recursive = recursive_forecast(result["model"], values[:first_test], horizon,
+                               window=result["window"])
 # Seasonal naive many steps ahead: the last observed season, repeated.
 seasonal = np.resize(values[first_test - season:first_test], horizon)
 print(f"co2, {horizon} weeks ahead from {spec['time'][first_test]}: RMSE "
-      f"RNN recursive {rmse(recursive, truth):.3f} ppm, seasonal naive "
+      f"ridge + RNNs recursive {rmse(recursive, truth):.3f} ppm, seasonal naive "
       f"{rmse(seasonal, truth):.3f} ppm")
 
 fig, axes = plt.subplots(3, 1, figsize=(9, 10), layout="constrained")
@@ -201,7 +272,7 @@ dates = spec["time"]
 shown = slice(first_test - 2 * season, first_test + horizon)
 axes[0].plot(dates[shown], values[shown], color="0.6", lw=1, label="observed")
 axes[0].plot(dates[first_test:first_test + horizon], recursive, color="C3",
-             label="RNN, recursive")
+             label="ridge + RNNs, recursive")
 axes[0].plot(dates[first_test:first_test + horizon], seasonal, color="C0", ls="--",
              label="seasonal naive")
 axes[0].axvline(dates[first_test], color="k", lw=0.8)
@@ -216,7 +287,7 @@ for ax, name, shown in zip(axes[1:], results, [slice(-104, None), slice(None)]):
     ax.plot(test_times, result["y_test"][shown], color="0.6", lw=1,
             label="observed")
     for label, forecast in result["forecasts"].items():
-        if label.startswith(("RNN", "ridge")):
+        if label.startswith("ridge"):
             ax.plot(test_times, forecast[shown], lw=1, label=label.split(" (")[0])
     ax.set(title=f"{name}: one-step-ahead forecasts, test period",
            ylabel=SERIES[name]["unit"])
