@@ -30,7 +30,7 @@ extensions = [
         depends=["skrnn/_kernels/_gates32.h"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
     )
-    for name in ("_blas", "_recurrent")
+    for name in ("_blas", "_recurrent", "_pack")
 ]
 
 # force: the generated C depends on the directives, which a file's timestamp

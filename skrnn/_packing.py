@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from ._kernels._pack import packed_gather, packed_reversal
+
 # Predict streams over minibatches of at most this many time steps (or one
 # sequence, if a single sequence is longer), so its memory does not grow with
 # the number of sequences.
@@ -46,7 +48,7 @@ class PackedBatch:
     """
 
     __slots__ = ("order", "lengths", "batch_sizes", "starts", "gather", "last",
-                 "X", "_seq_of_row", "_step_of_row", "_rev")
+                 "X", "_rev")
 
     def __init__(self, seqs, indices):
         indices = np.asarray(indices, dtype=np.intp)
@@ -70,14 +72,9 @@ class PackedBatch:
                 f"A minibatch of {n_steps} time steps exceeds the {_MAX_BLAS_ROWS} "
                 "rows BLAS can index in one product; use a smaller batch_size "
                 "or split the longest sequences.")
-        # Packed row k is step t of the j-th sequence, built time-major so
-        # that every array is written in row order, with no scatter.
-        step = np.repeat(np.arange(longest, dtype=np.intp), batch_sizes)
-        seq = np.arange(n_steps, dtype=np.intp)
-        seq -= np.repeat(starts[:-1], batch_sizes)
-        self._seq_of_row, self._step_of_row, self._rev = seq, step, None
-        self.gather = seqs.offsets[self.order].astype(np.intp)[seq]
-        self.gather += step
+        self.gather = np.empty(n_steps, dtype=np.intp)
+        packed_gather(seqs.offsets[self.order], batch_sizes, self.gather)
+        self._rev = None
         self.last = starts[lengths - 1] + np.arange(n_seqs, dtype=np.intp)
         if seqs.is_sparse:
             self.X = seqs.data[self.gather]
@@ -88,8 +85,9 @@ class PackedBatch:
     def rev(self):
         # Only bidirectional layers read it: made on first use.
         if self._rev is None:
-            seq, step = self._seq_of_row, self._step_of_row
-            self._rev = self.starts[self.lengths[seq] - 1 - step] + seq
+            self._rev = np.empty(self.n_steps, dtype=np.intp)
+            packed_reversal(self.lengths, self.starts, self.batch_sizes,
+                            self._rev)
         return self._rev
 
     @property

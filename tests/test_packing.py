@@ -2,10 +2,12 @@
 
 import _reference as ref
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
+from skrnn._kernels._pack import packed_gather, packed_reversal
 
 from skrnn._packing import PackedBatch, minibatch_indices, predict_batches
 from skrnn._sequences import Sequences
@@ -298,3 +300,24 @@ def test_predict_batches_step_budget_example():
     assert [c.tolist() for c in chunks] == [[0], [1], [2], [3]]
     chunks = predict_batches([2, 7, 2, 1], 5)
     assert [c.tolist() for c in chunks] == [[1], [0, 2, 3]]
+
+
+def test_index_kernels_refuse_buffers_that_do_not_fit():
+    offsets = np.array([0, 5, 9], dtype=np.int64)
+    lengths = np.array([4, 3, 1], dtype=np.intp)
+    batch_sizes = np.array([3, 2, 2, 1], dtype=np.intp)
+    starts = np.array([0, 3, 5, 7, 8], dtype=np.intp)
+    gather = np.empty(8, dtype=np.intp)
+    packed_gather(offsets, batch_sizes, gather)
+    assert_array_equal(gather, [0, 5, 9, 1, 6, 2, 7, 3])
+    rev = np.empty(8, dtype=np.intp)
+    packed_reversal(lengths, starts, batch_sizes, rev)
+    assert_array_equal(rev, [7, 6, 2, 5, 4, 3, 1, 0])
+    with pytest.raises(ValueError, match="gather has 7 entries; the batch has 8"):
+        packed_gather(offsets, batch_sizes, gather[:7])
+    with pytest.raises(ValueError, match="2 offsets for 3 sequences"):
+        packed_gather(offsets[:2], batch_sizes, gather)
+    with pytest.raises(ValueError, match="rev has 9 entries"):
+        packed_reversal(lengths, starts, batch_sizes, np.empty(9, dtype=np.intp))
+    with pytest.raises(ValueError, match="2 lengths for 3 sequences"):
+        packed_reversal(lengths[:2], starts, batch_sizes, rev)
