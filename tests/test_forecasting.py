@@ -475,5 +475,6 @@ def test_forecasting_example_runs(tmp_path):
     assert not list(workdir.rglob("*.png"))
     assert "forecasting.png" in result.stdout
     # The table has a row per model and series.
-    for row in ("| co2 | naive", "| co2 | RNN", "| sunspots | ridge"):
+    for row in ("| co2 | naive", "| co2 | ridge + mean of 3 RNNs",
+                "| sunspots | ridge (", "| sunspots | ridge + mean of 3 RNNs"):
         assert row in result.stdout
