@@ -463,19 +463,22 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                     self.beta_1, self.beta_2, self.epsilon)
         optimizer = self._optimizer
 
-        train = np.arange(seqs.n_sequences)
+        # Without a split the training set is the data itself, not a copy:
+        # the data then takes memory once, whatever N.
+        train_seqs, train_targets, train_weights = seqs, targets, weights
         if self.early_stopping and validation is None:
             train, val = self._split_validation(seqs, targets, rng)
             validation = (self._subset(seqs, targets, val)
                           + (self._rows(seqs, weights, val),))
+            train_seqs, train_targets, train_weights = (
+                self._subset(seqs, targets, train)
+                + (self._rows(seqs, weights, train),))
         if validation is not None and not incremental:
             self.validation_scores_ = []
             self.best_validation_score_ = -np.inf
             if self.early_stopping:
                 self.best_loss_ = None
                 self._best_params = params.copy()
-        train_seqs, train_targets, train_weights = (
-            self._subset(seqs, targets, train) + (self._rows(seqs, weights, train),))
         n_train = train_seqs.n_sequences
         batch_size = self._batch_size(n_train)
 

@@ -11,6 +11,7 @@ import functools
 import os
 import time
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -19,7 +20,11 @@ from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.exceptions import DataConversionWarning, NotFittedError
+from sklearn.exceptions import (
+    ConvergenceWarning,
+    DataConversionWarning,
+    NotFittedError,
+)
 from sklearn.neural_network import MLPClassifier
 from sklearn.utils._param_validation import InvalidParameterError
 
@@ -771,15 +776,43 @@ def test_very_long_sequence_trains_and_predicts_in_linear_memory(Estimator, rng)
     assert np.isfinite(_outputs(est, long)).all()
 
     peak = _predict_peak_bytes(est, long)
-    # An LSTM keeps, per step, its 4H gate pre-activations, its cell and hidden
-    # states (2H) and a handful of per-step scalars (the input copy, the packed
-    # input, row indices, outputs): about 6H + 10 floats, under 3 arrays of
-    # n_steps x 4H floats.
+    # predict keeps, per step, the input copy, the packed input, row indices,
+    # the states for a per-step head and its outputs, a few H + 10 floats; the
+    # gates of one cache-sized chunk only. The bound, 3 arrays of n_steps x 4H
+    # floats, is about what the training forward's trace of gates and states
+    # takes; predict must stay under it.
     bound = 3 * n_steps * 4 * hidden * 8
     assert peak < bound, f"predict peak {peak / 1e6:.1f} MB > {bound / 1e6:.1f} MB"
     # Proportional to the length: a fifth of the steps takes about a fifth.
     short_peak = _predict_peak_bytes(est, [long[0][: n_steps // 5]])
     assert 4.0 < peak / short_peak < 6.0, (peak, short_peak)
+
+
+@pytest.mark.parametrize("Estimator", [RNNClassifier, RNNRegressor])
+def test_fit_memory_beyond_the_data_does_not_grow_with_n(Estimator, rng):
+    # The data is copied once, by validation; training adds the work space
+    # of one minibatch, whatever N. (A copy of the training set made for
+    # every fit, even without a validation split, once doubled it.)
+    def fit_peak(n):
+        lengths = rng.integers(20, 40, n)
+        X = [rng.standard_normal((L, 3)).astype(np.float32) for L in lengths]
+        y = rng.integers(0, 2, n)
+        est = Estimator((8,), max_iter=1, batch_size=16, random_state=SEED)
+        est.fit(X[:40], y[:40])  # first-use allocations outside the count
+        tracemalloc.start()
+        try:
+            est.fit(X, y)
+            return tracemalloc.get_traced_memory()[1], sum(x.nbytes for x in X)
+        finally:
+            tracemalloc.stop()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        peak_small, data_small = fit_peak(500)
+        peak_large, data_large = fit_peak(4000)
+    extra_small, extra_large = peak_small - data_small, peak_large - data_large
+    assert extra_large - extra_small < 0.5 * (data_large - data_small), (
+        extra_small, extra_large, data_small, data_large)
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
