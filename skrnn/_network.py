@@ -125,8 +125,8 @@ class RecurrentNetwork:
         size. Long blocks give each step's recurrent product many rows, which
         is what makes it efficient: for an LSTM of 64 units, 32768-step blocks
         predicted 1.7 times faster than 4096-step ones, and at 256 units
-        65536-step blocks 1.4 times faster than 9000-step ones. So a block holds up to
-        64 MiB of those per-step arrays, and 2048 to 65536 steps.
+        65536-step blocks 1.4 times faster than 9000-step ones. So a block
+        holds up to 64 MiB of those per-step arrays, and 2048 to 65536 steps.
         """
         per_step = self.n_features
         n_layers = len(self.hidden_layer_sizes)

@@ -4,9 +4,10 @@ import numpy as np
 
 from ._kernels._pack import packed_gather, packed_reversal
 
-# Predict streams over minibatches of at most this many time steps (or one
-# sequence, if a single sequence is longer), so its memory does not grow with
-# the number of sequences.
+# The default step budget of predict_batches, which L-BFGS's full-batch
+# passes use (predict sizes its blocks by RecurrentNetwork.steps_per_batch):
+# minibatches of at most this many time steps, or one sequence if a single
+# sequence is longer, so memory does not grow with the number of sequences.
 PREDICT_STEPS_PER_BATCH = 1 << 15
 
 # BLAS takes 32-bit dimensions: a packed minibatch's rows must fit one.

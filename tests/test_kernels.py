@@ -648,15 +648,16 @@ def test_infer_refuses_buffers_that_do_not_fit(rng, cell):
     gh = params["W_hh"].shape[1]
     N, B, H = X.shape[0], 3, N_HIDDEN
 
-    def run(A, H_out, state=None):
+    def run(A, H_out, state=None, X=X, b_hn=None):
         args = (X, params["W_ih"], params["W_hh"], params["b"])
+        b_hn = params.get("b_hn") if b_hn is None else b_hn
         if cell == "rnn":
             _recurrent.rnn_infer(*args, batch_sizes, A, H_out, False, True)
         elif cell == "lstm":
             _recurrent.lstm_infer(*args, batch_sizes, A, state, H_out, True)
         else:
-            _recurrent.gru_infer(*args, params["b_hn"], batch_sizes, A, state,
-                                 H_out, True)
+            _recurrent.gru_infer(*args, b_hn, batch_sizes, A, state, H_out,
+                                 True)
 
     state = np.empty((B, H if cell == "lstm" else gh))
     with pytest.raises(ValueError, match="A has shape"):
@@ -668,3 +669,11 @@ def test_infer_refuses_buffers_that_do_not_fit(rng, cell):
     if cell != "rnn":
         with pytest.raises(ValueError, match="state buffer has 2 rows"):
             run(np.empty((N, gh)), np.empty((N, H)), state[:2])
+    with pytest.raises(ValueError, match="do not fit 8 rows"):
+        run(np.empty((N, gh)), np.empty((N, H)), state, X=X[:-1])
+    with pytest.raises(ValueError, match="do not fit 8 rows"):
+        run(np.empty((N, gh)), np.empty((N, H)), state, X=X[:, :-1].copy())
+    if cell == "gru":
+        with pytest.raises(ValueError, match="b_hn has 3 entries"):
+            run(np.empty((N, gh)), np.empty((N, H)), state,
+                b_hn=params["b_hn"][:-1].copy())

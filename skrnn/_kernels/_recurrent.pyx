@@ -601,28 +601,38 @@ cdef enum _Cell:
     ELMAN, LSTM, GRU
 
 
-cdef Py_ssize_t _check_infer_buffers(
-        const Py_ssize_t[::1] batch_sizes, Py_ssize_t GH, Py_ssize_t hidden,
-        Py_ssize_t a_rows, Py_ssize_t a_cols, Py_ssize_t h_rows,
-        Py_ssize_t h_cols, Py_ssize_t state_rows, bint keep_all,
-        bint project) except -1:
-    """Raise ValueError unless the buffers fit the batch; a short buffer
-    would be written past its end."""
+cdef int _check_infer_args(
+        const floating[:, ::1] X, const floating[:, ::1] W_ih,
+        const floating[:, ::1] W_hh, const floating[::1] b,
+        const Py_ssize_t[::1] batch_sizes, const floating[:, ::1] A,
+        const floating[:, ::1] H, Py_ssize_t state_rows, Py_ssize_t n_gates,
+        bint keep_all, bint project) except -1:
+    """Raise ValueError unless the arrays fit each other and the batch: the
+    kernel would otherwise read or write past the end of one."""
+    cdef Py_ssize_t hidden = W_hh.shape[0], GH = n_gates * W_hh.shape[0]
     cdef Py_ssize_t N = 0, t
     for t in range(batch_sizes.shape[0]):
         N += batch_sizes[t]
     cdef Py_ssize_t B = batch_sizes[0] if batch_sizes.shape[0] else 0
     cdef Py_ssize_t need_a = B if project else N
-    if a_cols != GH or a_rows < need_a:
-        raise ValueError(f"A has shape {(a_rows, a_cols)}; it needs {GH} "
-                         f"columns and at least {need_a} rows.")
-    if h_cols != hidden or h_rows < (N if keep_all else B):
-        raise ValueError(f"H has shape {(h_rows, h_cols)}; it needs {hidden} "
-                         f"columns and {N if keep_all else B} rows.")
+    if W_hh.shape[1] != GH:
+        raise ValueError(f"W_hh has shape {(W_hh.shape[0], W_hh.shape[1])}; "
+                         f"it needs {GH} columns.")
+    if project and (X.shape[0] < N or X.shape[1] != W_ih.shape[0]
+                    or W_ih.shape[1] != GH or b.shape[0] != GH):
+        raise ValueError(
+            f"X {(X.shape[0], X.shape[1])}, W_ih {(W_ih.shape[0], W_ih.shape[1])} "
+            f"and b {(b.shape[0],)} do not fit {N} rows and {GH} gate columns.")
+    if A.shape[1] != GH or A.shape[0] < need_a:
+        raise ValueError(f"A has shape {(A.shape[0], A.shape[1])}; it needs "
+                         f"{GH} columns and at least {need_a} rows.")
+    if H.shape[1] != hidden or H.shape[0] < (N if keep_all else B):
+        raise ValueError(f"H has shape {(H.shape[0], H.shape[1])}; it needs "
+                         f"{hidden} columns and {N if keep_all else B} rows.")
     if state_rows < B:
         raise ValueError(f"The state buffer has {state_rows} rows; it needs "
                          f"one per sequence, {B}.")
-    return N
+    return 0
 
 
 cdef Py_ssize_t _chunk_end(const Py_ssize_t[::1] batch_sizes, Py_ssize_t t,
@@ -754,9 +764,8 @@ def rnn_infer(const floating[:, ::1] X, const floating[:, ::1] W_ih,
     pre-activations if not ``project``; H is (N, H) if ``keep_all``, else
     (B, H) and holds the final states on return.
     """
-    cdef Py_ssize_t Hd = W_hh.shape[0]
-    _check_infer_buffers(batch_sizes, Hd, Hd, A.shape[0], A.shape[1],
-                         H.shape[0], H.shape[1], H.shape[0], keep_all, project)
+    _check_infer_args(X, W_ih, W_hh, b, batch_sizes, A, H, H.shape[0], 1,
+                      keep_all, project)
     if batch_sizes.shape[0] == 0:
         return
     with nogil:
@@ -776,11 +785,9 @@ def lstm_infer(const floating[:, ::1] X, const floating[:, ::1] W_ih,
     states; H is (N, H) if ``keep_all``, else (B, H) and holds the final
     states on return.
     """
-    cdef Py_ssize_t Hd = W_hh.shape[0]
-    _check_infer_buffers(batch_sizes, 4 * Hd, Hd, A.shape[0], A.shape[1],
-                         H.shape[0], H.shape[1],
-                         C.shape[0] if C.shape[1] == Hd else 0, keep_all,
-                         project)
+    _check_infer_args(X, W_ih, W_hh, b, batch_sizes, A, H,
+                      C.shape[0] if C.shape[1] == W_hh.shape[0] else 0, 4,
+                      keep_all, project)
     if batch_sizes.shape[0] == 0:
         return
     with nogil:
@@ -800,11 +807,12 @@ def gru_infer(const floating[:, ::1] X, const floating[:, ::1] W_ih,
     recurrent product; H is (N, H) if ``keep_all``, else (B, H) and holds the
     final states on return.
     """
-    cdef Py_ssize_t Hd = W_hh.shape[0]
-    _check_infer_buffers(batch_sizes, 3 * Hd, Hd, A.shape[0], A.shape[1],
-                         H.shape[0], H.shape[1],
-                         R.shape[0] if R.shape[1] == 3 * Hd else 0, keep_all,
-                         project)
+    _check_infer_args(X, W_ih, W_hh, b, batch_sizes, A, H,
+                      R.shape[0] if R.shape[1] == W_hh.shape[1] else 0, 3,
+                      keep_all, project)
+    if b_hn.shape[0] != W_hh.shape[0]:
+        raise ValueError(f"b_hn has {b_hn.shape[0]} entries; it needs "
+                         f"{W_hh.shape[0]}.")
     if batch_sizes.shape[0] == 0:
         return
     with nogil:
