@@ -397,19 +397,24 @@ def test_threading_backend_fits_run_single_threaded_blas(
     make_estimator("classifier").fit(X, y)
 
     seen = []
-    original = RecurrentNetwork.forward
 
-    def forward(self, *args, **kwargs):
-        seen.append((threading.current_thread().name,
-                     _blas_thread_counts(controller)))
-        return original(self, *args, **kwargs)
+    def recording(original):
+        def method(self, *args, **kwargs):
+            seen.append((threading.current_thread().name, original.__name__,
+                         _blas_thread_counts(controller)))
+            return original(self, *args, **kwargs)
+        return method
 
-    monkeypatch.setattr(RecurrentNetwork, "forward", forward)
+    # forward runs in the fits, predict in the scoring.
+    for name in ("forward", "predict"):
+        monkeypatch.setattr(RecurrentNetwork, name,
+                            recording(getattr(RecurrentNetwork, name)))
     with joblib.parallel_backend("threading", n_jobs=2):
         cross_val_score(make_estimator("classifier"), X, y, cv=4)
-    workers = {name for name, _ in seen}
+    workers = {thread for thread, _, _ in seen}
     assert threading.main_thread().name not in workers  # the fits ran in threads
-    assert {counts for _, counts in seen} == {(1,) * len(seen[0][1])}
+    assert {method for _, method, _ in seen} == {"forward", "predict"}
+    assert {counts for _, _, counts in seen} == {(1,) * len(seen[0][2])}
 
 
 # --------------------------------------------------------------------------

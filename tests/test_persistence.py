@@ -286,9 +286,9 @@ def test_overlapping_predicts_restore_the_blas_thread_count(rng, monkeypatch,
     est, X, _ = _fit(RNNRegressor, rng)
     a_inside, b_inside, a_done = (threading.Event() for _ in range(3))
     names = {}
-    original = RecurrentNetwork.forward
+    original = RecurrentNetwork.predict
 
-    def forward(self, *args, **kwargs):
+    def network_predict(self, *args, **kwargs):
         # Force the interleaving enter A, enter B, exit A, exit B.
         if names.get(threading.get_ident()) == "A":
             a_inside.set()
@@ -302,7 +302,7 @@ def test_overlapping_predicts_restore_the_blas_thread_count(rng, monkeypatch,
         names[threading.get_ident()] = name
         return est.predict(X[:1])
 
-    monkeypatch.setattr(RecurrentNetwork, "forward", forward)
+    monkeypatch.setattr(RecurrentNetwork, "predict", network_predict)
     with ThreadPoolExecutor(max_workers=2) as pool:
         first = pool.submit(predict, "A")
         assert a_inside.wait(10)
