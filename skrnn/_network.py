@@ -180,13 +180,7 @@ class RecurrentNetwork:
         for layer in range(n_layers):
             states, layer_cells = [], []
             for direction in range(self.n_directions):
-                if direction == 0:
-                    x = inp
-                elif isinstance(inp, np.ndarray):
-                    x = np.take(inp, batch.rev, axis=0,
-                                out=ws.get(("x_rev", layer), inp.shape))
-                else:
-                    x = inp[batch.rev]
+                x = self._direction_input(inp, batch, ws, layer, direction)
                 bufs = self._cell_forward(params.layers[layer][direction], x,
                                           batch, ws, (layer, direction))
                 states.append(bufs["H"])
@@ -206,6 +200,16 @@ class RecurrentNetwork:
             inp = feats
         ws.trace = (cells, masks, feats)
         return feats @ params.W_out + params.b_out
+
+    @staticmethod
+    def _direction_input(inp, batch, ws, layer, direction):
+        """A direction's input: the layer's, reversed in time for direction 1."""
+        if direction == 0:
+            return inp
+        if isinstance(inp, np.ndarray):
+            return np.take(inp, batch.rev, axis=0,
+                           out=ws.get(("x_rev", layer), inp.shape))
+        return inp[batch.rev]
 
     def _merge_directions(self, states, batch, ws, layer):
         """One layer's output: both directions' states side by side, in time order."""
@@ -268,13 +272,7 @@ class RecurrentNetwork:
             keep_all = self.per_step or layer < n_layers - 1
             states = []
             for direction in range(self.n_directions):
-                if direction == 0:
-                    x = inp
-                elif isinstance(inp, np.ndarray):
-                    x = np.take(inp, batch.rev, axis=0,
-                                out=ws.get(("x_rev", layer), inp.shape))
-                else:
-                    x = inp[batch.rev]
+                x = self._direction_input(inp, batch, ws, layer, direction)
                 states.append(self._cell_infer(params.layers[layer][direction],
                                                x, batch, ws, (layer, direction),
                                                keep_all))

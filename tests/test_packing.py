@@ -321,3 +321,8 @@ def test_index_kernels_refuse_buffers_that_do_not_fit():
         packed_reversal(lengths, starts, batch_sizes, np.empty(9, dtype=np.intp))
     with pytest.raises(ValueError, match="2 lengths for 3 sequences"):
         packed_reversal(lengths[:2], starts, batch_sizes, rev)
+    with pytest.raises(ValueError, match="starts has 4 entries; it needs 5"):
+        packed_reversal(lengths, starts[:4], batch_sizes, rev)
+    with pytest.raises(ValueError, match="Sequence 1 has length 2, but"):
+        packed_reversal(np.array([4, 2, 1], dtype=np.intp), starts, batch_sizes,
+                        rev)
