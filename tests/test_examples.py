@@ -21,6 +21,13 @@ EXAMPLES = sorted(EXAMPLES_DIR.glob("*.py"))
 NO_FIGURE = {"quickstart.py"}
 # Scripts that need an optional package: they are skipped without it.
 REQUIRES = {"dask_search.py": "distributed"}
+# What some scripts must write: their figures, exactly, and lines of output.
+FIGURES = {"forecasting.py": ["forecasting.png"]}
+PRINTS = {
+    # The table has a row per model and series.
+    "forecasting.py": ("| co2 | naive", "| co2 | ridge + mean of 3 RNNs",
+                       "| sunspots | ridge (", "| sunspots | ridge + mean of 3 RNNs"),
+}
 TIMEOUT = 300  # seconds per script; they take a few at one epoch
 
 
@@ -62,6 +69,8 @@ def test_example_runs_and_saves_figures(script, tmp_path):
         f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
     )
     assert result.stdout.strip(), f"{script.name} printed nothing"
+    for line in PRINTS.get(script.name, ()):
+        assert line in result.stdout, f"{script.name} did not print {line!r}"
     assert not list(workdir.rglob("*.png")), (
         f"{script.name} wrote figures to the working directory instead of "
         "SKRNN_EXAMPLE_OUTPUT"
@@ -70,6 +79,8 @@ def test_example_runs_and_saves_figures(script, tmp_path):
         return
     figures = sorted(output.glob("*.png")) if output.is_dir() else []
     assert figures, f"{script.name} wrote no PNG into SKRNN_EXAMPLE_OUTPUT"
+    if script.name in FIGURES:
+        assert [f.name for f in figures] == FIGURES[script.name], result.stdout
     for figure in figures:
         assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure.name
         # The script tells where its figures went.

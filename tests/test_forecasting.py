@@ -1,11 +1,7 @@
 """Tests of recursive forecasts and RelativeToLast, against hand-made models."""
 
-import os
 import pickle
-import subprocess
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,8 +20,6 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skrnn import RNNRegressor
 from skrnn.forecasting import RelativeToLast, recursive_forecast
 from skrnn.preprocessing import sliding_windows
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "forecasting.py"
 
 
 class LinearRecurrence(RegressorMixin, BaseEstimator):
@@ -445,36 +439,3 @@ def test_relative_to_last_in_grid_search(rng):
     best = search.best_estimator_
     assert best.regressor_.hidden_layer_sizes == best.regressor.hidden_layer_sizes
     assert search.predict(X[:3]).shape == (3,)
-
-
-# --------------------------------------------------------------------------
-# The example
-
-
-def test_forecasting_example_runs(tmp_path):
-    output, workdir = tmp_path / "output", tmp_path / "workdir"
-    workdir.mkdir()
-    env = {
-        **os.environ,
-        "SKRNN_EXAMPLE_EPOCHS": "2",
-        "SKRNN_EXAMPLE_OUTPUT": str(output),
-        "MPLBACKEND": "Agg",
-    }
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLE)],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    pngs = sorted(output.glob("*.png"))
-    assert [png.name for png in pngs] == ["forecasting.png"], result.stdout
-    assert pngs[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not list(workdir.rglob("*.png"))
-    assert "forecasting.png" in result.stdout
-    # The table has a row per model and series.
-    for row in ("| co2 | naive", "| co2 | ridge + mean of 3 RNNs",
-                "| sunspots | ridge (", "| sunspots | ridge + mean of 3 RNNs"):
-        assert row in result.stdout
