@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _helpers import outputs
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import (
@@ -381,9 +382,9 @@ def test_prediction_does_not_depend_on_batch_mates(Estimator, cell):
         y = [yi[: 1 + i % 5] for i, yi in enumerate(y)]
     est = Estimator(**dict(FAST, cell=cell, hidden_layer_sizes=(4, 3),
                            bidirectional=True)).fit(X, y)
-    together = _outputs(est, X)
-    reversed_order = _outputs(est, X[::-1])
-    one_by_one = [_outputs(est, [x]) for x in X]
+    together = outputs(est, X)
+    reversed_order = outputs(est, X[::-1])
+    one_by_one = [outputs(est, [x]) for x in X]
     if Estimator is SequenceTagger:
         lengths = [x.shape[0] for x in X]
         reversed_order = np.concatenate(
@@ -414,14 +415,6 @@ def test_prediction_streams_over_many_steps():
 # --------------------------------------------------------------------------
 
 
-def _outputs(est, X):
-    """What a fitted estimator predicts, as one array (tagger: concatenated)."""
-    if isinstance(est, RNNRegressor):
-        return est.predict(X)
-    out = est.predict_proba(X)
-    return np.concatenate(out) if isinstance(est, SequenceTagger) else out
-
-
 @ignore_convergence
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_input_forms_give_identical_predictions(Estimator):
@@ -429,12 +422,12 @@ def test_input_forms_give_identical_predictions(Estimator):
     est = Estimator(**FAST).fit(X, y)
     rng = data_rng(5)
     X3d = rng.standard_normal((6, 7, 3))
-    reference = _outputs(est, X3d)
-    assert_array_equal(_outputs(est, list(X3d)), reference)
-    assert_array_equal(_outputs(est, tuple(X3d)), reference)
-    assert_array_equal(_outputs(est, [x.tolist() for x in X3d]), reference)
-    ragged_reference = _outputs(est, X)
-    assert_array_equal(_outputs(est, tuple(X)), ragged_reference)
+    reference = outputs(est, X3d)
+    assert_array_equal(outputs(est, list(X3d)), reference)
+    assert_array_equal(outputs(est, tuple(X3d)), reference)
+    assert_array_equal(outputs(est, [x.tolist() for x in X3d]), reference)
+    ragged_reference = outputs(est, X)
+    assert_array_equal(outputs(est, tuple(X)), ragged_reference)
 
 
 @ignore_convergence
@@ -443,11 +436,11 @@ def test_univariate_forms_give_identical_predictions(Estimator):
     X, y = small_problem(Estimator, n=30, n_features=1)
     est = Estimator(**FAST).fit([x[:, 0] for x in X], y)
     X2d = data_rng(6).standard_normal((5, 9))
-    reference = _outputs(est, X2d)
-    assert_array_equal(_outputs(est, list(X2d)), reference)
-    assert_array_equal(_outputs(est, [x[:, None] for x in X2d]), reference)
-    assert_array_equal(_outputs(est, X2d[:, :, None]), reference)
-    assert_array_equal(_outputs(est, [x[:, 0] for x in X]), _outputs(est, X))
+    reference = outputs(est, X2d)
+    assert_array_equal(outputs(est, list(X2d)), reference)
+    assert_array_equal(outputs(est, [x[:, None] for x in X2d]), reference)
+    assert_array_equal(outputs(est, X2d[:, :, None]), reference)
+    assert_array_equal(outputs(est, [x[:, 0] for x in X]), outputs(est, X))
 
 
 @ignore_convergence
@@ -464,7 +457,7 @@ def test_fits_on_equivalent_forms_are_identical(Estimator):
     assert from_3d.n_features_in_ == from_list.n_features_in_ == 2
     assert_array_equal(from_3d.loss_curve_, from_list.loss_curve_)
     assert_array_equal(from_tuple.loss_curve_, from_list.loss_curve_)
-    assert_array_equal(_outputs(from_3d, X), _outputs(from_list, X))
+    assert_array_equal(outputs(from_3d, X), outputs(from_list, X))
     if Estimator is SequenceTagger:
         # Equal-length tags may also come as one 2-D array.
         from_2d_tags = Estimator(**FAST).fit(X3d, np.array(y))
@@ -479,11 +472,11 @@ def test_training_dtype_follows_input(Estimator, dtype):
     X = [x.astype(dtype) for x in X]
     est = Estimator(**FAST).fit(X, y)
     assert est._params.dtype == dtype
-    out = _outputs(est, X)
+    out = outputs(est, X)
     assert out.dtype == dtype
     # Predict-time input of the other precision is cast to the model's.
     other = np.float64 if dtype == np.float32 else np.float32
-    assert _outputs(est, [x.astype(other) for x in X]).dtype == dtype
+    assert outputs(est, [x.astype(other) for x in X]).dtype == dtype
     if dtype == np.float64:
         # Integer input trains in float64 too (sklearn's MLP policy).
         est_int = Estimator(**FAST).fit([np.round(3 * x).astype(int) for x in X], y)
@@ -529,13 +522,13 @@ def test_sparse_input_trains_and_predicts_like_dense(Estimator, hidden_layer_siz
                     rtol=1e-10, atol=1e-10)
     assert_allclose(from_sparse._params, from_dense._params, rtol=0, atol=1e-10)
     _, new_dense, new_sparse = _one_hot_tokens(10, 6, stream=1)
-    assert_allclose(_outputs(from_sparse, new_sparse),
-                    _outputs(from_dense, new_dense), rtol=0, atol=1e-10)
+    assert_allclose(outputs(from_sparse, new_sparse),
+                    outputs(from_dense, new_dense), rtol=0, atol=1e-10)
     # A model fitted on dense input predicts sparse input, and vice versa.
-    assert_allclose(_outputs(from_dense, new_sparse),
-                    _outputs(from_dense, new_dense), rtol=0, atol=1e-12)
-    assert_allclose(_outputs(from_sparse, new_dense),
-                    _outputs(from_sparse, new_sparse), rtol=0, atol=1e-12)
+    assert_allclose(outputs(from_dense, new_sparse),
+                    outputs(from_dense, new_dense), rtol=0, atol=1e-12)
+    assert_allclose(outputs(from_sparse, new_dense),
+                    outputs(from_sparse, new_sparse), rtol=0, atol=1e-12)
 
 
 @ignore_convergence
@@ -582,11 +575,11 @@ def test_same_random_state_is_bit_identical(Estimator, cell, dropout,
     second = Estimator(**params).fit(X, y)
     assert_array_equal(first.loss_curve_, second.loss_curve_)
     assert_array_equal(first._params, second._params)
-    assert_array_equal(_outputs(first, X), _outputs(second, X))
+    assert_array_equal(outputs(first, X), outputs(second, X))
     # Refitting the same instance starts over from the same seed.
     first.fit(X, y)
     assert_array_equal(first.loss_curve_, second.loss_curve_)
-    assert_array_equal(_outputs(first, X), _outputs(second, X))
+    assert_array_equal(outputs(first, X), outputs(second, X))
 
 
 @ignore_convergence
@@ -597,7 +590,7 @@ def test_random_state_instance_is_reproducible(Estimator):
     a = Estimator(**dict(params, random_state=np.random.RandomState(3))).fit(X, y)
     b = Estimator(**dict(params, random_state=np.random.RandomState(3))).fit(X, y)
     assert_array_equal(a.loss_curve_, b.loss_curve_)
-    assert_array_equal(_outputs(a, X), _outputs(b, X))
+    assert_array_equal(outputs(a, X), outputs(b, X))
 
 
 @ignore_convergence
@@ -608,7 +601,7 @@ def test_different_seeds_give_different_models(Estimator):
     b = Estimator(**dict(FAST, random_state=1)).fit(X, y)
     assert a._params.shape == b._params.shape
     assert not np.allclose(a._params, b._params)
-    assert not np.allclose(_outputs(a, X), _outputs(b, X))
+    assert not np.allclose(outputs(a, X), outputs(b, X))
 
 
 @ignore_convergence
@@ -691,8 +684,8 @@ def test_dataframe_sets_feature_names(Estimator):
     assert_array_equal(est.feature_names_in_, columns)
     assert est.feature_names_in_.dtype == object
     with pytest.warns(UserWarning, match="does not have valid feature names"):
-        from_array = _outputs(est, values.copy())
-    assert_array_equal(_outputs(est, df), from_array)
+        from_array = outputs(est, values.copy())
+    assert_array_equal(outputs(est, df), from_array)
     # Refitting on ragged input forgets the column names.
     est.fit(list(values), y)
     assert est.n_features_in_ == 1
@@ -950,7 +943,7 @@ def test_warm_start_continues_training(Estimator, solver):
     # from the first one's weights and optimiser state.
     cold = Estimator(**dict(params, max_iter=4)).fit(X, y)
     assert_allclose(warm.loss_curve_, cold.loss_curve_, rtol=1e-12)
-    assert_allclose(_outputs(warm, X), _outputs(cold, X), rtol=1e-12, atol=1e-14)
+    assert_allclose(outputs(warm, X), outputs(cold, X), rtol=1e-12, atol=1e-14)
 
 
 @ignore_convergence
@@ -989,7 +982,7 @@ def test_clip_norm_none_works(Estimator):
     X, y = small_problem(Estimator)
     est = Estimator(**dict(FAST, clip_norm=None, max_iter=5)).fit(X, y)
     assert np.all(np.isfinite(est.loss_curve_))
-    assert np.all(np.isfinite(_outputs(est, X)))
+    assert np.all(np.isfinite(outputs(est, X)))
 
 
 @ignore_convergence
@@ -1067,7 +1060,7 @@ def test_pickle_round_trip_predicts_identically(Estimator, cell):
             assert_array_equal(a, b)
     else:
         assert_array_equal(restored.predict(X), est.predict(X))
-    assert_array_equal(_outputs(restored, X), _outputs(est, X))
+    assert_array_equal(outputs(restored, X), outputs(est, X))
     assert restored.loss_curve_ == est.loss_curve_
     assert restored.n_iter_ == est.n_iter_
 

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import joblib
 import numpy as np
 import pytest
+from _helpers import stacked
 from numpy.testing import assert_array_equal
 from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -63,8 +64,7 @@ def _predictions(est, X):
     if not isinstance(est, RNNRegressor):
         out["predict_proba"] = est.predict_proba(X)
         out["predict_log_proba"] = est.predict_log_proba(X)
-    return {name: np.concatenate(value) if isinstance(value, list) else value
-            for name, value in out.items()}
+    return {name: stacked(value) for name, value in out.items()}
 
 
 def _assert_same_predictions(a, b):

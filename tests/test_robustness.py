@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _helpers import outputs, stacked, take
 from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -80,23 +81,8 @@ def _data(Estimator, rng, n=8, **kwargs):
     return X, _targets(Estimator, X)
 
 
-def _outputs(est, X):
-    """Probabilities of a classifier or tagger (stacked), values of a regressor."""
-    if isinstance(est, RNNRegressor):
-        return est.predict(X)
-    proba = est.predict_proba(X)
-    return np.concatenate(proba) if isinstance(proba, list) else proba
-
-
 def _labels(est, X):
-    predicted = est.predict(X)
-    return np.concatenate(predicted) if isinstance(predicted, list) else predicted
-
-
-def _take(values, indices):
-    if isinstance(values, list):
-        return [values[i] for i in indices]
-    return np.asarray(values)[indices]
+    return stacked(est.predict(X))
 
 
 @functools.cache
@@ -109,7 +95,7 @@ def _fitted(Estimator):
 def _assert_same_fit(a, b, X):
     assert a._params.dtype == b._params.dtype
     assert_array_equal(a._params, b._params)
-    assert_array_equal(_outputs(a, X), _outputs(b, X))
+    assert_array_equal(outputs(a, X), outputs(b, X))
 
 
 # --------------------------------------------------------------------------
@@ -164,8 +150,8 @@ def test_tagger_predicts_empty_array_for_zero_length_sequence(rng):
     assert len(predicted) == len(X) and len(proba) == len(X)
     assert predicted[3].shape == (0,)
     assert proba[3].shape == (0, tagger.classes_.shape[0])
-    expected = tagger.predict(_take(X, others))
-    for got, want in zip(_take(predicted, others), expected):
+    expected = tagger.predict(take(X, others))
+    for got, want in zip(take(predicted, others), expected):
         assert_array_equal(got, want)
 
 
@@ -274,7 +260,7 @@ def test_huge_finite_values_fit_or_fail_clearly(Estimator, cell, activation,
         return
     assert np.isfinite(est.loss_)
     assert np.isfinite(est._params).all()
-    assert np.isfinite(_outputs(est, X)).all()
+    assert np.isfinite(outputs(est, X)).all()
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
@@ -287,12 +273,12 @@ def test_object_arrays_of_numbers_are_converted(Estimator, rng):
     as_objects = [mixed] + [x.astype(object) for x in X[1:]]
     reference = Estimator(**SMALL).fit(X, y)
     _assert_same_fit(Estimator(**SMALL).fit(as_objects, y), reference, X)
-    assert_array_equal(_outputs(reference, as_objects), _outputs(reference, X))
+    assert_array_equal(outputs(reference, as_objects), outputs(reference, X))
 
     holder = np.empty(len(X), dtype=object)  # a 1-D object array of sequences
     holder[:] = as_objects
     _assert_same_fit(Estimator(**SMALL).fit(holder, y), reference, X)
-    assert_array_equal(_outputs(reference, holder), _outputs(reference, X))
+    assert_array_equal(outputs(reference, holder), outputs(reference, X))
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
@@ -349,7 +335,7 @@ def test_other_dtypes_train_in_float64(Estimator, dtype, rng):
         y = _targets(Estimator, [x.astype(np.float64) for x in X])
     est = Estimator(**SMALL).fit(X, y)
     assert est._params.dtype == np.float64
-    assert _outputs(est, X).dtype == np.float64
+    assert outputs(est, X).dtype == np.float64
     reference = Estimator(**SMALL).fit([x.astype(np.float64) for x in X], y)
     _assert_same_fit(est, reference, X)
 
@@ -360,9 +346,9 @@ def test_float32_is_kept(Estimator, rng):
     X = [x.astype(np.float32) for x in X]
     est = Estimator(**SMALL).fit(X, y)
     assert est._params.dtype == np.float32
-    assert _outputs(est, X).dtype == np.float32
+    assert outputs(est, X).dtype == np.float32
     # float64 input to a float32 model is predicted in float32.
-    assert _outputs(est, [x.astype(np.float64) for x in X]).dtype == np.float32
+    assert outputs(est, [x.astype(np.float64) for x in X]).dtype == np.float32
     if Estimator is not RNNRegressor:
         log_proba = est.predict_log_proba(X)
         log_proba = (np.concatenate(log_proba) if isinstance(log_proba, list)
@@ -398,7 +384,7 @@ def test_list_of_1d_univariate_sequences(Estimator, rng):
     est = Estimator(**SMALL).fit(univariate, y)
     assert est.n_features_in_ == 1
     _assert_same_fit(est, Estimator(**SMALL).fit(X, y), X)
-    assert_array_equal(_outputs(est, univariate), _outputs(est, X))
+    assert_array_equal(outputs(est, univariate), outputs(est, X))
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
@@ -411,9 +397,9 @@ def test_list_of_sparse_matrices(Estimator, rng):
     dense = Estimator(**SMALL).fit(X, y)
     # Same model up to round-off: the input projection goes through scipy.
     assert_allclose(est._params, dense._params, rtol=1e-9, atol=1e-12)
-    assert_allclose(_outputs(est, X_sparse), _outputs(dense, X), rtol=1e-9,
+    assert_allclose(outputs(est, X_sparse), outputs(dense, X), rtol=1e-9,
                     atol=1e-12)
-    assert_allclose(_outputs(dense, X_sparse), _outputs(dense, X), rtol=1e-12,
+    assert_allclose(outputs(dense, X_sparse), outputs(dense, X), rtol=1e-12,
                     atol=1e-14)
 
 
@@ -468,7 +454,7 @@ def test_memory_layouts_give_the_results_of_c_contiguous_input(Estimator, layout
         assert not first.flags.c_contiguous
     reference = Estimator(**SMALL).fit(X3d, y)
     _assert_same_fit(Estimator(**SMALL).fit(X, y), reference, X3d)
-    assert_array_equal(_outputs(reference, X), _outputs(reference, X3d))
+    assert_array_equal(outputs(reference, X), outputs(reference, X3d))
 
 
 # --------------------------------------------------------------------------
@@ -615,7 +601,7 @@ def test_one_sequence(Estimator, rng):
             est.fit(X, y)
         return
     est.fit(X, y)
-    assert np.isfinite(_outputs(est, X)).all()
+    assert np.isfinite(outputs(est, X)).all()
     assert len(est.predict(X)) == 1
 
 
@@ -735,7 +721,7 @@ def test_X_y_and_sample_weight_are_not_modified(Estimator, form, rng):
     est = Estimator(**SMALL).fit(X, y, sample_weight=weights)
     _assert_deep_equal((X, y, weights), copies)
     est.predict(X)
-    _outputs(est, X)
+    outputs(est, X)
     est.score(X, y, sample_weight=weights)
     if hasattr(est, "partial_fit"):
         est.partial_fit(X, y, sample_weight=weights)
@@ -773,7 +759,7 @@ def test_very_long_sequence_trains_and_predicts_in_linear_memory(Estimator, rng)
     est = Estimator((hidden,), max_iter=1, random_state=SEED).fit(X, y)
     long = X[:1]
     assert len(_labels(est, long)) == (n_steps if Estimator is SequenceTagger else 1)
-    assert np.isfinite(_outputs(est, long)).all()
+    assert np.isfinite(outputs(est, long)).all()
 
     peak = _predict_peak_bytes(est, long)
     # predict keeps, per step, the input copy, the packed input, row indices,
@@ -875,7 +861,7 @@ def test_keyboard_interrupt_mid_epoch(Estimator, rng, monkeypatch):
     assert est.t_ == len(X)
     assert len(est.loss_curve_) == 1
     assert_array_equal(est._params, applied[-1])
-    assert np.isfinite(_outputs(est, X)).all()
+    assert np.isfinite(outputs(est, X)).all()
     assert len(est.predict(X)) == len(X)
 
 
@@ -956,12 +942,12 @@ def test_predict_permutation_property(Estimator, data):
     est = _fitted(Estimator)
     X = data.draw(ragged_inputs())
     permutation = data.draw(st.permutations(range(len(X))))
-    permuted = _take(X, permutation)
+    permuted = take(X, permutation)
     _assert_predictions_equal(est, est.predict(permuted),
-                              _take(est.predict(X), permutation))
+                              take(est.predict(X), permutation))
     if Estimator is not SequenceTagger:
-        _assert_outputs_close(_outputs(est, permuted),
-                              _take(_outputs(est, X), permutation))
+        _assert_outputs_close(outputs(est, permuted),
+                              take(outputs(est, X), permutation))
     else:
         proba = est.predict_proba(X)
         for got, i in zip(est.predict_proba(permuted), permutation):
@@ -977,14 +963,14 @@ def test_predict_subset_property(Estimator, data):
     X = data.draw(ragged_inputs())
     subset = data.draw(st.lists(st.integers(0, len(X) - 1), min_size=1,
                                 max_size=len(X)))
-    _assert_predictions_equal(est, est.predict(_take(X, subset)),
-                              _take(est.predict(X), subset))
+    _assert_predictions_equal(est, est.predict(take(X, subset)),
+                              take(est.predict(X), subset))
     if Estimator is not SequenceTagger:
-        _assert_outputs_close(_outputs(est, _take(X, subset)),
-                              _take(_outputs(est, X), subset))
+        _assert_outputs_close(outputs(est, take(X, subset)),
+                              take(outputs(est, X), subset))
     else:
         proba = est.predict_proba(X)
-        for got, i in zip(est.predict_proba(_take(X, subset)), subset):
+        for got, i in zip(est.predict_proba(take(X, subset)), subset):
             _assert_outputs_close(got, proba[i])
 
 

@@ -17,6 +17,7 @@ from numbers import Integral
 
 import numpy as np
 import pytest
+from _helpers import stacked, take
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
@@ -66,17 +67,6 @@ def _methods(est):
     return [m for m in PREDICT_METHODS if hasattr(est, m)]
 
 
-def _stack(output):
-    """A tagger's list of per-sequence outputs as one array; others unchanged."""
-    return np.concatenate(output) if isinstance(output, list) else output
-
-
-def _take(values, indices):
-    if isinstance(values, list):
-        return [values[i] for i in indices]
-    return np.asarray(values)[indices]
-
-
 def _assert_outputs_equal(a, b, method, exact):
     """Labels exactly; values exactly or to float64 round-off.
 
@@ -87,7 +77,7 @@ def _assert_outputs_equal(a, b, method, exact):
     if isinstance(a, list):
         assert isinstance(b, list) and len(a) == len(b)
         assert [x.shape for x in a] == [x.shape for x in b]
-    a, b = _stack(a), _stack(b)
+    a, b = stacked(a), stacked(b)
     if exact or (method == "predict" and a.dtype.kind not in "f"):
         assert_array_equal(a, b)
     else:
@@ -352,8 +342,8 @@ def test_subset_invariance(fitted):
     for method in _methods(est):
         full = getattr(est, method)(X)
         for subset in subsets:
-            part = getattr(est, method)(_take(X, subset))
-            _assert_outputs_equal(part, _take(full, subset), method, exact=False)
+            part = getattr(est, method)(take(X, subset))
+            _assert_outputs_equal(part, take(full, subset), method, exact=False)
         # one sequence at a time
         singles = [getattr(est, method)([x])[0] for x in X]
         _assert_outputs_equal(list(singles) if isinstance(full, list)
@@ -366,9 +356,9 @@ def test_order_invariance(fitted, rng):
     perm = rng.permutation(len(X))
     for method in _methods(est):
         full = getattr(est, method)(X)
-        permuted = getattr(est, method)(_take(X, perm))
-        _assert_outputs_equal(permuted, _take(full, perm), method, exact=False)
-    assert est.score(_take(X, perm), _take(y, perm)) == pytest.approx(
+        permuted = getattr(est, method)(take(X, perm))
+        _assert_outputs_equal(permuted, take(full, perm), method, exact=False)
+    assert est.score(take(X, perm), take(y, perm)) == pytest.approx(
         est.score(X, y), rel=1e-12)
 
 
@@ -390,8 +380,8 @@ def test_output_shapes_and_types(fitted):
         assert predicted.shape == (len(X),)
         assert predicted.dtype == np.float64
     if hasattr(est, "predict_log_proba"):
-        assert_allclose(_stack(est.predict_log_proba(X)),
-                        np.log(_stack(est.predict_proba(X))), rtol=1e-12)
+        assert_allclose(stacked(est.predict_log_proba(X)),
+                        np.log(stacked(est.predict_proba(X))), rtol=1e-12)
 
 
 def test_predict_rejects_other_feature_count(fitted):
@@ -406,8 +396,8 @@ def test_float32_trains_in_float32(Estimator, rng):
     est = _make(Estimator).fit([x.astype(np.float32) for x in X], y)
     assert est._params.dtype == np.float32
     # float64 (and integer) sequences are cast to the fitted dtype to predict
-    out32 = _stack(est.predict(X))
-    assert _stack(est.predict([x.astype(np.float32) for x in X])).shape == \
+    out32 = stacked(est.predict(X))
+    assert stacked(est.predict([x.astype(np.float32) for x in X])).shape == \
         out32.shape
     est.predict([np.rint(x).astype(np.int64) for x in X])
 

@@ -13,6 +13,7 @@ import warnings
 import _reference as ref
 import numpy as np
 import pytest
+from _helpers import outputs, take
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
@@ -63,20 +64,6 @@ DATA = {RNNClassifier: _classification, RNNRegressor: _regression,
         SequenceTagger: _tagging}
 ESTIMATORS = list(DATA)
 CLASSIFIERS = [RNNClassifier, SequenceTagger]
-
-
-def _outputs(est, X):
-    """predict_proba of a classifier or tagger (stacked), predict of a regressor."""
-    if isinstance(est, RNNRegressor):
-        return est.predict(X)
-    proba = est.predict_proba(X)
-    return np.concatenate(proba) if isinstance(proba, list) else proba
-
-
-def _take(values, indices):
-    if isinstance(values, list):
-        return [values[i] for i in indices]
-    return np.asarray(values)[indices]
 
 
 def _concat(a, b):
@@ -201,8 +188,8 @@ def test_weight_two_equals_duplicating_lbfgs(Estimator, rng):
     doubled = np.arange(0, len(X), 3)
     weights = np.ones(len(X))
     weights[doubled] = 2.0
-    X_dup = X + _take(X, doubled)
-    y_dup = _concat(y, _take(y, doubled))
+    X_dup = X + take(X, doubled)
+    y_dup = _concat(y, take(y, doubled))
 
     weighted = _fit_quietly(Estimator((4,), **LBFGS_SHORT), X, y,
                             sample_weight=weights)
@@ -210,7 +197,7 @@ def test_weight_two_equals_duplicating_lbfgs(Estimator, rng):
     assert weighted.n_iter_ == duplicated.n_iter_
     assert_allclose(weighted.loss_, duplicated.loss_, rtol=1e-9)
     assert_allclose(weighted._params, duplicated._params, **LBFGS_ROUNDOFF)
-    assert_allclose(_outputs(weighted, X), _outputs(duplicated, X),
+    assert_allclose(outputs(weighted, X), outputs(duplicated, X),
                     **LBFGS_ROUNDOFF)
 
 
@@ -225,11 +212,11 @@ def test_zero_weight_equals_removing_lbfgs(Estimator, rng):
 
     zeroed = _fit_quietly(Estimator((4,), **LBFGS_SHORT), X, y,
                           sample_weight=weights)
-    without = _fit_quietly(Estimator((4,), **LBFGS_SHORT), _take(X, kept),
-                           _take(y, kept))
+    without = _fit_quietly(Estimator((4,), **LBFGS_SHORT), take(X, kept),
+                           take(y, kept))
     assert zeroed.n_iter_ == without.n_iter_
     assert_allclose(zeroed._params, without._params, **LBFGS_ROUNDOFF)
-    assert_allclose(_outputs(zeroed, X), _outputs(without, X), **LBFGS_ROUNDOFF)
+    assert_allclose(outputs(zeroed, X), outputs(without, X), **LBFGS_ROUNDOFF)
 
 
 @pytest.mark.parametrize("solver", ["lbfgs", "adam"])
@@ -324,7 +311,7 @@ def test_early_stopping_internal_split_keeps_best_weights(Estimator, rng,
     ((train, val),) = splits
     assert len(val) == 8 and len(np.intersect1d(train, val)) == 0
     assert est.best_validation_score_ == max(est.validation_scores_)
-    assert_allclose(est.score(_take(X, val), _take(y, val)),
+    assert_allclose(est.score(take(X, val), take(y, val)),
                     est.best_validation_score_, rtol=1e-12)
     # The optimiser only saw the training part.
     assert est.t_ == est.n_iter_ * len(train)
@@ -450,7 +437,7 @@ def test_partial_fit_chunks_equal_one_epoch(Estimator, rng):
     partial = Estimator((4,), **params)
     for start in range(0, len(X), chunk):
         rows = np.arange(start, start + chunk)
-        _partial_fit(partial, _take(X, rows), _take(y, rows), first=start == 0)
+        _partial_fit(partial, take(X, rows), take(y, rows), first=start == 0)
     assert_array_equal(partial._params, fitted._params)
     assert partial.t_ == fitted.t_ == len(X)
     assert partial.n_iter_ == len(X) // chunk
