@@ -8,6 +8,9 @@ from setuptools import Extension, setup
 # SKRNN_DEBUG_BUILD=1 turns bounds, wraparound and initialisation checks back on
 # (and Python division semantics), for hunting memory errors in the kernels.
 DEBUG = os.environ.get("SKRNN_DEBUG_BUILD", "0") not in ("", "0")
+# SKRNN_SANITIZE=1 builds them with AddressSanitizer and UndefinedBehaviorSanitizer,
+# stopping at the first report; load the runtime with LD_PRELOAD to run them.
+SANITIZE = os.environ.get("SKRNN_SANITIZE", "0") not in ("", "0")
 
 DIRECTIVES = {
     "language_level": 3,
@@ -21,14 +24,23 @@ DIRECTIVES = {
 # -fno-trapping-math lets gcc turn the float selects of the gate arithmetic
 # (clamps, signs) into vector blends; nothing here relies on FP traps.
 COMPILE_ARGS = ["-fno-trapping-math"] + (["-O0", "-g"] if DEBUG else ["-O3"])
+SANITIZE_FLAGS = ["-fsanitize=address,undefined"]
+MACROS = [("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
+LINK_ARGS = []
+if SANITIZE:
+    # -O1 keeps the reported frames and lines close to the source.
+    COMPILE_ARGS = ["-fno-trapping-math", *SANITIZE_FLAGS, "-fno-omit-frame-pointer",
+                    "-fno-sanitize-recover=all", "-O1", "-g"]
+    LINK_ARGS = SANITIZE_FLAGS
 
 extensions = [
     Extension(
         f"skrnn._kernels.{name}",
         [f"skrnn/_kernels/{name}.pyx"],
         extra_compile_args=COMPILE_ARGS,
+        extra_link_args=LINK_ARGS,
         depends=["skrnn/_kernels/_gates32.h"],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+        define_macros=MACROS,
     )
     for name in ("_blas", "_recurrent", "_pack")
 ]
