@@ -39,7 +39,7 @@ extensions = [
         [f"skrnn/_kernels/{name}.pyx"],
         extra_compile_args=COMPILE_ARGS,
         extra_link_args=LINK_ARGS,
-        depends=["skrnn/_kernels/_gates32.h"],
+        depends=["skrnn/_kernels/_cells.h", "skrnn/_kernels/_cells_impl.h"],
         define_macros=MACROS,
     )
     for name in ("_blas", "_recurrent", "_pack")

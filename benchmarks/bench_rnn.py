@@ -55,6 +55,10 @@ every implementation's effective GEMM rate: the floating-point operations of
 the input and recurrent products (forward and both backward products) divided
 by the whole training time, a lower bound on the rate of the products alone.
 
+``--float64`` adds a ``skrnn-float64`` run of every configuration, the same
+fit on the data cast to float64 (so skrnn computes in float64), and a table of
+its throughputs over the float32 run's, with the target of the kernel issue.
+
 ``--linearity`` instead fits skrnn on N and 4N sequences with the same
 settings and prints the ratio of the fit times (expected 3.5..4.5).
 
@@ -97,6 +101,8 @@ HIDDEN = (16, 64, 256)
 HIDDEN_QUICK = (16, 64)
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 TORCH_MODES = ("torch-packed", "torch-padded")
+# float64 training throughput / float32's, per hidden size (issue target).
+FLOAT64_TARGETS = {64: 0.40, 256: 0.40}
 
 # skrnn throughput / faster torch mode's, per hidden size (issue targets).
 TRAIN_TARGETS = {16: 3.0, 64: 2.0, 256: 1.0}
@@ -329,7 +335,7 @@ def run_worker(spec):
 
     threadpool_limits(spec["threads"])
     # Import the library before the memory baseline.
-    if spec["mode"] == "skrnn":
+    if spec["mode"].startswith("skrnn"):
         kernels = skrnn_kernels()
     else:
         import torch
@@ -337,10 +343,12 @@ def run_worker(spec):
         torch.set_num_threads(spec["threads"])
         kernels = None
     X, y = make_data(spec["n_sequences"])
+    if spec["mode"] == "skrnn-float64":
+        X = [x.astype(np.float64) for x in X]
 
     baseline, lowered = memory_baseline()
     args = (X, y, spec["cell"], spec["hidden"], spec["epochs"])
-    if spec["mode"] == "skrnn":
+    if spec["mode"].startswith("skrnn"):
         train, prediction = skrnn_run(*args)
     else:
         train, prediction = torch_run(*args, packed=spec["mode"] == "torch-packed")
@@ -386,7 +394,8 @@ def best_of(runs):
 # -- the comparison table -----------------------------------------------------
 
 
-SHORT_NAMES = {"skrnn": "skrnn", "torch-packed": "packed", "torch-padded": "padded"}
+SHORT_NAMES = {"skrnn": "skrnn", "skrnn-float64": "skrnn64",
+               "torch-packed": "packed", "torch-padded": "padded"}
 
 
 def throughputs(result, epochs, clock="seconds"):
@@ -401,7 +410,7 @@ def throughputs(result, epochs, clock="seconds"):
 def skrnn_ratios(by_mode, epochs, clock="seconds"):
     """skrnn's training and prediction throughput over the faster torch mode's."""
     speeds = {mode: throughputs(r, epochs, clock) for mode, r in by_mode.items()}
-    torch_speeds = [v for mode, v in speeds.items() if mode != "skrnn"]
+    torch_speeds = [v for mode, v in speeds.items() if mode in TORCH_MODES]
     return tuple(speeds["skrnn"][i] / max(v[i] for v in torch_speeds)
                  for i in (0, 1))
 
@@ -412,8 +421,12 @@ def ratio_cell(value, target):
     return f"{value:.2f} ({'met' if value >= target else 'MISSED'} >={target:g})"
 
 
+def has_torch(modes):
+    return any(mode in TORCH_MODES for mode in modes)
+
+
 def comparison_headers(modes):
-    ratio = ["ratio"] if len(modes) > 1 else []
+    ratio = ["ratio"] if has_torch(modes) else []
     return (["cell", "H"]
             + [f"train {SHORT_NAMES[m]}" for m in modes] + ratio
             + [f"predict {SHORT_NAMES[m]}" for m in modes] + ratio
@@ -425,7 +438,7 @@ def comparison_rows(results, modes, epochs):
     rows = []
     for (cell, hidden), by_mode in results.items():
         speeds = {mode: throughputs(by_mode[mode], epochs) for mode in modes}
-        ratios = skrnn_ratios(by_mode, epochs) if len(modes) > 1 else None
+        ratios = skrnn_ratios(by_mode, epochs) if has_torch(modes) else None
         row = [cell, str(hidden)]
         for phase, targets in ((0, TRAIN_TARGETS), (1, PREDICT_TARGETS)):
             row += [f"{speeds[mode][phase] / 1e3:.1f}" for mode in modes]
@@ -438,7 +451,7 @@ def comparison_rows(results, modes, epochs):
 
 def detail_headers(modes):
     names = "/".join(SHORT_NAMES[m] for m in modes)
-    ratio = ["ratio by CPU time train/predict"] if len(modes) > 1 else []
+    ratio = ["ratio by CPU time train/predict"] if has_torch(modes) else []
     return (["cell", "H", f"accuracy {names}", f"train GF/s {names}",
              f"predict GF/s {names}", f"train CPU% {names}"] + ratio
             + [f"predict mem {names}"])
@@ -456,11 +469,23 @@ def detail_rows(results, modes, epochs):
                 f"{flops * throughputs(r, epochs)[phase] / 1e9:.1f}" for r in runs))
         row.append("/".join(
             f"{100 * r['train_cpu_seconds'] / r['train_seconds']:.0f}" for r in runs))
-        if len(modes) > 1:
+        if has_torch(modes):
             ratios = skrnn_ratios(by_mode, epochs, "cpu_seconds")
             row.append(f"{ratios[0]:.2f}/{ratios[1]:.2f}")
         row.append("/".join(f"{r['predict_memory_mib']:.1f}" for r in runs))
         rows.append(row)
+    return rows
+
+
+def float64_rows(results, epochs):
+    """Rows of the float64 table: float64 throughput / float32's, train and predict."""
+    rows = []
+    for (cell, hidden), by_mode in results.items():
+        f32 = throughputs(by_mode["skrnn"], epochs)
+        f64 = throughputs(by_mode["skrnn-float64"], epochs)
+        rows.append([cell, str(hidden),
+                     ratio_cell(f64[0] / f32[0], FLOAT64_TARGETS.get(hidden)),
+                     f"{f64[1] / f32[1]:.2f}"])
     return rows
 
 
@@ -630,6 +655,9 @@ def parse_args(argv=None):
                         help="print the tables as Markdown")
     parser.add_argument("--no-torch", action="store_true",
                         help="skrnn only, as when torch is not installed")
+    parser.add_argument("--float64", action="store_true",
+                        help="also fit skrnn on the data as float64 and print "
+                        "float64 / float32 throughput")
     parser.add_argument("--linearity", action="store_true",
                         help="only fit skrnn on N and 4N sequences and print the "
                         "ratio of the fit times")
@@ -668,7 +696,8 @@ def main(argv=None):
         print(f"# total run time {time.perf_counter() - started:.0f} s")
         return
 
-    modes = ["skrnn"] + (list(TORCH_MODES) if version else [])
+    modes = (["skrnn"] + (["skrnn-float64"] if args.float64 else [])
+             + (list(TORCH_MODES) if version else []))
     results = {}
     for cell in args.cells:
         for hidden in args.hidden:
@@ -681,7 +710,7 @@ def main(argv=None):
                 runs = [run_in_subprocess(spec) for _ in range(args.repeat)]
                 results.setdefault((cell, hidden), {})[mode] = best_of(runs)
 
-    ratios = len(modes) > 1
+    ratios = has_torch(modes)
     print("\nThroughput in thousands of valid time steps per second (wall "
           "time); " + ("ratio = skrnn / faster torch mode; " if ratios else "")
           + "peak training memory in MiB (peak RSS after training minus after "
@@ -696,6 +725,10 @@ def main(argv=None):
           + "peak prediction memory in MiB.\n")
     print(format_table(detail_headers(modes),
                        detail_rows(results, modes, args.epochs), args.markdown))
+    if args.float64:
+        print("\nskrnn float64 throughput / float32 throughput (wall time).\n")
+        print(format_table(["cell", "H", "train f64/f32", "predict f64/f32"],
+                           float64_rows(results, args.epochs), args.markdown))
     numpy_gflops, sgemm_gflops = gemm_reference()
     print(f"\nGEMM reference, 1 thread, float32 (32 x 256) @ (256 x 1024): "
           f"numpy matmul {numpy_gflops:.1f} GFLOP/s, scipy BLAS sgemm "

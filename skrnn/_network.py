@@ -1,14 +1,32 @@
 """The stacked, optionally bidirectional recurrent network on a flat parameter array."""
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ._kernels import _recurrent
 
-N_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
-
 # Bytes of input projection the predict kernels form at a time: a chunk of
 # steps that stays in cache while the time loop reads it (one step at least).
 _INFER_CHUNK_BYTES = 1 << 18
+
+
+class _Cell(NamedTuple):
+    """What the passes need to know of a cell: one row per cell, read by every pass."""
+
+    code: int  # the kernels' cell enum
+    n_gates: int
+    cell_state: bool  # the LSTM's c, stored and carried beside h
+    b_hn: bool  # the GRU's bias inside the reset product, with its own R work space
+    forget_gate: int  # gate block whose bias starts at 1, or -1
+
+
+CELLS = {
+    "rnn": _Cell(_recurrent.ELMAN, 1, False, False, -1),
+    "lstm": _Cell(_recurrent.LSTM, 4, True, False, 1),
+    "gru": _Cell(_recurrent.GRU, 3, False, True, -1),
+}
+N_GATES = {name: cell.n_gates for name, cell in CELLS.items()}
 
 
 class Workspace:
@@ -22,7 +40,7 @@ class Workspace:
     def __init__(self, dtype):
         self.dtype = np.dtype(dtype)
         self._buffers = {}
-        # What the last forward pass kept for the backward pass.
+        # What the last forward pass kept for the backward pass (a _Trace).
         self.trace = None
 
     def get(self, key, shape):
@@ -49,6 +67,14 @@ class _Params:
         self.b_out = b_out
 
 
+class _Trace(NamedTuple):
+    """What a training forward pass keeps for its backward pass."""
+
+    cells: list  # [layer][direction]: (the direction's input, its kernel buffers)
+    masks: list  # [layer]: the dropout mask on the layer's output, or None
+    features: np.ndarray  # what the head read
+
+
 class RecurrentNetwork:
     """Stacked recurrent layers read through a linear output head.
 
@@ -62,6 +88,14 @@ class RecurrentNetwork:
     reverse direction, its state after reading the whole sequence backwards);
     for a per-step network F is the top layer's output at every step.
 
+    States: ``state[layer][direction]`` is a dict with ``"h"`` and, for the
+    LSTM, ``"c"``, each (B, H) with one row per sequence in the batch's packed
+    order. :meth:`forward` and :meth:`predict` start from ``initial_state``
+    (zero when None) and return the final states with ``return_state=True``;
+    :meth:`backward` takes the gradient with respect to the final states and
+    returns the gradient with respect to the initial ones. A reverse
+    direction's initial state is its state before the last step in time.
+
     The flat vector holds every weight matrix first and every bias after, so
     L2 regularisation acts on the slice ``[:n_weights]``.
     """
@@ -69,13 +103,14 @@ class RecurrentNetwork:
     def __init__(self, *, cell, activation, n_features, hidden_layer_sizes,
                  bidirectional, n_outputs, per_step):
         self.cell = cell
+        self._cell = CELLS[cell]
         self.relu = activation == "relu"
         self.n_features = int(n_features)
         self.hidden_layer_sizes = tuple(int(h) for h in hidden_layer_sizes)
         self.n_directions = 2 if bidirectional else 1
         self.n_outputs = int(n_outputs)
         self.per_step = per_step
-        self.n_gates = N_GATES[cell]
+        self.n_gates = self._cell.n_gates
 
         weights, biases = [], []
         n_in = self.n_features
@@ -85,7 +120,7 @@ class RecurrentNetwork:
                 weights.append((key, "W_ih", (n_in, self.n_gates * hidden)))
                 weights.append((key, "W_hh", (hidden, self.n_gates * hidden)))
                 biases.append((key, "b", (self.n_gates * hidden,)))
-                if cell == "gru":
+                if self._cell.b_hn:
                     biases.append((key, "b_hn", (hidden,)))
             n_in = hidden * self.n_directions
         self.n_head_in = n_in
@@ -123,10 +158,8 @@ class RecurrentNetwork:
         packed input, the states below the top layer, a bidirectional layer's
         reversed input and merged output); the gates live in a chunk of fixed
         size. Long blocks give each step's recurrent product many rows, which
-        is what makes it efficient: for an LSTM of 64 units, 32768-step blocks
-        predicted 1.7 times faster than 4096-step ones, and at 256 units
-        65536-step blocks 1.4 times faster than 9000-step ones. So a block
-        holds up to 64 MiB of those per-step arrays, and 2048 to 65536 steps.
+        is what makes it efficient, so a block holds up to 64 MiB of those
+        per-step arrays, and 2048 to 65536 steps.
         """
         per_step = self.n_features
         n_layers = len(self.hidden_layer_sizes)
@@ -148,6 +181,7 @@ class RecurrentNetwork:
         """
         flat = np.zeros(self.n_params, dtype=dtype)
         params = self.views(flat)
+        forget = self._cell.forget_gate
         for layer, hidden in enumerate(self.hidden_layer_sizes):
             for p in params.layers[layer]:
                 n_in = p["W_ih"].shape[0]
@@ -156,50 +190,105 @@ class RecurrentNetwork:
                 for gate in range(self.n_gates):
                     block = slice(gate * hidden, (gate + 1) * hidden)
                     p["W_hh"][:, block] = _orthogonal(rng, hidden)
-                if self.cell == "lstm":
-                    p["b"][hidden:2 * hidden] = 1.0
+                if forget >= 0:
+                    p["b"][forget * hidden:(forget + 1) * hidden] = 1.0
         bound = np.sqrt(6.0 / (self.n_head_in + self.n_outputs))
         params.W_out[...] = rng.uniform(-bound, bound, params.W_out.shape)
         return flat
 
+    def zero_state(self, n_sequences, dtype):
+        """The zero state of ``n_sequences`` sequences, in the states' layout."""
+        return [[self._state_dict(np.zeros((n_sequences, hidden), dtype=dtype),
+                                  np.zeros((n_sequences, hidden), dtype=dtype))
+                 for _ in range(self.n_directions)]
+                for hidden in self.hidden_layer_sizes]
+
+    def _state_dict(self, h, c):
+        return {"h": h, "c": c} if self._cell.cell_state else {"h": h}
+
+    def _check_state(self, state, batch, dtype, what):
+        """``state`` as contiguous arrays of the compute dtype, after checking
+        that it has one row per sequence of the batch and the layers' units."""
+        if state is None:
+            return None
+        n_layers = len(self.hidden_layer_sizes)
+        if len(state) != n_layers or any(len(s) != self.n_directions
+                                         for s in state):
+            raise ValueError(
+                f"{what} has {len(state)} layers of "
+                f"{[len(s) for s in state]} directions; the network has "
+                f"{n_layers} of {self.n_directions}.")
+        out = []
+        for layer, hidden in enumerate(self.hidden_layer_sizes):
+            row = []
+            for direction, s in enumerate(state[layer]):
+                kinds = set(s)
+                if kinds != set(self._state_dict(0, 0)):
+                    raise ValueError(
+                        f"{what} of layer {layer}, direction {direction} has "
+                        f"{sorted(kinds)}; a {self.cell} state has "
+                        f"{sorted(self._state_dict(0, 0))}.")
+                arrays = {}
+                for kind, value in s.items():
+                    value = np.ascontiguousarray(value, dtype=dtype)
+                    if value.shape != (batch.n_sequences, hidden):
+                        raise ValueError(
+                            f"{what}[{layer}][{direction}][{kind!r}] has shape "
+                            f"{value.shape}; it needs "
+                            f"{(batch.n_sequences, hidden)}.")
+                    arrays[kind] = value
+                row.append(arrays)
+            out.append(row)
+        return out
+
     # -- forward ---------------------------------------------------------
 
-    def forward(self, params, batch, ws, dropout=0.0, rng=None):
+    def forward(self, params, batch, ws, dropout=0.0, rng=None,
+                initial_state=None, return_state=False):
         """Raw outputs Z of a packed minibatch; keeps what backward needs.
 
         Returns Z of shape (B, n_outputs) for a many-to-one network, in the
         batch's packed order, or (N, n_outputs) in packed rows for a per-step
-        one; what backward needs stays in ``ws``, so concurrent calls with
-        their own work spaces share nothing. With ``dropout > 0`` (training)
-        the input of every layer above the first and of the head is multiplied
-        by a fresh inverted-dropout mask drawn from rng.
+        one, and with ``return_state`` the final states too; what backward
+        needs stays in ``ws``, so concurrent calls with their own work spaces
+        share nothing. With ``dropout > 0`` (training) the input of every
+        layer above the first and of the head is multiplied by a fresh
+        inverted-dropout mask drawn from rng.
         """
+        initial_state = self._check_state(initial_state, batch, ws.dtype,
+                                          "initial_state")
         n_layers = len(self.hidden_layer_sizes)
-        cells, masks = [], []
+        cells, masks, final = [], [], []
         inp = batch.X
         for layer in range(n_layers):
-            states, layer_cells = [], []
+            layer_cells, layer_final = [], []
             for direction in range(self.n_directions):
                 x = self._direction_input(inp, batch, ws, layer, direction)
+                state = initial_state[layer][direction] if initial_state else None
                 bufs = self._cell_forward(params.layers[layer][direction], x,
-                                          batch, ws, (layer, direction))
-                states.append(bufs["H"])
+                                          batch, ws, (layer, direction), state)
                 layer_cells.append((x, bufs))
+                layer_final.append(bufs)
             cells.append(layer_cells)
+            final.append(layer_final)
             if layer == n_layers - 1 and not self.per_step:
-                # The head reads final states; both directions keep theirs
-                # at the rows batch.last.
-                feats = np.concatenate([s[batch.last] for s in states], axis=1)
+                # The head reads each sequence's final state, of both directions.
+                feats = np.concatenate([b["h_n"] for b in layer_final], axis=1)
             else:
-                feats = self._merge_directions(states, batch, ws, layer)
+                feats = self._merge_directions([b["H"] for b in layer_final],
+                                               batch, ws, layer)
             mask = None
             if dropout > 0:
                 mask = _dropout_mask(rng, feats.shape, dropout, ws, ("mask", layer))
                 feats = feats * mask
             masks.append(mask)
             inp = feats
-        ws.trace = (cells, masks, feats)
-        return feats @ params.W_out + params.b_out
+        ws.trace = _Trace(cells, masks, feats)
+        Z = feats @ params.W_out + params.b_out
+        if not return_state:
+            return Z
+        return Z, [[_copy_state(self._state_dict(b["h_n"], b.get("c_n")))
+                    for b in layer_final] for layer_final in final]
 
     @staticmethod
     def _direction_input(inp, batch, ws, layer, direction):
@@ -221,124 +310,139 @@ class RecurrentNetwork:
         out[:, hidden:] = states[1][batch.rev]
         return out
 
-    def _cell_forward(self, p, x, batch, ws, key):
-        n = batch.n_steps
+    def _kernel_input(self, x, p, pre, ws):
+        """(X, project) for a kernel: dense input is projected by the kernel;
+        sparse input enters through scipy's sparse product into ``pre``."""
+        if isinstance(x, np.ndarray):
+            return x, True
+        np.add(x @ p["W_ih"], p["b"], out=pre)
+        return np.empty((0, 0), dtype=ws.dtype), False
+
+    def _cell_forward(self, p, x, batch, ws, key, state):
+        n, n_seqs = batch.n_steps, batch.n_sequences
         hidden = p["W_hh"].shape[0]
         width = self.n_gates * hidden
-        dtype = ws.dtype
-        sparse = not isinstance(x, np.ndarray)
-        bufs = {"H": ws.get(key + ("H",), (n, hidden))}
-        if self.cell == "rnn":
-            pre = bufs["H"]
-        else:
-            pre = bufs["G"] = ws.get(key + ("G",), (n, width))
-        if sparse:
-            # Sparse input enters through scipy's sparse product; the kernel
-            # then starts from the pre-activations.
-            np.add(x @ p["W_ih"], p["b"], out=pre)
-            x_k = np.empty((0, 0), dtype=dtype)
-        else:
-            x_k = x
-        project = not sparse
-        if self.cell == "rnn":
-            _recurrent.rnn_forward(x_k, p["W_ih"], p["W_hh"], p["b"],
-                                   batch.batch_sizes, bufs["H"], self.relu, project)
-        elif self.cell == "lstm":
+        cell = self._cell
+        H = ws.get(key + ("H",), (n, hidden))
+        # The Elman cell's pre-activations are formed where its states go.
+        G = ws.get(key + ("G",), (n, width)) if cell.n_gates > 1 else H
+        bufs = {"H": H, "G": G, "h_n": ws.get(key + ("h_n",), (n_seqs, hidden))}
+        if cell.cell_state:
             bufs["C"] = ws.get(key + ("C",), (n, hidden))
-            _recurrent.lstm_forward(x_k, p["W_ih"], p["W_hh"], p["b"],
-                                    batch.batch_sizes, bufs["G"], bufs["C"],
-                                    bufs["H"], project)
-        else:
+            bufs["c_n"] = ws.get(key + ("c_n",), (n_seqs, hidden))
+        if cell.b_hn:
             bufs["Hn"] = ws.get(key + ("Hn",), (n, hidden))
-            _recurrent.gru_forward(x_k, p["W_ih"], p["W_hh"], p["b"], p["b_hn"],
-                                   batch.batch_sizes, bufs["G"], bufs["Hn"],
-                                   bufs["H"], project)
+        if state is not None:
+            bufs["h0"] = state["h"]
+            if cell.cell_state:
+                bufs["c0"] = state["c"]
+        x_k, project = self._kernel_input(x, p, G, ws)
+        _recurrent.forward(
+            cell.code, self.relu, x_k, p["W_ih"], p["W_hh"], p["b"],
+            batch.batch_sizes, G, H, b_hn=p.get("b_hn"), C=bufs.get("C"),
+            Hn=bufs.get("Hn"),
+            R=ws.get(("R",), (n_seqs, width)) if cell.b_hn else None,
+            h0=bufs.get("h0"), c0=bufs.get("c0"), h_n=bufs["h_n"],
+            c_n=bufs.get("c_n"), project=project)
         return bufs
 
     # -- forward only (predict) ------------------------------------------
 
-    def predict(self, params, batch, ws):
+    def predict(self, params, batch, ws, initial_state=None, return_state=False):
         """Raw outputs Z of a packed minibatch, as :meth:`forward` without dropout.
 
         Keeps nothing for a backward pass: the kernels hold the input
         projection of one chunk of steps at a time and only the states a
         layer passes on (every step's, below the top or for a per-step head;
         the final ones at the top of a many-to-one network), so the work
-        space stays small and in cache.
+        space stays small and in cache. With ``return_state`` also returns
+        the final states.
         """
+        initial_state = self._check_state(initial_state, batch, ws.dtype,
+                                          "initial_state")
         n_layers = len(self.hidden_layer_sizes)
         inp = batch.X
+        final = []
         for layer in range(n_layers):
             keep_all = self.per_step or layer < n_layers - 1
-            states = []
+            states, layer_final = [], []
             for direction in range(self.n_directions):
                 x = self._direction_input(inp, batch, ws, layer, direction)
-                states.append(self._cell_infer(params.layers[layer][direction],
-                                               x, batch, ws, (layer, direction),
-                                               keep_all))
+                state = initial_state[layer][direction] if initial_state else None
+                H, last = self._cell_infer(params.layers[layer][direction], x,
+                                           batch, ws, (layer, direction),
+                                           keep_all, state, return_state)
+                states.append(H)
+                layer_final.append(last)
+            final.append(layer_final)
             if keep_all:
                 inp = self._merge_directions(states, batch, ws, layer)
             else:
-                # Row j of each holds sequence j's final state, as the rows
-                # batch.last of the training forward do.
+                # Row j of each holds sequence j's final state, as h_n of the
+                # training forward does.
                 inp = np.concatenate(states, axis=1)
-        return inp @ params.W_out + params.b_out
+        Z = inp @ params.W_out + params.b_out
+        return (Z, final) if return_state else Z
 
-    def _cell_infer(self, p, x, batch, ws, key, keep_all):
+    def _cell_infer(self, p, x, batch, ws, key, keep_all, state, return_state):
         n, n_seqs = batch.n_steps, batch.n_sequences
         hidden = p["W_hh"].shape[0]
         width = self.n_gates * hidden
+        cell = self._cell
         H = ws.get(key + ("H",), (n if keep_all else n_seqs, hidden))
         if isinstance(x, np.ndarray):
-            project = True
             rows = max(int(batch.batch_sizes[0]),
                        _INFER_CHUNK_BYTES // (width * ws.dtype.itemsize))
             A = ws.get(("A",), (min(rows, n), width))
         else:
-            # Sparse input enters through scipy's sparse product.
-            project = False
-            A = np.add(x @ p["W_ih"], p["b"], out=ws.get(("A",), (n, width)))
-            x = np.empty((0, 0), dtype=ws.dtype)
-        if self.cell == "rnn":
-            _recurrent.rnn_infer(x, p["W_ih"], p["W_hh"], p["b"],
-                                 batch.batch_sizes, A, H, self.relu, keep_all,
-                                 project)
-        elif self.cell == "lstm":
-            _recurrent.lstm_infer(x, p["W_ih"], p["W_hh"], p["b"],
-                                  batch.batch_sizes, A,
-                                  ws.get(("C",), (n_seqs, hidden)), H,
-                                  keep_all, project)
-        else:
-            _recurrent.gru_infer(x, p["W_ih"], p["W_hh"], p["b"], p["b_hn"],
-                                 batch.batch_sizes, A,
-                                 ws.get(("R",), (n_seqs, width)), H, keep_all,
-                                 project)
-        return H
+            A = ws.get(("A",), (n, width))
+        x_k, project = self._kernel_input(x, p, A, ws)
+        C = ws.get(("C",), (n_seqs, hidden)) if cell.cell_state else None
+        h_n = (np.empty((n_seqs, hidden), dtype=ws.dtype)
+               if return_state and keep_all else None)
+        _recurrent.infer(
+            cell.code, self.relu, x_k, p["W_ih"], p["W_hh"], p["b"],
+            batch.batch_sizes, A, H, b_hn=p.get("b_hn"), C=C,
+            R=ws.get(("R",), (n_seqs, width)) if cell.b_hn else None,
+            h0=state["h"] if state else None,
+            c0=state["c"] if state and cell.cell_state else None, h_n=h_n,
+            keep_all=keep_all, project=project)
+        if not return_state:
+            return H, None
+        return H, _copy_state(self._state_dict(H if h_n is None else h_n, C))
 
     # -- backward --------------------------------------------------------
 
-    def backward(self, params, grads, batch, dZ, ws, input_grad=False):
+    def backward(self, params, grads, batch, dZ, ws, input_grad=False,
+                 d_final_state=None, return_state_grad=False):
         """Fill ``grads`` (views of the flat gradient) from dZ = dLoss/dZ.
 
         Uses what the last :meth:`forward` kept in ``ws``; dZ has the shape
-        of its Z. With ``input_grad`` (dense input only) also returns the
-        gradient with respect to the packed input ``batch.X``, which training
-        never needs.
+        of its Z. ``d_final_state`` is the gradient of the loss with respect
+        to the final states, if they feed a loss (as the next chunk of a
+        sequence run in chunks does). With ``input_grad`` (dense input only)
+        returns the gradient with respect to the packed input ``batch.X``,
+        which training never needs, else None; with ``return_state_grad``
+        also the gradient with respect to the initial states.
         """
         if input_grad and not isinstance(batch.X, np.ndarray):
             raise ValueError(
                 "input_grad=True needs dense input: the first layer of sparse "
                 "input takes its gradient through scipy's product, not dX.")
+        d_final_state = self._check_state(d_final_state, batch, ws.dtype,
+                                          "d_final_state")
         cells, masks, feats = ws.trace
         np.matmul(feats.T, dZ, out=grads.W_out)
         dZ.sum(axis=0, out=grads.b_out)
         d_out = dZ @ params.W_out.T
         n = batch.n_steps
-        for layer in range(len(self.hidden_layer_sizes) - 1, -1, -1):
+        n_layers = len(self.hidden_layer_sizes)
+        d_initial = [None] * n_layers
+        for layer in range(n_layers - 1, -1, -1):
             hidden = self.hidden_layer_sizes[layer]
             if masks[layer] is not None:
                 d_out *= masks[layer]
-            if layer == len(self.hidden_layer_sizes) - 1 and not self.per_step:
+            if layer == n_layers - 1 and not self.per_step:
                 d_states = []
                 for direction in range(self.n_directions):
                     d = ws.zeros(("dH", direction), (n, hidden))
@@ -347,20 +451,26 @@ class RecurrentNetwork:
                     d_states.append(d)
             else:
                 d_states = self._split_directions(d_out, hidden, batch, ws)
-            d_inputs = [
-                self._cell_backward(params.layers[layer][direction],
-                                    grads.layers[layer][direction], x, bufs,
-                                    d_states[direction], batch, ws,
-                                    (layer, direction),
-                                    need_dx=layer > 0 or input_grad)
+            results = [
+                self._cell_backward(
+                    params.layers[layer][direction],
+                    grads.layers[layer][direction], x, bufs,
+                    d_states[direction],
+                    d_final_state[layer][direction] if d_final_state else None,
+                    batch, ws, (layer, direction),
+                    need_dx=layer > 0 or input_grad)
                 for direction, (x, bufs) in enumerate(cells[layer])
             ]
+            d_initial[layer] = [d_state for _, d_state in results]
             if layer > 0 or input_grad:
-                d_out = d_inputs[0]
+                d_out = results[0][0]
                 if self.n_directions == 2:
                     # The reverse direction read its input through batch.rev.
-                    d_out = d_out + d_inputs[1][batch.rev]
-        return d_out.copy() if input_grad else None
+                    d_out = d_out + results[1][0][batch.rev]
+        dX = d_out.copy() if input_grad else None
+        if not return_state_grad:
+            return dX
+        return dX, [[_copy_state(d) for d in row] for row in d_initial]
 
     def _split_directions(self, d_out, hidden, batch, ws):
         """Gradient of a layer's output split into its directions' own row orders."""
@@ -372,51 +482,47 @@ class RecurrentNetwork:
         np.take(d_out[:, hidden:], batch.rev, axis=0, out=bwd)
         return [fwd, bwd]
 
-    def _cell_backward(self, p, g, x, bufs, d_states, batch, ws, key, need_dx):
-        n = batch.n_steps
+    def _cell_backward(self, p, g, x, bufs, d_states, d_final, batch, ws, key,
+                       need_dx):
+        n, n_seqs = batch.n_steps, batch.n_sequences
         hidden = p["W_hh"].shape[0]
         width = self.n_gates * hidden
-        n_seqs = batch.n_sequences
-        dtype = ws.dtype
+        cell = self._cell
         sparse = not isinstance(x, np.ndarray)
-        empty = np.empty((0, 0), dtype=dtype)
-        x_k = empty if sparse else x
+        empty = np.empty((0, 0), dtype=ws.dtype)
         # Alternate by layer parity: this layer's dX must not overwrite the
         # gradient of its own states, which is the layer above's dX.
         dX = (ws.get(("dX", key[0] % 2, key[1]), (n, x.shape[1])) if need_dx
               else empty)
-        hprev = ws.get(("Hprev",), (n, hidden))
-        # W_hh transposed once per call: the per-step products then need no
-        # transposition, which BLAS runs faster.
-        w_hh_t = ws.get(("W_hhT",), (width, hidden))
-        input_grads = not sparse
-        if self.cell == "rnn":
-            d_pre = ws.get(("dG",), (n, hidden))
-            _recurrent.rnn_backward(
-                x_k, p["W_ih"], p["W_hh"], batch.batch_sizes, bufs["H"],
-                d_states, d_pre, hprev, ws.get(("carry",), (n_seqs, hidden)),
-                dX, g["W_ih"], g["W_hh"], g["b"], self.relu, input_grads,
-                need_dx, w_hh_t)
-        elif self.cell == "lstm":
-            d_pre = ws.get(("dG",), (n, width))
-            _recurrent.lstm_backward(
-                x_k, p["W_ih"], p["W_hh"], batch.batch_sizes, bufs["G"],
-                bufs["C"], bufs["H"], d_states, d_pre, hprev,
-                ws.get(("carry",), (n_seqs, hidden)),
-                ws.get(("carry_c",), (n_seqs, hidden)), dX, g["W_ih"],
-                g["W_hh"], g["b"], input_grads, need_dx, w_hh_t)
-        else:
-            d_pre = ws.get(("dG",), (n, width))
-            _recurrent.gru_backward(
-                x_k, p["W_ih"], p["W_hh"], batch.batch_sizes, bufs["G"],
-                bufs["Hn"], bufs["H"], d_states, d_pre,
-                ws.get(("dGh",), (n, width)), hprev,
-                ws.get(("carry",), (n_seqs, hidden)), dX, g["W_ih"],
-                g["W_hh"], g["b"], g["b_hn"], input_grads, need_dx, w_hh_t)
+        # The gradient with respect to the final states goes in; the one
+        # with respect to the initial states comes out.
+        dh = ws.zeros(key + ("dh",), (n_seqs, hidden))
+        dc = ws.zeros(key + ("dc",), (n_seqs, hidden)) if cell.cell_state else None
+        if d_final is not None:
+            dh[...] = d_final["h"]
+            if cell.cell_state:
+                dc[...] = d_final["c"]
+        d_pre = ws.get(("dG",), (n, width))
+        _recurrent.backward(
+            cell.code, self.relu, empty if sparse else x, p["W_ih"], p["W_hh"],
+            batch.batch_sizes, bufs["G"], bufs["H"], d_states, d_pre,
+            ws.get(("Hprev",), (n, hidden)), dh, dX, g["W_ih"], g["W_hh"],
+            g["b"], C=bufs.get("C"), Hn=bufs.get("Hn"),
+            dGh=ws.get(("dGh",), (n, width)) if cell.b_hn else None, dc=dc,
+            db_hn=g.get("b_hn"), h0=bufs.get("h0"), c0=bufs.get("c0"),
+            # W_hh transposed once per call: the per-step products then need
+            # no transposition, which BLAS runs faster.
+            W_hhT=ws.get(("W_hhT",), (width, hidden)), input_grads=not sparse,
+            need_dx=need_dx)
         if sparse:
             g["W_ih"][...] = x.T @ d_pre
             d_pre.sum(axis=0, out=g["b"])
-        return dX
+        return dX, self._state_dict(dh, dc)
+
+
+def _copy_state(state):
+    """A state that outlives the work space its arrays came from."""
+    return {kind: value.copy() for kind, value in state.items()}
 
 
 def _orthogonal(rng, n):

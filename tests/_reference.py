@@ -5,7 +5,10 @@ over time in plain NumPy, straight from the cell equations; it shares no code
 with the Cython kernels. Weights follow the layout of the package: ``W_ih``
 (I, G*H) and ``W_hh`` (H, G*H) with the G gate blocks of H columns side by side,
 ``b`` (G*H,), and for the GRU a separate ``b_hn`` (H,) inside the reset product.
-The initial state (and for the LSTM the initial cell) is zero.
+The initial state h0 (and for the LSTM the initial cell c0) is zero unless
+given; the backward functions also take the gradient with respect to the final
+states (``dh_n``, ``dc_n``) and return the gradient with respect to the
+initial ones under "h0" (and "c0").
 
 Cells (gate order in brackets)::
 
@@ -55,20 +58,24 @@ def init_params(cell, n_inputs, n_hidden, rng, dtype=np.float64, scale=0.5):
 # --------------------------------------------------------------------------
 
 
-def elman_forward(x, W_ih, W_hh, b, relu):
+def _state(value, H):
+    return np.zeros(H) if value is None else np.asarray(value, dtype=np.float64)
+
+
+def elman_forward(x, W_ih, W_hh, b, relu, h0=None):
     """States h (T, H) and pre-activations a (T, H) of the Elman cell."""
     T, H = x.shape[0], W_hh.shape[0]
     a = np.zeros((T, H))
     h = np.zeros((T, H))
-    h_prev = np.zeros(H)
+    h_prev = _state(h0, H)
     for t in range(T):
         a[t] = x[t] @ W_ih + b + h_prev @ W_hh
         h[t] = np.maximum(a[t], 0.0) if relu else np.tanh(a[t])
         h_prev = h[t]
-    return {"h": h, "a": a}
+    return {"h": h, "a": a, "h0": _state(h0, H)}
 
 
-def elman_backward(x, W_ih, W_hh, states, dH, relu):
+def elman_backward(x, W_ih, W_hh, states, dH, relu, dh_n=None):
     """BPTT through the Elman cell: gradients wrt x, W_ih, W_hh and b."""
     T, H = x.shape[0], W_hh.shape[0]
     a, h = states["a"], states["h"]
@@ -78,19 +85,20 @@ def elman_backward(x, W_ih, W_hh, states, dH, relu):
         "W_hh": np.zeros(W_hh.shape),
         "b": np.zeros(W_ih.shape[1]),
     }
-    dh_from_next = np.zeros(H)
+    dh_from_next = _state(dh_n, H).copy()
     for t in reversed(range(T)):
         dh = dH[t] + dh_from_next
         if relu:
             da = np.where(a[t] > 0, dh, 0.0)
         else:
             da = dh * (1.0 - np.tanh(a[t]) ** 2)
-        h_prev = h[t - 1] if t > 0 else np.zeros(H)
+        h_prev = h[t - 1] if t > 0 else states["h0"]
         grads["X"][t] = W_ih @ da
         grads["W_ih"] += np.outer(x[t], da)
         grads["W_hh"] += np.outer(h_prev, da)
         grads["b"] += da
         dh_from_next = W_hh @ da
+    grads["h0"] = dh_from_next
     return grads
 
 
@@ -99,12 +107,12 @@ def elman_backward(x, W_ih, W_hh, states, dH, relu):
 # --------------------------------------------------------------------------
 
 
-def lstm_forward(x, W_ih, W_hh, b):
+def lstm_forward(x, W_ih, W_hh, b, h0=None, c0=None):
     """Gates i, f, g, o, cells c and states h (each (T, H)) of the LSTM cell."""
     T, H = x.shape[0], W_hh.shape[0]
     out = {name: np.zeros((T, H)) for name in ("i", "f", "g", "o", "c", "h")}
-    h_prev = np.zeros(H)
-    c_prev = np.zeros(H)
+    out["h0"], out["c0"] = _state(h0, H), _state(c0, H)
+    h_prev, c_prev = out["h0"], out["c0"]
     for t in range(T):
         a = x[t] @ W_ih + b + h_prev @ W_hh
         i = sigmoid(a[:H])
@@ -119,7 +127,7 @@ def lstm_forward(x, W_ih, W_hh, b):
     return out
 
 
-def lstm_backward(x, W_ih, W_hh, states, dH):
+def lstm_backward(x, W_ih, W_hh, states, dH, dh_n=None, dc_n=None):
     """BPTT through the LSTM cell: gradients wrt x, W_ih, W_hh and b."""
     T, H = x.shape[0], W_hh.shape[0]
     grads = {
@@ -128,13 +136,13 @@ def lstm_backward(x, W_ih, W_hh, states, dH):
         "W_hh": np.zeros(W_hh.shape),
         "b": np.zeros(W_ih.shape[1]),
     }
-    dh_from_next = np.zeros(H)
-    dc_from_next = np.zeros(H)
+    dh_from_next = _state(dh_n, H).copy()
+    dc_from_next = _state(dc_n, H).copy()
     for t in reversed(range(T)):
         i, f, g, o = (states[name][t] for name in "ifgo")
         c = states["c"][t]
-        c_prev = states["c"][t - 1] if t > 0 else np.zeros(H)
-        h_prev = states["h"][t - 1] if t > 0 else np.zeros(H)
+        c_prev = states["c"][t - 1] if t > 0 else states["c0"]
+        h_prev = states["h"][t - 1] if t > 0 else states["h0"]
         dh = dH[t] + dh_from_next
         # h = o * tanh(c)
         d_o = dh * np.tanh(c)
@@ -154,6 +162,7 @@ def lstm_backward(x, W_ih, W_hh, states, dH):
         grads["W_hh"] += np.outer(h_prev, da)
         grads["b"] += da
         dh_from_next = W_hh @ da
+    grads["h0"], grads["c0"] = dh_from_next, dc_from_next
     return grads
 
 
@@ -162,11 +171,11 @@ def lstm_backward(x, W_ih, W_hh, states, dH):
 # --------------------------------------------------------------------------
 
 
-def gru_forward(x, W_ih, W_hh, b, b_hn):
+def gru_forward(x, W_ih, W_hh, b, b_hn, h0=None):
     """Gates r, z, n, the recurrent candidate term hn and states h of the GRU."""
     T, H = x.shape[0], W_hh.shape[0]
     out = {name: np.zeros((T, H)) for name in ("r", "z", "n", "hn", "h")}
-    h_prev = np.zeros(H)
+    out["h0"] = h_prev = _state(h0, H)
     for t in range(T):
         gx = x[t] @ W_ih + b
         gh = h_prev @ W_hh
@@ -181,7 +190,7 @@ def gru_forward(x, W_ih, W_hh, b, b_hn):
     return out
 
 
-def gru_backward(x, W_ih, W_hh, states, dH):
+def gru_backward(x, W_ih, W_hh, states, dH, dh_n=None):
     """BPTT through the GRU cell: gradients wrt x, W_ih, W_hh, b and b_hn."""
     T, H = x.shape[0], W_hh.shape[0]
     grads = {
@@ -191,10 +200,10 @@ def gru_backward(x, W_ih, W_hh, states, dH):
         "b": np.zeros(W_ih.shape[1]),
         "b_hn": np.zeros(H),
     }
-    dh_from_next = np.zeros(H)
+    dh_from_next = _state(dh_n, H).copy()
     for t in reversed(range(T)):
         r, z, n, hn = (states[name][t] for name in ("r", "z", "n", "hn"))
-        h_prev = states["h"][t - 1] if t > 0 else np.zeros(H)
+        h_prev = states["h"][t - 1] if t > 0 else states["h0"]
         dh = dH[t] + dh_from_next
         # h = (1 - z) * n + z * h_prev
         dn = dh * (1.0 - z)
@@ -215,6 +224,7 @@ def gru_backward(x, W_ih, W_hh, states, dH):
         grads["W_hh"] += np.outer(h_prev, dgh)
         grads["b_hn"] += dhn
         dh_from_next = dh_prev + W_hh @ dgh
+    grads["h0"] = dh_from_next
     return grads
 
 
@@ -223,31 +233,33 @@ def gru_backward(x, W_ih, W_hh, states, dH):
 # --------------------------------------------------------------------------
 
 
-def forward(cell, x, params):
+def forward(cell, x, params, h0=None, c0=None):
     """Forward pass of ``cell`` over one sequence; the states are under "h"."""
     x = np.asarray(x, dtype=np.float64)
     p = {name: np.asarray(v, dtype=np.float64) for name, v in params.items()}
     if cell in ("rnn-tanh", "rnn-relu"):
-        return elman_forward(x, p["W_ih"], p["W_hh"], p["b"], cell == "rnn-relu")
+        return elman_forward(x, p["W_ih"], p["W_hh"], p["b"], cell == "rnn-relu",
+                             h0)
     if cell == "lstm":
-        return lstm_forward(x, p["W_ih"], p["W_hh"], p["b"])
+        return lstm_forward(x, p["W_ih"], p["W_hh"], p["b"], h0, c0)
     if cell == "gru":
-        return gru_forward(x, p["W_ih"], p["W_hh"], p["b"], p["b_hn"])
+        return gru_forward(x, p["W_ih"], p["W_hh"], p["b"], p["b_hn"], h0)
     raise ValueError(f"unknown cell {cell!r}")
 
 
-def backward(cell, x, params, states, dH):
-    """Backward pass of ``cell`` over one sequence; keys X, W_ih, W_hh, b (, b_hn)."""
+def backward(cell, x, params, states, dH, dh_n=None, dc_n=None):
+    """Backward pass of ``cell`` over one sequence; keys X, W_ih, W_hh, b (, b_hn),
+    h0 (, c0)."""
     x = np.asarray(x, dtype=np.float64)
     dH = np.asarray(dH, dtype=np.float64)
     p = {name: np.asarray(v, dtype=np.float64) for name, v in params.items()}
     if cell in ("rnn-tanh", "rnn-relu"):
         return elman_backward(x, p["W_ih"], p["W_hh"], states, dH,
-                              cell == "rnn-relu")
+                              cell == "rnn-relu", dh_n)
     if cell == "lstm":
-        return lstm_backward(x, p["W_ih"], p["W_hh"], states, dH)
+        return lstm_backward(x, p["W_ih"], p["W_hh"], states, dH, dh_n, dc_n)
     if cell == "gru":
-        return gru_backward(x, p["W_ih"], p["W_hh"], states, dH)
+        return gru_backward(x, p["W_ih"], p["W_hh"], states, dH, dh_n)
     raise ValueError(f"unknown cell {cell!r}")
 
 

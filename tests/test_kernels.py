@@ -43,51 +43,53 @@ SENTINEL = 12345.0
 # Calling the kernels
 # --------------------------------------------------------------------------
 
-
-def _gate_buffer(cell):
-    """Name of the buffer that holds the pre-activations during the forward pass."""
-    return "H" if cell.startswith("rnn") else "G"
+CODE = {"rnn-tanh": _recurrent.ELMAN, "rnn-relu": _recurrent.ELMAN,
+        "lstm": _recurrent.LSTM, "gru": _recurrent.GRU}
 
 
-def _forward(cell, X, params, batch_sizes, n_hidden=N_HIDDEN, projection=None):
+def _forward(cell, X, params, batch_sizes, n_hidden=N_HIDDEN, projection=None,
+             h0=None, c0=None, final=None):
     """Run the forward kernel on fresh NaN-filled buffers; returns them by name.
 
     With ``projection`` given, it is copied into the pre-activation buffer and
     the kernel runs with ``project=False`` and empty X, W_ih and b, which it
-    must not read.
+    must not read. The final states go into the dict ``final`` if given.
     """
     dtype = X.dtype
-    N = X.shape[0]
+    N, B = X.shape[0], (int(batch_sizes[0]) if len(batch_sizes) else 0)
     gh = ref.N_GATES[cell] * n_hidden
     out = {"H": np.full((N, n_hidden), np.nan, dtype=dtype)}
+    kw = {}
     if cell == "lstm":
-        out["G"] = np.full((N, gh), np.nan, dtype=dtype)
-        out["C"] = np.full((N, n_hidden), np.nan, dtype=dtype)
+        out["C"] = kw["C"] = np.full((N, n_hidden), np.nan, dtype=dtype)
     elif cell == "gru":
-        out["G"] = np.full((N, gh), np.nan, dtype=dtype)
-        out["Hn"] = np.full((N, n_hidden), np.nan, dtype=dtype)
+        out["Hn"] = kw["Hn"] = np.full((N, n_hidden), np.nan, dtype=dtype)
+        kw["R"] = np.full((B, gh), np.nan, dtype=dtype)
+        kw["b_hn"] = params["b_hn"]
+    # The Elman cell forms its pre-activations where its states go.
+    G = out["H"] if cell.startswith("rnn") else np.full((N, gh), np.nan, dtype=dtype)
+    if not cell.startswith("rnn"):
+        out["G"] = G
     W_ih, b = params["W_ih"], params["b"]
     project = projection is None
     if not project:
-        out[_gate_buffer(cell)][...] = projection
+        G[...] = projection
         X = np.empty((0, 0), dtype=dtype)
         W_ih = np.empty((0, 0), dtype=dtype)
         b = np.empty(0, dtype=dtype)
-    W_hh = params["W_hh"]
-    if cell in ("rnn-tanh", "rnn-relu"):
-        _recurrent.rnn_forward(X, W_ih, W_hh, b, batch_sizes, out["H"],
-                               cell == "rnn-relu", project)
-    elif cell == "lstm":
-        _recurrent.lstm_forward(X, W_ih, W_hh, b, batch_sizes, out["G"],
-                                out["C"], out["H"], project)
-    else:
-        _recurrent.gru_forward(X, W_ih, W_hh, b, params["b_hn"], batch_sizes,
-                               out["G"], out["Hn"], out["H"], project)
+    if final is not None:
+        final["h"] = kw["h_n"] = np.full((B, n_hidden), np.nan, dtype=dtype)
+        if cell == "lstm":
+            final["c"] = kw["c_n"] = np.full((B, n_hidden), np.nan, dtype=dtype)
+    _recurrent.forward(CODE[cell], cell == "rnn-relu", X, W_ih, params["W_hh"], b,
+                       batch_sizes, G, out["H"], h0=h0, c0=c0, project=project,
+                       **kw)
     return out
 
 
 def _grad_buffers(cell, X, params, batch_sizes, fill=np.nan, need_dx=True):
-    """Output and work buffers of a backward call, filled with ``fill``."""
+    """Output and work buffers of a backward call, filled with ``fill``; the
+    final-state gradients dh (and dc) are zero."""
     dtype = X.dtype
     N, n_inputs = X.shape
     n_hidden = params["W_hh"].shape[0]
@@ -103,49 +105,38 @@ def _grad_buffers(cell, X, params, batch_sizes, fill=np.nan, need_dx=True):
         "W_ih": full((n_inputs, gh)),
         "W_hh": full((n_hidden, gh)),
         "b": full(gh),
+        "dG": full((N, gh)),
+        "dh": np.zeros((B, n_hidden), dtype=dtype),
     }
     if cell == "gru":
-        bufs.update(dGx=full((N, gh)), dGh=full((N, gh)), carry=full((B, n_hidden)),
-                    b_hn=full(n_hidden))
+        bufs.update(dGh=full((N, gh)), b_hn=full(n_hidden))
     elif cell == "lstm":
-        bufs.update(dA=full((N, gh)), carry=full((B, n_hidden)),
-                    carry_c=full((B, n_hidden)))
-    else:
-        bufs.update(dA=full((N, gh)), carry=full((B, n_hidden)))
+        bufs.update(dc=np.zeros((B, n_hidden), dtype=dtype))
     return bufs
 
 
 def _backward(cell, X, params, batch_sizes, fwd, dH, input_grads=True,
-              need_dx=True, bufs=None):
-    """Run the backward kernel; returns its buffers (gradients under param names)."""
+              need_dx=True, bufs=None, h0=None, c0=None, **extra):
+    """Run the backward kernel; returns its buffers (gradients under param
+    names, those of the initial states under dh and dc)."""
     if bufs is None:
         bufs = _grad_buffers(cell, X, params, batch_sizes, need_dx=need_dx)
-    W_ih, W_hh = params["W_ih"], params["W_hh"]
-    if cell in ("rnn-tanh", "rnn-relu"):
-        _recurrent.rnn_backward(
-            X, W_ih, W_hh, batch_sizes, fwd["H"], dH, bufs["dA"], bufs["Hprev"],
-            bufs["carry"], bufs["X"], bufs["W_ih"], bufs["W_hh"], bufs["b"],
-            cell == "rnn-relu", input_grads, need_dx,
-        )
-    elif cell == "lstm":
-        _recurrent.lstm_backward(
-            X, W_ih, W_hh, batch_sizes, fwd["G"], fwd["C"], fwd["H"], dH,
-            bufs["dA"], bufs["Hprev"], bufs["carry"], bufs["carry_c"], bufs["X"],
-            bufs["W_ih"], bufs["W_hh"], bufs["b"], input_grads, need_dx,
-        )
-    else:
-        _recurrent.gru_backward(
-            X, W_ih, W_hh, batch_sizes, fwd["G"], fwd["Hn"], fwd["H"], dH,
-            bufs["dGx"], bufs["dGh"], bufs["Hprev"], bufs["carry"], bufs["X"],
-            bufs["W_ih"], bufs["W_hh"], bufs["b"], bufs["b_hn"], input_grads,
-            need_dx,
-        )
+    kw = dict(extra)
+    if cell == "lstm":
+        kw.update(C=fwd["C"], dc=bufs["dc"])
+    elif cell == "gru":
+        kw.update(Hn=fwd["Hn"], dGh=bufs["dGh"], db_hn=bufs["b_hn"])
+    _recurrent.backward(
+        CODE[cell], cell == "rnn-relu", X, params["W_ih"], params["W_hh"],
+        batch_sizes, fwd.get("G", fwd["H"]), fwd["H"], dH, bufs["dG"],
+        bufs["Hprev"], bufs["dh"], bufs["X"], bufs["W_ih"], bufs["W_hh"],
+        bufs["b"], h0=h0, c0=c0, input_grads=input_grads, need_dx=need_dx, **kw)
     return bufs
 
 
 def _gate_grads(cell):
     """Names of the pre-activation gradient buffers the backward pass fills."""
-    return ("dGx", "dGh") if cell == "gru" else ("dA",)
+    return ("dG", "dGh") if cell == "gru" else ("dG",)
 
 
 def _problem(rng, cell, lengths, dtype, n_inputs=N_INPUTS, n_hidden=N_HIDDEN):
@@ -262,7 +253,7 @@ def test_backward_without_input_grads(rng, cell, dtype):
         assert_array_equal(part[name], full[name], err_msg=name)
 
     # What the caller does with the gate gradients gives the full call's answer.
-    dA = part["dGx" if cell == "gru" else "dA"]
+    dA = part["dG"]
     assert_allclose(X.T @ dA, full["W_ih"], **SAME[dtype])
     assert_allclose(dA.sum(axis=0), full["b"], **SAME[dtype])
     assert_allclose(dA @ params["W_ih"].T, full["X"], **SAME[dtype])
@@ -309,7 +300,7 @@ def test_backward_without_dx(rng, cell, dtype):
     assert empty["X"].shape == (0, 0)
     for out in (part, empty):
         for name, buf in full.items():
-            if name not in ("X", "Hprev", "carry", "carry_c"):
+            if name not in ("X", "Hprev"):
                 assert_array_equal(out[name], buf, err_msg=name)
 
 
@@ -458,8 +449,8 @@ def test_relu_zero_preactivation(rng, dtype):
     assert_array_equal(fwd["H"][first, 1], 0)
     assert not np.any(np.signbit(fwd["H"]))
     # The derivative of relu at 0 is taken as 0: no gradient flows there.
-    assert_array_equal(grads["dA"][:, 0], 0)
-    assert_array_equal(grads["dA"][first, 1], 0)
+    assert_array_equal(grads["dG"][:, 0], 0)
+    assert_array_equal(grads["dG"][first, 1], 0)
     assert_array_equal(grads["W_ih"][:, 0], 0)
     assert_array_equal(grads["W_hh"][:, 0], 0)
     assert grads["b"][0] == 0
@@ -478,63 +469,32 @@ def test_relu_zero_preactivation(rng, dtype):
         assert_allclose(grads[name], want, **TOL[dtype], err_msg=name)
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_pretransposed_recurrent_weights_give_the_same_gradients(rng, cell):
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cell", ref.CELLS)
+def test_pretransposed_recurrent_weights_give_the_same_gradients(rng, cell, dtype):
     # The optional W_hhT work buffer only changes how BLAS is called.
-    from skrnn._network import RecurrentNetwork, Workspace
-    from skrnn._packing import PackedBatch
-    from skrnn._sequences import Sequences
-
-    lengths = np.array([6, 2, 4, 4, 1])
-    seqs = Sequences.from_lengths(rng.normal(size=(lengths.sum(), 3)), lengths)
-    batch = PackedBatch(seqs, np.arange(5))
-    net = RecurrentNetwork(cell=cell, activation="tanh", n_features=3,
-                           hidden_layer_sizes=(4,), bidirectional=False,
-                           n_outputs=2, per_step=True)
-    params = net.views(net.init_params(np.random.RandomState(0), np.float64))
-    p = params.layers[0][0]
-    x, n = batch.X, batch.n_steps
-    ws = Workspace(np.float64)
-    bufs = net._cell_forward(p, x, batch, ws, (0, 0))
-    dH = rng.normal(size=(n, 4))
-    results = []
-    for transposed in (False, True):
-        g = net.views(np.zeros(net.n_params)).layers[0][0]
-        args = dict(W_hhT=np.empty((p["W_hh"].shape[1], 4))) if transposed else {}
-        carry = np.zeros((5, 4))
-        dX = np.zeros((n, 3))
-        if cell == "rnn":
-            _recurrent.rnn_backward(x, p["W_ih"], p["W_hh"], batch.batch_sizes,
-                                    bufs["H"], dH, np.empty((n, 4)),
-                                    np.empty((n, 4)), carry, dX, g["W_ih"],
-                                    g["W_hh"], g["b"], False, **args)
-        elif cell == "lstm":
-            _recurrent.lstm_backward(x, p["W_ih"], p["W_hh"], batch.batch_sizes,
-                                     bufs["G"], bufs["C"], bufs["H"], dH,
-                                     np.empty((n, 16)), np.empty((n, 4)), carry,
-                                     np.zeros((5, 4)), dX, g["W_ih"], g["W_hh"],
-                                     g["b"], **args)
-        else:
-            _recurrent.gru_backward(x, p["W_ih"], p["W_hh"], batch.batch_sizes,
-                                    bufs["G"], bufs["Hn"], bufs["H"], dH,
-                                    np.empty((n, 12)), np.empty((n, 12)),
-                                    np.empty((n, 4)), carry, dX, g["W_ih"],
-                                    g["W_hh"], g["b"], g["b_hn"], **args)
-        results.append([dX.copy()] + [v.copy() for v in g.values()])
-    for plain, pre in zip(*results):
-        np.testing.assert_allclose(pre, plain, rtol=1e-12, atol=1e-14)
+    seqs, dHs, params = _problem(rng, cell, LENGTH_CASES["ragged"], dtype)
+    X, batch_sizes, _ = ref.pack(seqs)
+    dH, _, _ = ref.pack(dHs)
+    fwd = _forward(cell, X, params, batch_sizes)
+    plain = _backward(cell, X, params, batch_sizes, fwd, dH)
+    W_hhT = np.full(params["W_hh"].T.shape, np.nan, dtype=dtype)
+    pre = _backward(cell, X, params, batch_sizes, fwd, dH, W_hhT=W_hhT)
+    assert_array_equal(W_hhT, params["W_hh"].T)
+    for name in plain:
+        if name != "Hprev":
+            assert_allclose(pre[name], plain[name], **SAME[dtype], err_msg=name)
 
 
 def test_pretransposed_weights_of_the_wrong_shape_are_refused(rng):
-    X = rng.normal(size=(5, 2))
-    W_hh = rng.normal(size=(3, 3))
-    with pytest.raises(ValueError, match="W_hhT has shape"):
-        _recurrent.rnn_backward(
-            X, rng.normal(size=(2, 3)), W_hh, np.array([2, 2, 1], np.intp),
-            np.zeros((5, 3)), np.zeros((5, 3)), np.empty((5, 3)),
-            np.empty((5, 3)), np.zeros((2, 3)), np.zeros((5, 2)),
-            np.zeros((2, 3)), np.zeros((3, 3)), np.zeros(3), False,
-            W_hhT=np.empty((2, 3)))
+    seqs, dHs, params = _problem(rng, "rnn-tanh", [3, 2], np.float64)
+    X, batch_sizes, _ = ref.pack(seqs)
+    dH, _, _ = ref.pack(dHs)
+    fwd = _forward("rnn-tanh", X, params, batch_sizes)
+    with pytest.raises(ValueError, match=r"W_hhT has shape \(3, 4\); it needs "
+                       r"\(4, 4\)"):
+        _backward("rnn-tanh", X, params, batch_sizes, fwd, dH,
+                  W_hhT=np.empty((3, 4)))
 
 
 # --------------------------------------------------------------------------
@@ -543,12 +503,13 @@ def test_pretransposed_weights_of_the_wrong_shape_are_refused(rng):
 
 
 def _infer(cell, X, params, batch_sizes, keep_all, chunk_rows=None,
-           projection=None, n_hidden=N_HIDDEN):
+           projection=None, n_hidden=N_HIDDEN, h0=None, c0=None, final=None):
     """Run an inference kernel on NaN-filled buffers; returns H.
 
     ``chunk_rows`` is the height of the projection work buffer A (default:
     all N rows); with ``projection`` given, A holds it and the kernel runs
-    with ``project=False`` and empty X, W_ih and b.
+    with ``project=False`` and empty X, W_ih and b. With ``final`` a dict,
+    the final states go into it.
     """
     dtype = X.dtype
     N, B = X.shape[0], int(batch_sizes[0])
@@ -563,18 +524,20 @@ def _infer(cell, X, params, batch_sizes, keep_all, chunk_rows=None,
         X = np.empty((0, 0), dtype=dtype)
         W_ih = np.empty((0, 0), dtype=dtype)
         b = np.empty(0, dtype=dtype)
-    W_hh = params["W_hh"]
-    if cell in ("rnn-tanh", "rnn-relu"):
-        _recurrent.rnn_infer(X, W_ih, W_hh, b, batch_sizes, A, H,
-                             cell == "rnn-relu", keep_all, project)
-    elif cell == "lstm":
-        C = np.full((B, n_hidden), np.nan, dtype=dtype)
-        _recurrent.lstm_infer(X, W_ih, W_hh, b, batch_sizes, A, C, H,
-                              keep_all, project)
-    else:
-        R = np.full((B, gh), np.nan, dtype=dtype)
-        _recurrent.gru_infer(X, W_ih, W_hh, b, params["b_hn"], batch_sizes, A,
-                             R, H, keep_all, project)
+    kw = {}
+    if cell == "lstm":
+        kw["C"] = np.full((B, n_hidden), np.nan, dtype=dtype)
+    elif cell == "gru":
+        kw.update(R=np.full((B, gh), np.nan, dtype=dtype), b_hn=params["b_hn"])
+    if final is not None and keep_all:
+        kw["h_n"] = np.full((B, n_hidden), np.nan, dtype=dtype)
+    _recurrent.infer(CODE[cell], cell == "rnn-relu", X, W_ih, params["W_hh"], b,
+                     batch_sizes, A, H, h0=h0, c0=c0, keep_all=keep_all,
+                     project=project, **kw)
+    if final is not None:
+        final["h"] = kw["h_n"] if keep_all else H
+        if cell == "lstm":
+            final["c"] = kw["C"]
     return H
 
 
@@ -647,17 +610,16 @@ def test_infer_refuses_buffers_that_do_not_fit(rng, cell):
     X, batch_sizes, _ = ref.pack(seqs)
     gh = params["W_hh"].shape[1]
     N, B, H = X.shape[0], 3, N_HIDDEN
+    code = CODE["rnn-tanh" if cell == "rnn" else cell]
 
-    def run(A, H_out, state=None, X=X, b_hn=None):
-        args = (X, params["W_ih"], params["W_hh"], params["b"])
-        b_hn = params.get("b_hn") if b_hn is None else b_hn
-        if cell == "rnn":
-            _recurrent.rnn_infer(*args, batch_sizes, A, H_out, False, True)
-        elif cell == "lstm":
-            _recurrent.lstm_infer(*args, batch_sizes, A, state, H_out, True)
-        else:
-            _recurrent.gru_infer(*args, b_hn, batch_sizes, A, state, H_out,
-                                 True)
+    def run(A, H_out, state=None, X=X, b_hn=None, **kw):
+        if cell == "lstm":
+            kw["C"] = state
+        elif cell == "gru":
+            kw["R"] = state
+            kw["b_hn"] = params["b_hn"] if b_hn is None else b_hn
+        _recurrent.infer(code, False, X, params["W_ih"], params["W_hh"],
+                         params["b"], batch_sizes, A, H_out, keep_all=True, **kw)
 
     state = np.empty((B, H if cell == "lstm" else gh))
     with pytest.raises(ValueError, match="A has shape"):
@@ -667,13 +629,277 @@ def test_infer_refuses_buffers_that_do_not_fit(rng, cell):
     with pytest.raises(ValueError, match="H has shape"):
         run(np.empty((N, gh)), np.empty((N - 1, H)), state)
     if cell != "rnn":
-        with pytest.raises(ValueError, match="state buffer has 2 rows"):
+        with pytest.raises(ValueError, match=r"(C|R) has shape \(2, "):
             run(np.empty((N, gh)), np.empty((N, H)), state[:2])
+        with pytest.raises(ValueError, match="(C|R) is needed"):
+            run(np.empty((N, gh)), np.empty((N, H)), None)
     with pytest.raises(ValueError, match="do not fit 8 rows"):
         run(np.empty((N, gh)), np.empty((N, H)), state, X=X[:-1])
     with pytest.raises(ValueError, match="do not fit 8 rows"):
         run(np.empty((N, gh)), np.empty((N, H)), state, X=X[:, :-1].copy())
+    with pytest.raises(ValueError, match=r"h0 has shape \(2, 4\)"):
+        run(np.empty((N, gh)), np.empty((N, H)), state, h0=np.zeros((2, H)))
+    with pytest.raises(ValueError, match=r"h_n has shape"):
+        run(np.empty((N, gh)), np.empty((N, H)), state, h_n=np.zeros((B, H + 1)))
     if cell == "gru":
         with pytest.raises(ValueError, match="b_hn has 3 entries"):
             run(np.empty((N, gh)), np.empty((N, H)), state,
                 b_hn=params["b_hn"][:-1].copy())
+    else:
+        with pytest.raises(ValueError, match="W_hh has shape"):
+            _recurrent.infer(CODE["gru"], False, X, params["W_ih"],
+                             params["W_hh"], params["b"], batch_sizes,
+                             np.empty((N, gh)), np.empty((N, H)))
+
+
+# --------------------------------------------------------------------------
+# Initial and final states
+# --------------------------------------------------------------------------
+
+
+def _initial_states(rng, cell, B, dtype, n_hidden=N_HIDDEN):
+    h0 = rng.uniform(-0.8, 0.8, (B, n_hidden)).astype(dtype)
+    c0 = (rng.uniform(-0.8, 0.8, (B, n_hidden)).astype(dtype) if cell == "lstm"
+          else None)
+    return h0, c0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lengths", [LENGTH_CASES["ragged"],
+                                     LENGTH_CASES["single-step"]],
+                         ids=["ragged", "single-step"])
+@pytest.mark.parametrize("cell", ref.CELLS)
+def test_initial_and_final_states_match_reference(rng, cell, lengths, dtype):
+    seqs, dHs, params = _problem(rng, cell, lengths, dtype)
+    X, batch_sizes, order = ref.pack(seqs)
+    dH, _, _ = ref.pack(dHs)
+    B = len(lengths)
+    h0, c0 = _initial_states(rng, cell, B, dtype)
+    dh_n, dc_n = _initial_states(rng, cell, B, dtype)
+    final = {}
+    fwd = _forward(cell, X, params, batch_sizes, h0=h0, c0=c0, final=final)
+    bufs = _grad_buffers(cell, X, params, batch_sizes)
+    bufs["dh"][...] = dh_n
+    if cell == "lstm":
+        bufs["dc"][...] = dc_n
+    grads = _backward(cell, X, params, batch_sizes, fwd, dH, bufs=bufs, h0=h0,
+                      c0=c0)
+
+    tol = TOL[dtype]
+    unpacked = {name: ref.unpack(buf, batch_sizes, order) for name, buf in fwd.items()}
+    dX_seqs = ref.unpack(grads["X"], batch_sizes, order)
+    summed = {name: 0.0 for name in PARAM_NAMES[cell]}
+    for j, k in enumerate(order):
+        # packed row j of the states belongs to sequence order[j]
+        states = ref.forward(cell, seqs[k], params, h0[j],
+                             None if c0 is None else c0[j])
+        for name, want in _reference_stored(cell, states).items():
+            assert_allclose(unpacked[name][k], want, **tol, err_msg=name)
+        assert_allclose(final["h"][j], states["h"][-1], **tol)
+        if cell == "lstm":
+            assert_allclose(final["c"][j], states["c"][-1], **tol)
+        seq_grads = ref.backward(cell, seqs[k], params, states, dHs[k], dh_n[j],
+                                 None if dc_n is None else dc_n[j])
+        assert_allclose(dX_seqs[k], seq_grads["X"], **tol)
+        assert_allclose(grads["dh"][j], seq_grads["h0"], **tol, err_msg="d h0")
+        if cell == "lstm":
+            assert_allclose(grads["dc"][j], seq_grads["c0"], **tol, err_msg="d c0")
+        for name in summed:
+            summed[name] = summed[name] + seq_grads[name]
+    for name, want in summed.items():
+        assert_allclose(grads[name], want, **tol, err_msg=name)
+
+    # The predict kernel starts from the same states and ends in the same.
+    for keep_all in (True, False):
+        got = {}
+        H = _infer(cell, X, params, batch_sizes, keep_all, 7, h0=h0, c0=c0,
+                   final=got)
+        if keep_all:
+            assert_allclose(H, fwd["H"], **SAME[dtype])
+        for kind in final:
+            assert_allclose(got[kind], final[kind], **SAME[dtype], err_msg=kind)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cell", ref.CELLS)
+def test_zero_initial_state_is_no_initial_state(rng, cell, dtype):
+    # Given as zeros, the initial states change no bit of any result.
+    seqs, dHs, params = _problem(rng, cell, LENGTH_CASES["ragged"], dtype)
+    X, batch_sizes, _ = ref.pack(seqs)
+    dH, _, _ = ref.pack(dHs)
+    zero = np.zeros((int(batch_sizes[0]), N_HIDDEN), dtype=dtype)
+    c0 = zero if cell == "lstm" else None
+    plain_final, given_final = {}, {}
+    plain = _forward(cell, X, params, batch_sizes, final=plain_final)
+    given = _forward(cell, X, params, batch_sizes, h0=zero, c0=c0,
+                     final=given_final)
+    for name in plain:
+        assert_array_equal(given[name], plain[name], err_msg=name)
+    for name in plain_final:
+        assert_array_equal(given_final[name], plain_final[name], err_msg=name)
+    grads = _backward(cell, X, params, batch_sizes, plain, dH)
+    grads_given = _backward(cell, X, params, batch_sizes, given, dH, h0=zero, c0=c0)
+    for name in grads:
+        if name != "Hprev":
+            assert_array_equal(grads_given[name], grads[name], err_msg=name)
+    for keep_all in (True, False):
+        assert_array_equal(
+            _infer(cell, X, params, batch_sizes, keep_all, 6, h0=zero, c0=c0),
+            _infer(cell, X, params, batch_sizes, keep_all, 6))
+
+
+@pytest.mark.parametrize("cell", ref.CELLS)
+def test_initial_state_gradients_match_finite_differences(rng, cell):
+    seqs, _, params = _problem(rng, cell, LENGTH_CASES["ragged"], np.float64)
+    X, batch_sizes, _ = ref.pack(seqs)
+    B = int(batch_sizes[0])
+    h0, c0 = _initial_states(rng, cell, B, np.float64)
+    # The loss reads every state and the final states.
+    R = rng.standard_normal((X.shape[0], N_HIDDEN))
+    Rh, Rc = rng.standard_normal((B, N_HIDDEN)), rng.standard_normal((B, N_HIDDEN))
+
+    def loss():
+        final = {}
+        H = _forward(cell, X, params, batch_sizes, h0=h0, c0=c0, final=final)["H"]
+        value = np.sum(R * H) + np.sum(Rh * final["h"])
+        return float(value + (np.sum(Rc * final["c"]) if cell == "lstm" else 0))
+
+    fwd = _forward(cell, X, params, batch_sizes, h0=h0, c0=c0)
+    bufs = _grad_buffers(cell, X, params, batch_sizes)
+    bufs["dh"][...] = Rh
+    if cell == "lstm":
+        bufs["dc"][...] = Rc
+    grads = _backward(cell, X, params, batch_sizes, fwd, R, bufs=bufs, h0=h0, c0=c0)
+    wrt = {name: params[name] for name in PARAM_NAMES[cell]}
+    wrt.update(X=X, dh=h0)
+    if cell == "lstm":
+        wrt["dc"] = c0
+    for name, arr in wrt.items():
+        numerical = _numerical_grad(loss, arr)
+        assert np.any(numerical != 0), name
+        assert_allclose(grads[name], numerical, rtol=1e-6, atol=1e-8, err_msg=name)
+
+
+def _rows_of_steps(batch_sizes, first, stop):
+    """Packed rows of steps first..stop-1."""
+    starts = np.concatenate([[0], np.cumsum(batch_sizes)])
+    return slice(int(starts[first]), int(starts[stop]))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cell", ref.CELLS)
+def test_chunked_run_equals_whole_run(rng, cell, dtype):
+    # Steps [0, k) then [k, T) of a packed minibatch: the second chunk holds the
+    # batch_sizes[k] longest sequences, started from the first chunk's states,
+    # and hands its initial-state gradient back to the first chunk's backward.
+    seqs, dHs, params = _problem(rng, cell, [9, 7, 7, 4, 2, 1], dtype)
+    X, batch_sizes, _ = ref.pack(seqs)
+    dH, _, _ = ref.pack(dHs)
+    whole_final = {}
+    whole = _forward(cell, X, params, batch_sizes, final=whole_final)
+    whole_grads = _backward(cell, X, params, batch_sizes, whole, dH)
+    tol = {np.float64: {"rtol": 1e-12, "atol": 1e-14},
+           np.float32: {"rtol": 1e-5, "atol": 1e-6}}[dtype]
+    T = len(batch_sizes)
+    for cuts in ([3], [1, 5], [2, 4, 6, 8]):
+        bounds = [0, *cuts, T]
+        chunks, state = [], None
+        for first, stop in zip(bounds[:-1], bounds[1:]):
+            rows = _rows_of_steps(batch_sizes, first, stop)
+            bs = np.ascontiguousarray(batch_sizes[first:stop])
+            x = np.ascontiguousarray(X[rows])
+            h0 = c0 = None
+            if state is not None:
+                h0 = np.ascontiguousarray(state["h"][:bs[0]])
+                c0 = (np.ascontiguousarray(state["c"][:bs[0]]) if cell == "lstm"
+                      else None)
+            final = {}
+            fwd = _forward(cell, x, params, bs, h0=h0, c0=c0, final=final)
+            assert_allclose(fwd["H"], whole["H"][rows], **tol)
+            chunks.append((rows, bs, x, h0, c0, fwd))
+            # The sequences that end in this chunk keep their final state.
+            if state is not None:
+                for kind in final:
+                    prev = state[kind].copy()
+                    prev[:bs[0]] = final[kind]
+                    final[kind] = prev
+            state = final
+        for kind in whole_final:
+            assert_allclose(state[kind], whole_final[kind], **tol, err_msg=kind)
+
+        summed = {name: 0.0 for name in PARAM_NAMES[cell]}
+        d_state = None
+        for rows, bs, x, h0, c0, fwd in reversed(chunks):
+            bufs = _grad_buffers(cell, x, params, bs)
+            if d_state is not None:
+                # Sequences that end in this chunk get no gradient from later.
+                for kind in ("dh", "dc"):
+                    if kind in bufs:
+                        bufs[kind][:d_state[kind].shape[0]] = d_state[kind]
+            grads = _backward(cell, x, params, bs, fwd,
+                              np.ascontiguousarray(dH[rows]), bufs=bufs, h0=h0, c0=c0)
+            assert_allclose(grads["X"], whole_grads["X"][rows], **tol)
+            d_state = {kind: grads[kind] for kind in ("dh", "dc") if kind in grads}
+            for name in summed:
+                summed[name] = summed[name] + grads[name]
+        for name, want in summed.items():
+            assert_allclose(want, whole_grads[name], **tol, err_msg=name)
+        assert_allclose(d_state["dh"], whole_grads["dh"], **tol)
+
+
+@pytest.mark.parametrize("cell", ref.CELLS)
+def test_kernels_refuse_arguments_that_do_not_fit(rng, cell):
+    seqs, dHs, params = _problem(rng, cell, [4, 3, 1], np.float64)
+    X, batch_sizes, _ = ref.pack(seqs)
+    dH, _, _ = ref.pack(dHs)
+    fwd = _forward(cell, X, params, batch_sizes)
+    H = N_HIDDEN
+    with pytest.raises(ValueError, match="non-increasing; entry 1 is 3"):
+        _forward(cell, X, params, np.array([2, 3, 2, 1], dtype=np.intp))
+    with pytest.raises(ValueError, match="positive and non-increasing; entry 2 is 0"):
+        _forward(cell, X, params, np.array([3, 3, 0, 2], dtype=np.intp))
+    with pytest.raises(ValueError, match="do not fit 8 rows"):
+        _forward(cell, X[:-1].copy(), params, batch_sizes)
+    with pytest.raises(ValueError, match=r"h0 has shape \(2, 4\); it needs \(3, 4\)"):
+        _forward(cell, X, params, batch_sizes, h0=np.zeros((2, H)))
+    if cell != "lstm":
+        with pytest.raises(ValueError, match="only the LSTM has one"):
+            _forward(cell, X, params, batch_sizes, h0=np.zeros((3, H)),
+                     c0=np.zeros((3, H)))
+    with pytest.raises(ValueError, match="Unknown cell 7"):
+        _recurrent.forward(7, False, X, params["W_ih"], params["W_hh"],
+                           params["b"], batch_sizes, fwd["H"], fwd["H"])
+    # A buffer the cell needs, missing or short, and the backward's own ones.
+    with pytest.raises(ValueError, match=r"H has shape \(7, 4\)"):
+        _recurrent.forward(CODE[cell], False, X, params["W_ih"], params["W_hh"],
+                           params["b"], batch_sizes, fwd.get("G", fwd["H"]),
+                           fwd["H"][:-1], b_hn=params.get("b_hn"))
+    bufs = _grad_buffers(cell, X, params, batch_sizes)
+    bufs["dh"] = np.zeros((2, H))
+    with pytest.raises(ValueError, match=r"dh has shape \(2, 4\)"):
+        _backward(cell, X, params, batch_sizes, fwd, dH, bufs=bufs)
+    bufs = _grad_buffers(cell, X, params, batch_sizes)
+    bufs["W_hh"] = bufs["W_hh"][:, :-1].copy()
+    with pytest.raises(ValueError, match="dW_hh has shape"):
+        _backward(cell, X, params, batch_sizes, fwd, dH, bufs=bufs)
+    with pytest.raises(ValueError, match=r"dH has shape \(8, 3\)"):
+        _backward(cell, X, params, batch_sizes, fwd, dH[:, :-1].copy())
+    if cell == "lstm":
+        with pytest.raises(ValueError, match="C is needed"):
+            _recurrent.forward(CODE[cell], False, X, params["W_ih"],
+                               params["W_hh"], params["b"], batch_sizes,
+                               fwd["G"], fwd["H"])
+        bufs = _grad_buffers(cell, X, params, batch_sizes)
+        bufs["dc"] = np.zeros((3, H + 1))
+        with pytest.raises(ValueError, match="dc has shape"):
+            _backward(cell, X, params, batch_sizes, fwd, dH, bufs=bufs)
+    if cell == "gru":
+        with pytest.raises(ValueError, match="R is needed"):
+            _recurrent.forward(CODE[cell], False, X, params["W_ih"],
+                               params["W_hh"], params["b"], batch_sizes,
+                               fwd["G"], fwd["H"], b_hn=params["b_hn"],
+                               Hn=fwd["Hn"])
+        bufs = _grad_buffers(cell, X, params, batch_sizes)
+        bufs["b_hn"] = np.zeros(H - 1)
+        with pytest.raises(ValueError, match="db_hn has 3 entries"):
+            _backward(cell, X, params, batch_sizes, fwd, dH, bufs=bufs)

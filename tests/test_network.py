@@ -648,3 +648,207 @@ def test_predict_on_sparse_input_matches_dense(rng, cell, n_layers,
     Z_sp = net.predict(flat, PackedBatch(sparse, INDICES),
                        Workspace(np.float64))
     assert_allclose(Z_sp, Z, **ROUND_OFF)
+
+
+# --------------------------------------------------------------------------
+# Initial and final states
+# --------------------------------------------------------------------------
+
+
+def _random_state(net, n_sequences, rng, dtype=np.float64):
+    state = net.zero_state(n_sequences, dtype)
+    for row in state:
+        for direction in row:
+            for value in direction.values():
+                value[...] = rng.uniform(-0.8, 0.8, value.shape)
+    return state
+
+
+def _state_dot(state, weights):
+    return sum(float(np.sum(d[kind] * w[kind]))
+               for row, w_row in zip(state, weights)
+               for d, w in zip(row, w_row) for kind in d)
+
+
+@pytest.mark.parametrize(("cell", "n_layers", "bidirectional", "head"), GRID,
+                         ids=GRID_IDS)
+def test_initial_state_gradients_match_finite_differences(rng, cell, n_layers,
+                                                          bidirectional, head):
+    # loss = sum(R * Z) + sum(R_n * final states): the gradient with respect to
+    # every initial state, and to a sample of the parameters, with states in.
+    net = _network(cell, n_layers, bidirectional, head)
+    seqs = _container(rng)
+    batch = PackedBatch(seqs, INDICES)
+    flat = _params(net, rng)
+    views = net.views(flat)
+    ws = Workspace(np.float64)
+    h0 = _random_state(net, batch.n_sequences, rng)
+    R_n = _random_state(net, batch.n_sequences, rng)
+    objective = _Linear(net, seqs, rng)
+
+    def evaluate():
+        Z, final = net.forward(views, batch, ws, initial_state=h0,
+                               return_state=True)
+        pattern = _relu_pattern(ws) if net.relu else None
+        return objective(Z, batch)[0] + _state_dot(final, R_n), pattern
+
+    Z = net.forward(views, batch, ws, initial_state=h0)
+    grad = np.full(net.n_params, np.nan)
+    _, d_h0 = net.backward(views, net.views(grad), batch, objective(Z, batch)[1],
+                           ws, d_final_state=R_n, return_state_grad=True)
+    assert not np.isnan(grad).any()
+
+    def fd_of(arr, indices):
+        _, pattern = evaluate()
+        fd = np.empty(len(indices))
+        for i, idx in enumerate(indices):
+            saved = arr[idx]
+            arr[idx] = saved + FD_STEP
+            plus, p_plus = evaluate()
+            arr[idx] = saved - FD_STEP
+            minus, p_minus = evaluate()
+            arr[idx] = saved
+            fd[i] = (plus - minus) / (2 * FD_STEP)
+            if net.relu and not (np.array_equal(pattern, p_plus)
+                                 and np.array_equal(pattern, p_minus)):
+                fd[i] = np.nan
+        return fd
+
+    for layer, row in enumerate(h0):
+        for direction, state in enumerate(row):
+            for kind, value in state.items():
+                indices = list(np.ndindex(value.shape))
+                got = d_h0[layer][direction][kind]
+                assert got.shape == value.shape
+                _assert_matches_fd(np.array([got[i] for i in indices]),
+                                   fd_of(value, indices))
+    sample = [(int(i),) for i in rng.choice(net.n_params, 40, replace=False)]
+    _assert_matches_fd(grad[[i for (i,) in sample]], fd_of(flat, sample))
+
+
+def _chunks(seqs, cut):
+    """The first ``cut`` steps of every sequence, and the rest of the longer ones."""
+    first = [seqs[i][:cut] for i in range(seqs.n_sequences)]
+    longer = [i for i in range(seqs.n_sequences) if seqs.lengths[i] > cut]
+    rest = [seqs[i][cut:] for i in longer]
+    return (Sequences.from_lengths(np.vstack(first), [len(x) for x in first]),
+            Sequences.from_lengths(np.vstack(rest), [len(x) for x in rest]),
+            np.array(longer))
+
+
+def _step_rows(seqs, chunk, members, cut):
+    """Container rows of ``seqs`` that the container rows of a chunk hold."""
+    rows = []
+    for j, i in enumerate(members):
+        start = seqs.offsets[i] + cut
+        rows.extend(range(start, start + chunk.lengths[j]))
+    return np.array(rows)
+
+
+def _by_sequence(state, batch, n):
+    """A state's rows indexed by sequence of the container instead of packed order."""
+    out = []
+    for row in state:
+        out.append([])
+        for d in row:
+            full = {}
+            for kind, value in d.items():
+                full[kind] = np.zeros((n,) + value.shape[1:], dtype=value.dtype)
+                full[kind][batch.order] = value
+            out[-1].append(full)
+    return out
+
+
+def _select(state, members, batch):
+    """Rows of a by-sequence state for a chunk's members, in its packed order."""
+    return [[{kind: np.ascontiguousarray(v[members][batch.order])
+              for kind, v in d.items()} for d in row] for row in state]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("n_layers", [1, 2])
+@pytest.mark.parametrize("cell", ref.CELLS)
+def test_chunked_run_equals_whole_run(rng, cell, n_layers, head, dtype):
+    # A unidirectional network run over every sequence's first steps, then
+    # over the rest from the states it ended in, gives the whole run's outputs;
+    # the backward passes, the second handing its initial-state gradient to
+    # the first as its final-state gradient, give the whole run's gradient.
+    tol = ({"rtol": 1e-12, "atol": 1e-13} if dtype == np.float64
+           else {"rtol": 2e-5, "atol": 2e-6})
+    net = _network(cell, n_layers, False, head)
+    seqs = _container(rng, [7, 3, 6, 1, 5], dtype=dtype)
+    n = seqs.n_sequences
+    flat = _params(net, rng, dtype)
+    views = net.views(flat)
+    per_step = head == "per-step"
+    R = rng.normal(size=(seqs.n_steps if per_step else n, 2)).astype(dtype)
+
+    whole = PackedBatch(seqs, np.arange(n))
+    ws = Workspace(dtype)
+    Z_whole = net.forward(views, whole, ws)
+    grad_whole = np.zeros(net.n_params, dtype=dtype)
+    net.backward(views, net.views(grad_whole), whole, R[_rows(whole, per_step)], ws)
+    by_row = np.empty_like(Z_whole)
+    by_row[_rows(whole, per_step)] = Z_whole  # container order
+
+    for cut in (1, 3):
+        first, rest, members = _chunks(seqs, cut)
+        b1, b2 = PackedBatch(first, np.arange(n)), PackedBatch(rest,
+                                                              np.arange(len(members)))
+        ws1, ws2 = Workspace(dtype), Workspace(dtype)
+        Z1, s1 = net.forward(views, b1, ws1, return_state=True)
+        s1 = _by_sequence(s1, b1, n)
+        Z2 = net.forward(views, b2, ws2, initial_state=_select(s1, members, b2))
+        # predict, which keeps no trace, continues the same way
+        P1, p1 = net.predict(views, b1, Workspace(dtype), return_state=True)
+        P2 = net.predict(views, b2, Workspace(dtype),
+                         initial_state=_select(_by_sequence(p1, b1, n), members, b2))
+        if per_step:
+            rows1 = _step_rows(seqs, first, np.arange(n), 0)[b1.gather]
+            rows2 = _step_rows(seqs, rest, members, cut)[b2.gather]
+            dZ1, dZ2 = R[rows1], R[rows2]
+            assert_allclose(Z1, by_row[rows1], **tol)
+            assert_allclose(Z2, by_row[rows2], **tol)
+            assert_allclose(P2, by_row[rows2], **tol)
+        else:
+            ended = np.isin(b1.order, members, invert=True)
+            dZ1 = np.where(ended[:, None], R[b1.order], 0).astype(dtype)
+            dZ2 = R[members[b2.order]]
+            assert_allclose(Z1[ended], by_row[b1.order[ended]], **tol)
+            assert_allclose(P1[ended], by_row[b1.order[ended]], **tol)
+            assert_allclose(Z2, by_row[members[b2.order]], **tol)
+            assert_allclose(P2, by_row[members[b2.order]], **tol)
+        g2 = np.zeros(net.n_params, dtype=dtype)
+        _, d2 = net.backward(views, net.views(g2), b2, dZ2, ws2,
+                             return_state_grad=True)
+        # by member index -> by sequence of the whole container
+        d_final = [[{kind: _scatter(v, members, n) for kind, v in d.items()}
+                    for d in row] for row in _by_sequence(d2, b2, len(members))]
+        g1 = np.zeros(net.n_params, dtype=dtype)
+        net.backward(views, net.views(g1), b1, dZ1, ws1,
+                     d_final_state=_select(d_final, np.arange(n), b1))
+        assert_allclose(g1 + g2, grad_whole, **tol)
+
+
+def _scatter(values, members, n):
+    out = np.zeros((n,) + values.shape[1:], dtype=values.dtype)
+    out[members] = values
+    return out
+
+
+def test_states_of_the_wrong_form_are_refused(rng):
+    net = _network("lstm", 2, True, "per-step")
+    batch = PackedBatch(_container(rng), INDICES)
+    views = net.views(_params(net, rng))
+    state = net.zero_state(batch.n_sequences, np.float64)
+    with pytest.raises(ValueError, match="has 1 layers"):
+        net.forward(views, batch, Workspace(np.float64), initial_state=state[:1])
+    bad = net.zero_state(batch.n_sequences, np.float64)
+    del bad[1][0]["c"]
+    with pytest.raises(ValueError, match=r"layer 1, direction 0 has \['h'\]"):
+        net.predict(views, batch, Workspace(np.float64), initial_state=bad)
+    bad = net.zero_state(batch.n_sequences - 1, np.float64)
+    with pytest.raises(ValueError, match=r"initial_state\[0\]\[0\]\['h'\] has "
+                       r"shape \(4, 4\); it needs \(5, 4\)"):
+        net.forward(views, batch, Workspace(np.float64), initial_state=bad)

@@ -14,88 +14,502 @@ Conventions
 -----------
 Matrices are row-major; a layer maps its input x (I features) and the previous
 state h (H units) through ``W_ih`` (I, G*H) and ``W_hh`` (H, G*H), whose columns
-are the G gate blocks of H units each, in the order given below. The initial
-state is zero. Every kernel is called once per minibatch and per layer
-direction; it runs without the GIL, allocates nothing, and writes only into the
-buffers it is given. The input projection ``X @ W_ih + b``, the weight gradients
-and the input gradient are single GEMMs over all N rows outside the time loop;
-inside the loop there is only the recurrent product on the active block and the
-gate arithmetic.
+are the G gate blocks of H units each (the equations and gate order are in
+``_cells_impl.h``). ``cell`` is one of ``ELMAN``, ``LSTM``, ``GRU``.
+
+Every pass takes optional initial states ``h0`` (and for the LSTM ``c0``),
+(B, H) in packed order, zero when not given, and hands the final states back:
+the forward passes into ``h_n`` / ``c_n`` (B, H), the backward pass through its
+``dh`` / ``dc`` buffers, which hold the gradient with respect to the final
+states on entry and with respect to the initial states on return. So a
+sequence can be run in chunks, each started from the last one's final state.
+
+Every kernel is called once per minibatch and per layer direction; it checks
+its arguments, then runs without the GIL, allocates nothing and writes only
+into the buffers it is given. The input projection ``X @ W_ih + b``, the
+weight gradients and the input gradient are single GEMMs over all N rows
+outside the time loop; inside the loop there is only the recurrent product on
+the active block and the gate arithmetic.
 
 With ``project=False`` the caller has already put the input projection (bias
-included) into the pre-activation buffer (``H`` for the Elman cell, ``G`` for
-the gated cells), which is how sparse input enters the first layer; ``X`` and
-``W_ih`` are then not read. With ``input_grads=False`` the backward pass leaves
-``dW_ih``, ``db`` and ``dX`` to the caller, who finds the gradient of the
-pre-activations in the gate-gradient buffer.
+included) into the pre-activation buffer, which is how sparse input enters the
+first layer; ``X``, ``W_ih`` and ``b`` are then not read. With
+``input_grads=False`` the backward pass leaves ``dW_ih``, ``db`` and ``dX`` to
+the caller, who finds the gradient of the pre-activations in ``dG``.
 """
 
 from cython cimport floating
-from libc.math cimport exp, expf, fabsf, tanh
+from libc.limits cimport INT_MAX
 from libc.string cimport memcpy, memset
 
 from ._blas cimport gemm
 
 
-cdef extern from "_gates32.h" nogil:
-    # float32 gate arithmetic on the rows of one step, vectorised (see the
-    # header); the float64 kernels keep the scalar loops below, with libm.
-    void skrnn_rnn_forward_block(float *a, Py_ssize_t n, bint relu)
-    void skrnn_rnn_backward_block(const float *h, const float *dh,
-                                  const float *carry, float *da, Py_ssize_t n,
-                                  bint relu)
-    void skrnn_lstm_forward_block(float *G, const float *c_prev, float *C,
-                                  float *H, Py_ssize_t rows, Py_ssize_t hidden)
-    void skrnn_lstm_backward_block(const float *G, const float *C,
-                                   const float *c_prev, const float *dH,
-                                   const float *carry_h, float *carry_c,
-                                   float *dG, Py_ssize_t rows,
-                                   Py_ssize_t hidden)
-    void skrnn_gru_forward_block(float *G, const float *Hn,
-                                 const float *h_prev, float *H,
-                                 Py_ssize_t rows, Py_ssize_t hidden)
-    void skrnn_gru_backward_block(const float *G, const float *Hn,
-                                  const float *h_prev, const float *dH,
-                                  float *carry, float *dGx, float *dGh,
-                                  Py_ssize_t rows, Py_ssize_t hidden)
-    void skrnn_rnn_infer_block(const float *a, float *h, Py_ssize_t n,
-                               bint relu)
-    void skrnn_lstm_infer_block(const float *G, float *C, float *H,
-                                Py_ssize_t rows, Py_ssize_t hidden, bint first)
-    void skrnn_gru_infer_block(const float *G, const float *R,
+cdef extern from "_cells.h" nogil:
+    void skrnn_forward_block_f(int cell, bint relu, float *G, const float *R,
                                const float *b_hn, const float *h_prev,
-                               float *h, Py_ssize_t rows, Py_ssize_t hidden,
-                               bint first)
+                               const float *c_prev, float *h, float *c,
+                               float *hn, Py_ssize_t rows, Py_ssize_t H)
+    void skrnn_forward_block_d(int cell, bint relu, double *G, const double *R,
+                               const double *b_hn, const double *h_prev,
+                               const double *c_prev, double *h, double *c,
+                               double *hn, Py_ssize_t rows, Py_ssize_t H)
+    void skrnn_infer_block_f(int cell, bint relu, float *G, const float *R,
+                             const float *b_hn, const float *h_prev,
+                             const float *c_prev, float *h, float *c,
+                             Py_ssize_t rows, Py_ssize_t H)
+    void skrnn_infer_block_d(int cell, bint relu, double *G, const double *R,
+                             const double *b_hn, const double *h_prev,
+                             const double *c_prev, double *h, double *c,
+                             Py_ssize_t rows, Py_ssize_t H)
+    void skrnn_backward_block_f(int cell, bint relu, const float *G,
+                                const float *h, const float *c,
+                                const float *h_prev, const float *c_prev,
+                                const float *hn, const float *dH,
+                                float *carry_h, float *carry_c, float *dG,
+                                float *dGh, Py_ssize_t rows, Py_ssize_t H)
+    void skrnn_backward_block_d(int cell, bint relu, const double *G,
+                                const double *h, const double *c,
+                                const double *h_prev, const double *c_prev,
+                                const double *hn, const double *dH,
+                                double *carry_h, double *carry_c, double *dG,
+                                double *dGh, Py_ssize_t rows, Py_ssize_t H)
 
 
-cdef inline floating _sigmoid(floating x) noexcept nogil:
-    if floating is float:
-        return (<float> 1) / ((<float> 1) + expf(-x))
-    else:
-        return 1.0 / (1.0 + exp(-x))
+cdef enum _Cell:
+    _ELMAN = 0
+    _LSTM = 1
+    _GRU = 2
+
+ELMAN, LSTM, GRU = _ELMAN, _LSTM, _GRU
+N_GATES = {ELMAN: 1, LSTM: 4, GRU: 3}
 
 
-cdef inline floating _tanh(floating x) noexcept nogil:
-    """tanh; in float32 from one expf, since glibc's tanhf (through expm1f)
-    took over a third of a whole fit.
+# --------------------------------------------------------------------------
+# The three passes
+# --------------------------------------------------------------------------
 
-    With t = exp(-2|x|) in (0, 1], tanh|x| = (1 - t) / (1 + t): no overflow,
-    and an absolute error of about one float32 ulp of 1. float64 keeps libm's
-    tanh, so the float64 kernels stay exact to round-off.
+def forward(int cell, bint relu, const floating[:, ::1] X,
+            const floating[:, ::1] W_ih, const floating[:, ::1] W_hh,
+            const floating[::1] b, const Py_ssize_t[::1] batch_sizes,
+            floating[:, ::1] G, floating[:, ::1] H, *,
+            const floating[::1] b_hn=None, floating[:, ::1] C=None,
+            floating[:, ::1] Hn=None, floating[:, ::1] R=None,
+            const floating[:, ::1] h0=None, const floating[:, ::1] c0=None,
+            floating[:, ::1] h_n=None, floating[:, ::1] c_n=None,
+            bint project=True):
+    """Training forward pass: the states of every step and what BPTT needs.
+
+    Writes the states into H (N, H) and the activated gates into G (N, G*H),
+    where the pre-activations are formed; the Elman cell's G may be H itself.
+    The LSTM writes its cell states into C (N, H); the GRU writes
+    ``h_{t-1} W_hn + b_hn`` into Hn (N, H) and needs b_hn (H,) and the work
+    space R (B, 3H). The final states go to h_n and c_n (B, H) if given.
     """
-    cdef float t
+    cdef Py_ssize_t N = _check_pass(cell, X, W_ih, W_hh, b, b_hn, batch_sizes,
+                                    project, h0, c0)
+    cdef Py_ssize_t T = batch_sizes.shape[0], B = batch_sizes[0] if T else 0
+    cdef Py_ssize_t hidden = W_hh.shape[0], gH = W_hh.shape[1]
+    _fits(G, "G", N, gH)
+    _fits(H, "H", N, hidden)
+    if cell == _LSTM:
+        _fits(C, "C", N, hidden)
+    if cell == _GRU:
+        _fits(Hn, "Hn", N, hidden)
+        _fits(R, "R", B, gH)
+    _fits_optional(h_n, "h_n", B, hidden)
+    if cell == _LSTM:
+        _fits_optional(c_n, "c_n", B, hidden)
+    if T == 0:
+        return
+    cdef floating *Gb = &G[0, 0]
+    cdef floating *Hb = &H[0, 0]
+    cdef floating *Cb = &C[0, 0] if cell == _LSTM else NULL
+    cdef floating *Hnb = &Hn[0, 0] if cell == _GRU else NULL
+    cdef floating *Rb = &R[0, 0] if cell == _GRU else NULL
+    cdef const floating *bhn = &b_hn[0] if cell == _GRU else NULL
+    cdef const floating *hp = &h0[0, 0] if h0 is not None else NULL
+    cdef const floating *cp = (&c0[0, 0] if cell == _LSTM and c0 is not None
+                               else NULL)
+    cdef floating *hn_out = &h_n[0, 0] if h_n is not None else NULL
+    cdef floating *cn_out = (&c_n[0, 0] if cell == _LSTM and c_n is not None
+                             else NULL)
+    cdef Py_ssize_t t, bs, ended, s = 0
+    with nogil:
+        if project:
+            _project_rows(X, 0, N, W_ih, b, G)
+        for t in range(T):
+            bs = batch_sizes[t]
+            if hp != NULL:
+                _recurrent_product(cell, hp, bs, W_hh, Gb + s * gH, Rb)
+            _forward_block(cell, relu, Gb + s * gH, Rb, bhn, hp, cp,
+                           Hb + s * hidden, _at(Cb, s * hidden),
+                           _at(Hnb, s * hidden), bs, hidden)
+            # Rows [ended, bs) are the sequences whose last step this is.
+            ended = batch_sizes[t + 1] if t + 1 < T else 0
+            _copy_ended(Hb + s * hidden, hn_out, ended, bs, hidden)
+            _copy_ended(_at(Cb, s * hidden), cn_out, ended, bs, hidden)
+            hp = Hb + s * hidden
+            cp = _at(Cb, s * hidden)
+            s += bs
+
+
+def infer(int cell, bint relu, const floating[:, ::1] X,
+          const floating[:, ::1] W_ih, const floating[:, ::1] W_hh,
+          const floating[::1] b, const Py_ssize_t[::1] batch_sizes,
+          floating[:, ::1] A, floating[:, ::1] H, *,
+          const floating[::1] b_hn=None, floating[:, ::1] C=None,
+          floating[:, ::1] R=None, const floating[:, ::1] h0=None,
+          const floating[:, ::1] c0=None, floating[:, ::1] h_n=None,
+          bint keep_all=True, bint project=True):
+    """Predict pass: the states, without anything kept for a backward pass.
+
+    The input projection is formed one chunk of steps at a time into the work
+    space A (at least B rows, G*H columns), which stays in cache while the
+    time loop reads it; with ``project=False`` A holds all N rows of it
+    already. H receives every step's states (N, H) if ``keep_all``, else it
+    is (B, H), updated in place, and holds the final states on return. The
+    LSTM keeps its cell state in C (B, H), which holds the final cell states
+    on return; the GRU needs b_hn and the work space R (B, 3H). With
+    ``keep_all``, the final states also go to h_n (B, H) if given.
+    """
+    cdef Py_ssize_t N = _check_pass(cell, X, W_ih, W_hh, b, b_hn, batch_sizes,
+                                    project, h0, c0)
+    cdef Py_ssize_t T = batch_sizes.shape[0], B = batch_sizes[0] if T else 0
+    cdef Py_ssize_t hidden = W_hh.shape[0], gH = W_hh.shape[1]
+    if A is None or A.shape[1] != gH or A.shape[0] < (B if project else N):
+        raise ValueError(
+            f"A has shape {_shape(A)}; it needs {gH} columns and at least "
+            f"{B if project else N} rows.")
+    _fits(H, "H", N if keep_all else B, hidden)
+    if cell == _LSTM:
+        _fits(C, "C", B, hidden)
+    if cell == _GRU:
+        _fits(R, "R", B, gH)
+    _fits_optional(h_n, "h_n", B, hidden)
+    if T == 0:
+        return
+    cdef floating *Ab = &A[0, 0]
+    cdef floating *Hb = &H[0, 0]
+    cdef floating *Cb = &C[0, 0] if cell == _LSTM else NULL
+    cdef floating *Rb = &R[0, 0] if cell == _GRU else NULL
+    cdef const floating *bhn = &b_hn[0] if cell == _GRU else NULL
+    cdef const floating *h0b = &h0[0, 0] if h0 is not None else NULL
+    cdef const floating *c0b = (&c0[0, 0] if cell == _LSTM and c0 is not None
+                                else NULL)
+    cdef floating *hn_out = &h_n[0, 0] if h_n is not None else NULL
+    cdef const floating *hp = h0b
+    cdef const floating *cp = NULL
+    cdef floating *h
+    cdef Py_ssize_t t = 0, t_end = T, rows, bs, ended, s = 0, a0 = 0
+    with nogil:
+        if h0b != NULL and not keep_all:
+            memcpy(Hb, h0b, B * hidden * sizeof(floating))
+            hp = Hb
+        if c0b != NULL:
+            memcpy(Cb, c0b, B * hidden * sizeof(floating))
+            cp = Cb
+        while t < T:
+            if project:
+                t_end = _chunk_end(batch_sizes, t, A.shape[0], &rows)
+                # A[:rows] = X[s:s + rows] @ W_ih + b   (rows x I) @ (I x gH)
+                _project_rows(X, s, rows, W_ih, b, A)
+                a0 = s
+            while t < t_end:
+                bs = batch_sizes[t]
+                h = Hb + s * hidden if keep_all else Hb
+                if hp != NULL:
+                    _recurrent_product(cell, hp, bs, W_hh, Ab + (s - a0) * gH,
+                                       Rb)
+                _infer_block(cell, relu, Ab + (s - a0) * gH, Rb, bhn, hp, cp,
+                             h, Cb, bs, hidden)
+                if keep_all:
+                    ended = batch_sizes[t + 1] if t + 1 < T else 0
+                    _copy_ended(h, hn_out, ended, bs, hidden)
+                hp = h
+                cp = Cb
+                s += bs
+                t += 1
+        if hn_out != NULL and not keep_all:
+            memcpy(hn_out, Hb, B * hidden * sizeof(floating))
+
+
+def backward(int cell, bint relu, const floating[:, ::1] X,
+             const floating[:, ::1] W_ih, const floating[:, ::1] W_hh,
+             const Py_ssize_t[::1] batch_sizes, const floating[:, ::1] G,
+             const floating[:, ::1] H, const floating[:, ::1] dH,
+             floating[:, ::1] dG, floating[:, ::1] Hprev, floating[:, ::1] dh,
+             floating[:, ::1] dX, floating[:, ::1] dW_ih,
+             floating[:, ::1] dW_hh, floating[::1] db, *,
+             const floating[:, ::1] C=None, const floating[:, ::1] Hn=None,
+             floating[:, ::1] dGh=None, floating[:, ::1] dc=None,
+             floating[::1] db_hn=None, const floating[:, ::1] h0=None,
+             const floating[:, ::1] c0=None, floating[:, ::1] W_hhT=None,
+             bint input_grads=True, bint need_dx=True):
+    """Backward pass through time, from what :func:`forward` stored.
+
+    dH (N, H) is the gradient of the loss with respect to every state from
+    above (the head or the next layer); dh (B, H) holds the gradient with
+    respect to the final states on entry (zero for none) and with respect to
+    the initial states h0 on return; the LSTM's dc (B, H) likewise for the
+    cell states. h0 and c0 are the initial states the forward pass was given.
+    Fills dG (N, G*H) with the gradient of the pre-activations (the GRU's
+    recurrent side, which differs in the n block, goes to dGh (N, 3H)),
+    dW_hh, the GRU's db_hn, and unless ``input_grads`` is false dW_ih, db
+    and, if ``need_dx``, dX (N, I). Hprev (N, H) and the optional W_hhT
+    (G*H, H), for W_hh transposed, are work space.
+    """
+    cdef Py_ssize_t N = _batch_rows(batch_sizes)
+    cdef Py_ssize_t T = batch_sizes.shape[0], B = batch_sizes[0] if T else 0
+    cdef Py_ssize_t hidden = W_hh.shape[0], gH = _gate_columns(cell, W_hh)
+    _fits(G, "G", N, gH)
+    _fits(H, "H", N, hidden)
+    _fits(dH, "dH", N, hidden)
+    _fits(dG, "dG", N, gH)
+    _fits(Hprev, "Hprev", N, hidden)
+    _fits(dh, "dh", B, hidden)
+    _fits(dW_hh, "dW_hh", hidden, gH)
+    if cell == _LSTM:
+        _fits(C, "C", N, hidden)
+        _fits(dc, "dc", B, hidden)
+    if cell == _GRU:
+        _fits(Hn, "Hn", N, hidden)
+        _fits(dGh, "dGh", N, gH)
+        _fits1(db_hn, "db_hn", hidden)
+    if input_grads:
+        _fits(X, "X", N, X.shape[1] if X is not None else 0)
+        _fits(W_ih, "W_ih", X.shape[1], gH)
+        _fits(dW_ih, "dW_ih", X.shape[1], gH)
+        _fits1(db, "db", gH)
+        if need_dx:
+            _fits(dX, "dX", N, X.shape[1])
+    _check_initial_states(cell, h0, c0, B, hidden)
+    cdef bint transposed = W_hhT is not None
+    if transposed:
+        _fits(W_hhT, "W_hhT", gH, hidden)
+    if T == 0:
+        return
+    cdef const floating *Gb = &G[0, 0]
+    cdef const floating *Hb = &H[0, 0]
+    cdef const floating *dHb = &dH[0, 0]
+    cdef floating *dGb = &dG[0, 0]
+    cdef const floating *Cb = &C[0, 0] if cell == _LSTM else NULL
+    cdef const floating *Hnb = &Hn[0, 0] if cell == _GRU else NULL
+    cdef floating *dGhb = &dGh[0, 0] if cell == _GRU else NULL
+    cdef floating *dhb = &dh[0, 0]
+    cdef floating *dcb = &dc[0, 0] if cell == _LSTM else NULL
+    cdef const floating *h0b = &h0[0, 0] if h0 is not None else NULL
+    cdef const floating *c0b = (&c0[0, 0] if cell == _LSTM and c0 is not None
+                                else NULL)
+    # What the recurrent product saw: the GRU's has its own gradient.
+    cdef floating *dRb = dGhb if cell == _GRU else dGb
+    cdef const floating *hp
+    cdef const floating *cp
+    cdef Py_ssize_t t, bs, ps, s = N
+    with nogil:
+        if transposed:
+            _transpose_into(W_hh, W_hhT)
+        for t in range(T - 1, -1, -1):
+            bs = batch_sizes[t]
+            s -= bs
+            if t > 0:
+                ps = s - batch_sizes[t - 1]
+                hp = Hb + ps * hidden
+                cp = _at_const(Cb, ps * hidden)
+            else:
+                hp = h0b
+                cp = c0b
+            _backward_block(cell, relu, Gb + s * gH, Hb + s * hidden,
+                            _at_const(Cb, s * hidden), hp, cp,
+                            _at_const(Hnb, s * hidden), dHb + s * hidden, dhb,
+                            dcb, dGb + s * gH, _at(dGhb, s * gH), bs, hidden)
+            # dh[:bs] = dR_t @ W_hh^T (+ dh[:bs], the GRU's dh * z)
+            #           (bs x gH) @ (gH x H)
+            _state_grad(dRb + s * gH, bs, gH, W_hh, transposed, W_hhT,
+                        1 if cell == _GRU else 0, dhb)
+        _recurrent_weight_grad(H, h0b, batch_sizes, dRb, Hprev, dW_hh)
+        if cell == _GRU:
+            _column_sums(dGh, 2 * hidden, hidden, db_hn)
+        if input_grads:
+            _input_side_grads(X, W_ih, dG, dX, dW_ih, db, need_dx)
+
+
+# --------------------------------------------------------------------------
+# Argument checks: raised before any loop, so no mismatched array is read or
+# written past its end.
+# --------------------------------------------------------------------------
+
+cdef Py_ssize_t _check_pass(int cell, const floating[:, ::1] X,
+                            const floating[:, ::1] W_ih,
+                            const floating[:, ::1] W_hh,
+                            const floating[::1] b, const floating[::1] b_hn,
+                            const Py_ssize_t[::1] batch_sizes, bint project,
+                            const floating[:, ::1] h0,
+                            const floating[:, ::1] c0) except -1:
+    """The checks the forward passes share; returns N."""
+    cdef Py_ssize_t N = _batch_rows(batch_sizes)
+    cdef Py_ssize_t B = batch_sizes[0] if batch_sizes.shape[0] else 0
+    cdef Py_ssize_t hidden = W_hh.shape[0], gH = _gate_columns(cell, W_hh)
+    if project:
+        if X is None or W_ih is None or b is None:
+            raise ValueError("X, W_ih and b are needed to project the input.")
+        if (X.shape[0] != N or W_ih.shape[0] != X.shape[1]
+                or W_ih.shape[1] != gH or b.shape[0] != gH):
+            raise ValueError(
+                f"X {_shape(X)}, W_ih {_shape(W_ih)} and b ({b.shape[0]},) do "
+                f"not fit {N} rows and {gH} gate columns.")
+    if cell == _GRU:
+        _fits1(b_hn, "b_hn", hidden)
+    _check_initial_states(cell, h0, c0, B, hidden)
+    return N
+
+
+cdef Py_ssize_t _batch_rows(const Py_ssize_t[::1] batch_sizes) except -1:
+    """N = sum(batch_sizes), once the sizes are checked to be a packed layout."""
+    cdef Py_ssize_t t, n = 0
+    if batch_sizes is None:
+        raise ValueError("batch_sizes is needed.")
+    for t in range(batch_sizes.shape[0]):
+        if batch_sizes[t] <= 0 or (t and batch_sizes[t] > batch_sizes[t - 1]):
+            raise ValueError(
+                f"batch_sizes must be positive and non-increasing; entry {t} "
+                f"is {batch_sizes[t]}.")
+        n += batch_sizes[t]
+    if n > INT_MAX:
+        raise ValueError(f"{n} rows exceed the {INT_MAX} rows BLAS can index.")
+    return n
+
+
+cdef Py_ssize_t _gate_columns(int cell, const floating[:, ::1] W_hh) except -1:
+    """G*H, once W_hh is checked to have G gate blocks of H columns."""
+    if cell not in (_ELMAN, _LSTM, _GRU):
+        raise ValueError(f"Unknown cell {cell}.")
+    if W_hh is None:
+        raise ValueError("W_hh is needed.")
+    cdef Py_ssize_t gH = (1 if cell == _ELMAN else 4 if cell == _LSTM
+                          else 3) * W_hh.shape[0]
+    if W_hh.shape[1] != gH or gH == 0:
+        raise ValueError(f"W_hh has shape {_shape(W_hh)}; it needs "
+                         f"{gH} columns and at least one unit.")
+    return gH
+
+
+cdef int _check_initial_states(int cell, const floating[:, ::1] h0,
+                               const floating[:, ::1] c0, Py_ssize_t B,
+                               Py_ssize_t hidden) except -1:
+    _fits_optional(h0, "h0", B, hidden)
+    if c0 is not None and cell != _LSTM:
+        raise ValueError("c0 is an initial cell state: only the LSTM has one.")
+    _fits_optional(c0, "c0", B, hidden)
+    return 0
+
+
+cdef int _fits(const floating[:, ::1] a, str name, Py_ssize_t rows,
+               Py_ssize_t cols) except -1:
+    if a is None:
+        raise ValueError(f"{name} is needed: ({rows}, {cols}).")
+    if a.shape[0] != rows or a.shape[1] != cols:
+        raise ValueError(f"{name} has shape {_shape(a)}; it needs "
+                         f"{(rows, cols)}.")
+    return 0
+
+
+cdef int _fits_optional(const floating[:, ::1] a, str name, Py_ssize_t rows,
+                        Py_ssize_t cols) except -1:
+    if a is not None:
+        _fits(a, name, rows, cols)
+    return 0
+
+
+cdef int _fits1(const floating[::1] a, str name, Py_ssize_t n) except -1:
+    if a is None:
+        raise ValueError(f"{name} is needed: ({n},).")
+    if a.shape[0] != n:
+        raise ValueError(f"{name} has {a.shape[0]} entries; it needs {n}.")
+    return 0
+
+
+cdef tuple _shape(const floating[:, ::1] a):
+    return None if a is None else (a.shape[0], a.shape[1])
+
+
+# --------------------------------------------------------------------------
+# Pieces of the passes
+# --------------------------------------------------------------------------
+
+cdef inline floating *_at(floating *base, Py_ssize_t offset) noexcept nogil:
+    """base + offset, or NULL for a buffer the cell does not have."""
+    return base + offset if base != NULL else NULL
+
+
+cdef inline const floating *_at_const(const floating *base,
+                                      Py_ssize_t offset) noexcept nogil:
+    return base + offset if base != NULL else NULL
+
+
+cdef inline void _forward_block(int cell, bint relu, floating *G,
+                                const floating *R, const floating *b_hn,
+                                const floating *hp, const floating *cp,
+                                floating *h, floating *c, floating *hn,
+                                Py_ssize_t rows, Py_ssize_t hidden) noexcept nogil:
     if floating is float:
-        t = expf((<float> -2) * fabsf(x))
-        t = ((<float> 1) - t) / ((<float> 1) + t)
-        return t if x >= 0 else -t
+        skrnn_forward_block_f(cell, relu, G, R, b_hn, hp, cp, h, c, hn, rows,
+                              hidden)
     else:
-        return tanh(x)
+        skrnn_forward_block_d(cell, relu, G, R, b_hn, hp, cp, h, c, hn, rows,
+                              hidden)
 
 
-cdef void _project(const floating[:, ::1] X, const floating[:, ::1] W_ih,
-                   const floating[::1] b, floating[:, ::1] A) noexcept nogil:
-    """A = X @ W_ih + b over all rows: the input projection of every step."""
-    _project_rows(X, 0, A.shape[0], W_ih, b, A)
+cdef inline void _infer_block(int cell, bint relu, floating *G,
+                              const floating *R, const floating *b_hn,
+                              const floating *hp, const floating *cp,
+                              floating *h, floating *c, Py_ssize_t rows,
+                              Py_ssize_t hidden) noexcept nogil:
+    if floating is float:
+        skrnn_infer_block_f(cell, relu, G, R, b_hn, hp, cp, h, c, rows, hidden)
+    else:
+        skrnn_infer_block_d(cell, relu, G, R, b_hn, hp, cp, h, c, rows, hidden)
+
+
+cdef inline void _backward_block(int cell, bint relu, const floating *G,
+                                 const floating *h, const floating *c,
+                                 const floating *hp, const floating *cp,
+                                 const floating *hn, const floating *dH,
+                                 floating *carry_h, floating *carry_c,
+                                 floating *dG, floating *dGh, Py_ssize_t rows,
+                                 Py_ssize_t hidden) noexcept nogil:
+    if floating is float:
+        skrnn_backward_block_f(cell, relu, G, h, c, hp, cp, hn, dH, carry_h,
+                               carry_c, dG, dGh, rows, hidden)
+    else:
+        skrnn_backward_block_d(cell, relu, G, h, c, hp, cp, hn, dH, carry_h,
+                               carry_c, dG, dGh, rows, hidden)
+
+
+cdef inline void _recurrent_product(int cell, const floating *hp,
+                                    Py_ssize_t rows,
+                                    const floating[:, ::1] W_hh, floating *g,
+                                    floating *r) noexcept nogil:
+    """The recurrent product of one step's rows, where its cell reads it."""
+    cdef int hidden = <int> W_hh.shape[0], gH = <int> W_hh.shape[1]
+    if cell == _GRU:
+        # R = h_prev @ W_hh   (rows x H) @ (H x 3H): n takes its block through r
+        gemm(False, False, <int> rows, gH, hidden, <floating> 1.0, hp, hidden,
+             &W_hh[0, 0], gH, <floating> 0.0, r, gH)
+    else:
+        # G[rows] += h_prev @ W_hh   (rows x H) @ (H x gH)
+        gemm(False, False, <int> rows, gH, hidden, <floating> 1.0, hp, hidden,
+             &W_hh[0, 0], gH, <floating> 1.0, g, gH)
+
+
+cdef inline void _copy_ended(const floating *step, floating *out,
+                             Py_ssize_t first, Py_ssize_t stop,
+                             Py_ssize_t hidden) noexcept nogil:
+    """out[first:stop] = step[first:stop]: the final states of the sequences
+    whose last step this is."""
+    if out != NULL and stop > first:
+        memcpy(out + first * hidden, step + first * hidden,
+               (stop - first) * hidden * sizeof(floating))
 
 
 cdef void _project_rows(const floating[:, ::1] X, Py_ssize_t first,
@@ -109,9 +523,24 @@ cdef void _project_rows(const floating[:, ::1] X, Py_ssize_t first,
     # b is contiguous: a row copy, which the element loop was not compiled to
     for r in range(rows):
         memcpy(&A[r, 0], &b[0], GH * sizeof(floating))
+    # A[:rows] += X[first:first + rows] @ W_ih   (rows x I) @ (I x GH)
     gemm(False, False, <int> rows, <int> GH, <int> n_in, <floating> 1.0,
-         &X[first, 0], <int> n_in, &W_ih[0, 0], <int> GH, <floating> 1.0,
-         &A[0, 0], <int> GH)
+         &X[first, 0] if n_in else NULL, <int> n_in,
+         &W_ih[0, 0] if n_in else NULL, <int> GH, <floating> 1.0, &A[0, 0],
+         <int> GH)
+
+
+cdef Py_ssize_t _chunk_end(const Py_ssize_t[::1] batch_sizes, Py_ssize_t t,
+                           Py_ssize_t max_rows,
+                           Py_ssize_t *rows) noexcept nogil:
+    """End of the chunk of steps from t whose rows fit max_rows (one step at
+    least); its number of rows goes to rows."""
+    rows[0] = batch_sizes[t]
+    t += 1
+    while t < batch_sizes.shape[0] and rows[0] + batch_sizes[t] <= max_rows:
+        rows[0] += batch_sizes[t]
+        t += 1
+    return t
 
 
 cdef void _column_sums(const floating[:, ::1] A, Py_ssize_t first,
@@ -134,61 +563,55 @@ cdef void _transpose_into(const floating[:, ::1] W,
             WT[c, r] = W[r, c]
 
 
-cdef bint _uses_transposed(const floating[:, ::1] W_hh,
-                           floating[:, ::1] W_hhT) except -1:
-    """Whether a W_hhT work buffer was given; it must fit W_hh transposed."""
-    if W_hhT is None:
-        return False
-    if W_hhT.shape[0] != W_hh.shape[1] or W_hhT.shape[1] != W_hh.shape[0]:
-        raise ValueError(
-            f"W_hhT has shape {(W_hhT.shape[0], W_hhT.shape[1])}; W_hh "
-            f"transposed has shape {(W_hh.shape[1], W_hh.shape[0])}.")
-    return True
-
-
-cdef inline void _state_grad(const floating *dA, int rows, int width,
+cdef inline void _state_grad(const floating *dR, Py_ssize_t rows, Py_ssize_t width,
                              const floating[:, ::1] W_hh, bint transposed,
                              const floating[:, ::1] W_hhT, floating beta,
                              floating *carry) noexcept nogil:
-    """carry = dA W_hh^T + beta * carry over one step's rows.
+    """carry = dR W_hh^T + beta * carry over one step's rows.
 
-    With W_hh^T already laid out, the product needs no transposition, which
-    OpenBLAS runs about twice as fast at 64 units (it repacks a transposed
-    operand on every call).
+    With W_hh^T laid out once per call, the product needs no transposition,
+    which OpenBLAS would otherwise repack on every step.
     """
-    cdef int hidden = W_hh.shape[0]
+    cdef int hidden = <int> W_hh.shape[0]
     if transposed:
-        gemm(False, False, rows, hidden, width, <floating> 1.0, dA, width,
-             &W_hhT[0, 0], hidden, beta, carry, hidden)
+        # carry = dR @ W_hhT + beta carry   (rows x gH) @ (gH x H)
+        gemm(False, False, <int> rows, hidden, <int> width, <floating> 1.0, dR,
+             <int> width, &W_hhT[0, 0], hidden, beta, carry, hidden)
     else:
-        gemm(False, True, rows, hidden, width, <floating> 1.0, dA, width,
-             &W_hh[0, 0], width, beta, carry, hidden)
+        # carry = dR @ W_hh^T + beta carry   (rows x gH) @ (H x gH)^T
+        gemm(False, True, <int> rows, hidden, <int> width, <floating> 1.0, dR,
+             <int> width, &W_hh[0, 0], <int> width, beta, carry, hidden)
 
 
-cdef void _recurrent_weight_grad(const floating[:, ::1] H,
+cdef void _recurrent_weight_grad(const floating[:, ::1] H, const floating *h0,
                                  const Py_ssize_t[::1] batch_sizes,
-                                 const floating[:, ::1] dA,
-                                 floating[:, ::1] Hprev,
+                                 const floating *dR, floating[:, ::1] Hprev,
                                  floating[:, ::1] dW_hh) noexcept nogil:
-    """dW_hh = sum_t h_{t-1}^T dA_t, as one GEMM over the packed rows of steps >= 1.
+    """dW_hh = sum_t h_{t-1}^T dR_t, one GEMM over the packed rows.
 
-    Hprev is filled so that its rows of step t hold the states of step t - 1.
+    Hprev is filled so that its rows of step t hold the states of step t - 1,
+    and those of step 0 the initial states; without h0 the zero initial
+    states add nothing and step 0 is left out.
     """
     cdef Py_ssize_t T = batch_sizes.shape[0], Hd = H.shape[1]
-    cdef Py_ssize_t GH = dA.shape[1], N = dA.shape[0]
+    cdef Py_ssize_t GH = dW_hh.shape[1], N = H.shape[0]
     cdef Py_ssize_t t, prev = 0, cur = batch_sizes[0]
+    cdef Py_ssize_t first = batch_sizes[0]
     for t in range(1, T):
         memcpy(&Hprev[cur, 0], &H[prev, 0],
                batch_sizes[t] * Hd * sizeof(floating))
         prev = cur
         cur += batch_sizes[t]
-    cdef Py_ssize_t first = batch_sizes[0]
+    if h0 != NULL:
+        memcpy(&Hprev[0, 0], h0, first * Hd * sizeof(floating))
+        first = 0
     if first == N:
-        # A single step: no state feeds back, the gradient is zero.
+        # A single step from the zero state: no state feeds back.
         memset(&dW_hh[0, 0], 0, Hd * GH * sizeof(floating))
         return
+    # dW_hh = Hprev[first:]^T @ dR[first:]   (H x n) @ (n x gH)
     gemm(True, False, <int> Hd, <int> GH, <int> (N - first), <floating> 1.0,
-         &Hprev[first, 0], <int> Hd, &dA[first, 0], <int> GH, <floating> 0.0,
+         &Hprev[first, 0], <int> Hd, dR + first * GH, <int> GH, <floating> 0.0,
          &dW_hh[0, 0], <int> GH)
 
 
@@ -199,622 +622,15 @@ cdef void _input_side_grads(const floating[:, ::1] X,
                             floating[::1] db, bint need_dx) noexcept nogil:
     """dW_ih = X^T dA, db = column sums of dA, dX = dA W_ih^T (if asked)."""
     cdef Py_ssize_t N = dA.shape[0], GH = dA.shape[1], n_in = X.shape[1]
+    _column_sums(dA, 0, GH, db)
+    if n_in == 0:
+        return
+    # dW_ih = X^T @ dA   (I x N) @ (N x gH)
     gemm(True, False, <int> n_in, <int> GH, <int> N, <floating> 1.0,
          &X[0, 0], <int> n_in, &dA[0, 0], <int> GH, <floating> 0.0,
          &dW_ih[0, 0], <int> GH)
-    _column_sums(dA, 0, GH, db)
     if need_dx:
+        # dX = dA @ W_ih^T   (N x gH) @ (I x gH)^T
         gemm(False, True, <int> N, <int> n_in, <int> GH, <floating> 1.0,
              &dA[0, 0], <int> GH, &W_ih[0, 0], <int> GH, <floating> 0.0,
              &dX[0, 0], <int> n_in)
-
-
-# --------------------------------------------------------------------------
-# Elman cell:  h_t = act(x_t W_ih + b + h_{t-1} W_hh),  act = tanh or relu.
-# --------------------------------------------------------------------------
-
-def rnn_forward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
-                const floating[:, ::1] W_hh, const floating[::1] b,
-                const Py_ssize_t[::1] batch_sizes, floating[:, ::1] H,
-                bint relu, bint project=True):
-    """Forward pass of the Elman cell; writes the states of every step into H (N, H).
-
-    ``h_t = act(x_t W_ih + b + h_{t-1} W_hh)`` with ``act`` = relu if ``relu``
-    else tanh, and ``h_{-1} = 0``. The pre-activations are formed in H and
-    overwritten by the states, which are all the backward pass needs.
-    """
-    cdef Py_ssize_t T = batch_sizes.shape[0], Hd = H.shape[1]
-    cdef Py_ssize_t t, j, u, bs, s = 0, ps = 0
-    cdef floating a
-    with nogil:
-        if project:
-            _project(X, W_ih, b, H)
-        for t in range(T):
-            bs = batch_sizes[t]
-            if t > 0:
-                gemm(False, False, <int> bs, <int> Hd, <int> Hd, <floating> 1.0,
-                     &H[ps, 0], <int> Hd, &W_hh[0, 0], <int> Hd,
-                     <floating> 1.0, &H[s, 0], <int> Hd)
-            if floating is float:
-                skrnn_rnn_forward_block(&H[s, 0], bs * Hd, relu)
-            else:
-                for j in range(s, s + bs):
-                    for u in range(Hd):
-                        a = H[j, u]
-                        if relu:
-                            H[j, u] = a if a > 0 else 0
-                        else:
-                            H[j, u] = _tanh(a)
-            ps = s
-            s += bs
-
-
-def rnn_backward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
-                 const floating[:, ::1] W_hh,
-                 const Py_ssize_t[::1] batch_sizes,
-                 const floating[:, ::1] H, const floating[:, ::1] dH,
-                 floating[:, ::1] dA, floating[:, ::1] Hprev,
-                 floating[:, ::1] carry, floating[:, ::1] dX,
-                 floating[:, ::1] dW_ih, floating[:, ::1] dW_hh,
-                 floating[::1] db, bint relu, bint input_grads=True,
-                 bint need_dx=True, floating[:, ::1] W_hhT=None):
-    """Backward pass of the Elman cell.
-
-    dH (N, H) is the gradient of the loss with respect to every state from
-    above (the head or the next layer). Fills dA (N, H) with the gradient of
-    the pre-activations, then dW_hh, and unless ``input_grads`` is false dW_ih,
-    db and, if ``need_dx``, dX (N, I). Hprev (N, H), carry (B, H) and the
-    optional W_hhT (H, H), for W_hh transposed, are work space.
-    """
-    cdef Py_ssize_t N = H.shape[0], T = batch_sizes.shape[0], Hd = H.shape[1]
-    cdef Py_ssize_t t, j, u, bs, s = N
-    cdef floating h, dh
-    cdef bint transposed = _uses_transposed(W_hh, W_hhT)
-    with nogil:
-        if transposed:
-            _transpose_into(W_hh, W_hhT)
-        memset(&carry[0, 0], 0, carry.shape[0] * Hd * sizeof(floating))
-        for t in range(T - 1, -1, -1):
-            bs = batch_sizes[t]
-            s -= bs
-            if floating is float:
-                skrnn_rnn_backward_block(&H[s, 0], &dH[s, 0], &carry[0, 0],
-                                         &dA[s, 0], bs * Hd, relu)
-            else:
-                for j in range(bs):
-                    for u in range(Hd):
-                        dh = dH[s + j, u] + carry[j, u]
-                        h = H[s + j, u]
-                        if relu:
-                            dA[s + j, u] = dh if h > 0 else 0
-                        else:
-                            dA[s + j, u] = dh * (1 - h * h)
-            if t > 0:
-                _state_grad(&dA[s, 0], <int> bs, <int> Hd, W_hh, transposed,
-                            W_hhT, <floating> 0.0, &carry[0, 0])
-        _recurrent_weight_grad(H, batch_sizes, dA, Hprev, dW_hh)
-        if input_grads:
-            _input_side_grads(X, W_ih, dA, dX, dW_ih, db, need_dx)
-
-
-# --------------------------------------------------------------------------
-# LSTM cell, gate blocks in the order i, f, g, o:
-#   i = sigmoid(a_i), f = sigmoid(a_f), g = tanh(a_g), o = sigmoid(a_o)
-#   a = x_t W_ih + b + h_{t-1} W_hh
-#   c_t = f * c_{t-1} + i * g,   h_t = o * tanh(c_t)
-# --------------------------------------------------------------------------
-
-def lstm_forward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
-                 const floating[:, ::1] W_hh, const floating[::1] b,
-                 const Py_ssize_t[::1] batch_sizes, floating[:, ::1] G,
-                 floating[:, ::1] C, floating[:, ::1] H, bint project=True):
-    """Forward pass of the LSTM cell.
-
-    Writes the activated gates i, f, g, o into G (N, 4H), the cell states into
-    C (N, H) and the hidden states into H (N, H); ``h_{-1} = c_{-1} = 0``.
-    """
-    cdef Py_ssize_t T = batch_sizes.shape[0], Hd = H.shape[1], G4 = 4 * Hd
-    cdef Py_ssize_t t, bs, s = 0, ps = 0
-    with nogil:
-        if project:
-            _project(X, W_ih, b, G)
-        for t in range(T):
-            bs = batch_sizes[t]
-            if t > 0:
-                gemm(False, False, <int> bs, <int> G4, <int> Hd, <floating> 1.0,
-                     &H[ps, 0], <int> Hd, &W_hh[0, 0], <int> G4,
-                     <floating> 1.0, &G[s, 0], <int> G4)
-            if floating is float:
-                skrnn_lstm_forward_block(&G[s, 0], &C[ps, 0] if t > 0 else NULL,
-                                         &C[s, 0], &H[s, 0], bs, Hd)
-            else:
-                _lstm_forward_step(G, C, H, s, ps, t, bs, Hd)
-            ps = s
-            s += bs
-
-
-cdef inline void _lstm_forward_step(
-        floating[:, ::1] G, floating[:, ::1] C, floating[:, ::1] H,
-        Py_ssize_t s, Py_ssize_t ps, Py_ssize_t t, Py_ssize_t bs,
-        Py_ssize_t Hd) noexcept nogil:
-    """Gates, cell and hidden states of one LSTM step, scalar, for float64."""
-    cdef Py_ssize_t j, u
-    cdef floating ig, fg, gg, og, c, cp
-    for j in range(bs):
-        for u in range(Hd):
-            ig = _sigmoid(G[s + j, u])
-            fg = _sigmoid(G[s + j, Hd + u])
-            gg = _tanh(G[s + j, 2 * Hd + u])
-            og = _sigmoid(G[s + j, 3 * Hd + u])
-            G[s + j, u] = ig
-            G[s + j, Hd + u] = fg
-            G[s + j, 2 * Hd + u] = gg
-            G[s + j, 3 * Hd + u] = og
-            cp = C[ps + j, u] if t > 0 else 0
-            c = fg * cp + ig * gg
-            C[s + j, u] = c
-            H[s + j, u] = og * _tanh(c)
-
-
-def lstm_backward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
-                  const floating[:, ::1] W_hh,
-                  const Py_ssize_t[::1] batch_sizes,
-                  const floating[:, ::1] G, const floating[:, ::1] C,
-                  const floating[:, ::1] H, const floating[:, ::1] dH,
-                  floating[:, ::1] dG, floating[:, ::1] Hprev,
-                  floating[:, ::1] carry_h, floating[:, ::1] carry_c,
-                  floating[:, ::1] dX, floating[:, ::1] dW_ih,
-                  floating[:, ::1] dW_hh, floating[::1] db,
-                  bint input_grads=True, bint need_dx=True,
-                  floating[:, ::1] W_hhT=None):
-    """Backward pass of the LSTM cell.
-
-    With dh = dH_t + (carried from t + 1) and tc = tanh(c_t)::
-
-        dc      = dc_carry + dh * o * (1 - tc^2)
-        da_i    = dc * g * i (1 - i)        da_f = dc * c_{t-1} * f (1 - f)
-        da_g    = dc * i * (1 - g^2)        da_o = dh * tc * o (1 - o)
-        dc_{t-1} carry = dc * f,            dh_{t-1} carry = dA_t W_hh^T
-
-    Fills dG (N, 4H) with the pre-activation gradients, dW_hh, and unless
-    ``input_grads`` is false dW_ih, db and, if ``need_dx``, dX. Hprev (N, H),
-    carry_h and carry_c (B, H) and the optional W_hhT (4H, H) are work space.
-    """
-    cdef Py_ssize_t N = H.shape[0], T = batch_sizes.shape[0], Hd = H.shape[1]
-    cdef Py_ssize_t G4 = 4 * Hd
-    cdef Py_ssize_t t, bs, s = N, ps
-    cdef bint transposed = _uses_transposed(W_hh, W_hhT)
-    with nogil:
-        if transposed:
-            _transpose_into(W_hh, W_hhT)
-        memset(&carry_h[0, 0], 0, carry_h.shape[0] * Hd * sizeof(floating))
-        memset(&carry_c[0, 0], 0, carry_c.shape[0] * Hd * sizeof(floating))
-        for t in range(T - 1, -1, -1):
-            bs = batch_sizes[t]
-            s -= bs
-            ps = s - batch_sizes[t - 1] if t > 0 else 0
-            if floating is float:
-                skrnn_lstm_backward_block(
-                    &G[s, 0], &C[s, 0], &C[ps, 0] if t > 0 else NULL,
-                    &dH[s, 0], &carry_h[0, 0], &carry_c[0, 0], &dG[s, 0], bs,
-                    Hd)
-            else:
-                _lstm_backward_step(G, C, dH, dG, carry_h, carry_c, s, ps, t,
-                                    bs, Hd)
-            if t > 0:
-                _state_grad(&dG[s, 0], <int> bs, <int> G4, W_hh, transposed,
-                            W_hhT, <floating> 0.0, &carry_h[0, 0])
-        _recurrent_weight_grad(H, batch_sizes, dG, Hprev, dW_hh)
-        if input_grads:
-            _input_side_grads(X, W_ih, dG, dX, dW_ih, db, need_dx)
-
-
-cdef inline void _lstm_backward_step(
-        const floating[:, ::1] G, const floating[:, ::1] C,
-        const floating[:, ::1] dH, floating[:, ::1] dG,
-        floating[:, ::1] carry_h, floating[:, ::1] carry_c, Py_ssize_t s,
-        Py_ssize_t ps, Py_ssize_t t, Py_ssize_t bs, Py_ssize_t Hd) noexcept nogil:
-    """Gate gradients of one LSTM step, scalar, for float64."""
-    cdef Py_ssize_t j, u
-    cdef floating dh, dc, tc, ig, fg, gg, og, cp
-    for j in range(bs):
-        for u in range(Hd):
-            dh = dH[s + j, u] + carry_h[j, u]
-            ig = G[s + j, u]
-            fg = G[s + j, Hd + u]
-            gg = G[s + j, 2 * Hd + u]
-            og = G[s + j, 3 * Hd + u]
-            tc = _tanh(C[s + j, u])
-            cp = C[ps + j, u] if t > 0 else 0
-            dc = carry_c[j, u] + dh * og * (1 - tc * tc)
-            dG[s + j, u] = dc * gg * ig * (1 - ig)
-            dG[s + j, Hd + u] = dc * cp * fg * (1 - fg)
-            dG[s + j, 2 * Hd + u] = dc * ig * (1 - gg * gg)
-            dG[s + j, 3 * Hd + u] = dh * tc * og * (1 - og)
-            carry_c[j, u] = dc * fg
-
-
-# --------------------------------------------------------------------------
-# GRU cell, gate blocks in the order r, z, n:
-#   r = sigmoid(x W_ir + b_r + h_{t-1} W_hr)
-#   z = sigmoid(x W_iz + b_z + h_{t-1} W_hz)
-#   n = tanh(x W_in + b_n + r * (h_{t-1} W_hn + b_hn))
-#   h_t = (1 - z) * n + z * h_{t-1}
-# --------------------------------------------------------------------------
-
-def gru_forward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
-                const floating[:, ::1] W_hh, const floating[::1] b,
-                const floating[::1] b_hn, const Py_ssize_t[::1] batch_sizes,
-                floating[:, ::1] G, floating[:, ::1] Hn, floating[:, ::1] H,
-                bint project=True):
-    """Forward pass of the GRU cell.
-
-    Writes the activated gates r, z, n into G (N, 3H), the recurrent part of
-    the candidate, ``h_{t-1} W_hn + b_hn``, into Hn (N, H) and the states into
-    H (N, H); ``h_{-1} = 0``.
-    """
-    cdef Py_ssize_t T = batch_sizes.shape[0], Hd = H.shape[1], G3 = 3 * Hd
-    cdef Py_ssize_t t, j, u, bs, s = 0, ps = 0
-    with nogil:
-        if project:
-            _project(X, W_ih, b, G)
-        for t in range(T):
-            bs = batch_sizes[t]
-            for j in range(bs):
-                for u in range(Hd):
-                    Hn[s + j, u] = b_hn[u]
-            if t > 0:
-                # r and z take h W_hh directly; n takes it through r, so its
-                # block goes to Hn.
-                gemm(False, False, <int> bs, <int> (2 * Hd), <int> Hd,
-                     <floating> 1.0, &H[ps, 0], <int> Hd, &W_hh[0, 0], <int> G3,
-                     <floating> 1.0, &G[s, 0], <int> G3)
-                gemm(False, False, <int> bs, <int> Hd, <int> Hd,
-                     <floating> 1.0, &H[ps, 0], <int> Hd, &W_hh[0, 2 * Hd],
-                     <int> G3, <floating> 1.0, &Hn[s, 0], <int> Hd)
-            if floating is float:
-                skrnn_gru_forward_block(&G[s, 0], &Hn[s, 0],
-                                        &H[ps, 0] if t > 0 else NULL, &H[s, 0],
-                                        bs, Hd)
-            else:
-                _gru_forward_step(G, Hn, H, s, ps, t, bs, Hd)
-            ps = s
-            s += bs
-
-
-cdef inline void _gru_forward_step(
-        floating[:, ::1] G, const floating[:, ::1] Hn, floating[:, ::1] H,
-        Py_ssize_t s, Py_ssize_t ps, Py_ssize_t t, Py_ssize_t bs,
-        Py_ssize_t Hd) noexcept nogil:
-    """Gates and states of one GRU step, scalar, for float64."""
-    cdef Py_ssize_t j, u
-    cdef floating rg, zg, ng, hp
-    for j in range(bs):
-        for u in range(Hd):
-            rg = _sigmoid(G[s + j, u])
-            zg = _sigmoid(G[s + j, Hd + u])
-            ng = _tanh(G[s + j, 2 * Hd + u] + rg * Hn[s + j, u])
-            G[s + j, u] = rg
-            G[s + j, Hd + u] = zg
-            G[s + j, 2 * Hd + u] = ng
-            hp = H[ps + j, u] if t > 0 else 0
-            H[s + j, u] = (1 - zg) * ng + zg * hp
-
-
-def gru_backward(const floating[:, ::1] X, const floating[:, ::1] W_ih,
-                 const floating[:, ::1] W_hh,
-                 const Py_ssize_t[::1] batch_sizes,
-                 const floating[:, ::1] G, const floating[:, ::1] Hn,
-                 const floating[:, ::1] H, const floating[:, ::1] dH,
-                 floating[:, ::1] dGx, floating[:, ::1] dGh,
-                 floating[:, ::1] Hprev, floating[:, ::1] carry,
-                 floating[:, ::1] dX, floating[:, ::1] dW_ih,
-                 floating[:, ::1] dW_hh, floating[::1] db,
-                 floating[::1] db_hn, bint input_grads=True,
-                 bint need_dx=True, floating[:, ::1] W_hhT=None):
-    """Backward pass of the GRU cell.
-
-    With dh = dH_t + (carried from t + 1)::
-
-        da_n = dh (1 - z) (1 - n^2)         da_z = dh (h_{t-1} - n) z (1 - z)
-        da_r = da_n * Hn * r (1 - r)
-        dh_{t-1} carry = dh * z + dGh_t W_hh^T
-
-    dGx (N, 3H) holds the gradient of the input-side pre-activations
-    (da_r, da_z, da_n) and dGh (N, 3H) that of the recurrent products
-    (da_r, da_z, r * da_n). Fills both, dW_hh, db_hn, and unless
-    ``input_grads`` is false dW_ih, db and, if ``need_dx``, dX. Hprev (N, H),
-    carry (B, H) and the optional W_hhT (3H, H) are work space.
-    """
-    cdef Py_ssize_t N = H.shape[0], T = batch_sizes.shape[0], Hd = H.shape[1]
-    cdef Py_ssize_t G3 = 3 * Hd
-    cdef Py_ssize_t t, bs, s = N, ps
-    cdef bint transposed = _uses_transposed(W_hh, W_hhT)
-    with nogil:
-        if transposed:
-            _transpose_into(W_hh, W_hhT)
-        memset(&carry[0, 0], 0, carry.shape[0] * Hd * sizeof(floating))
-        for t in range(T - 1, -1, -1):
-            bs = batch_sizes[t]
-            s -= bs
-            ps = s - batch_sizes[t - 1] if t > 0 else 0
-            if floating is float:
-                skrnn_gru_backward_block(
-                    &G[s, 0], &Hn[s, 0], &H[ps, 0] if t > 0 else NULL,
-                    &dH[s, 0], &carry[0, 0], &dGx[s, 0], &dGh[s, 0], bs, Hd)
-            else:
-                _gru_backward_step(G, Hn, H, dH, dGx, dGh, carry, s, ps, t, bs,
-                                   Hd)
-            if t > 0:
-                _state_grad(&dGh[s, 0], <int> bs, <int> G3, W_hh, transposed,
-                            W_hhT, <floating> 1.0, &carry[0, 0])
-        _recurrent_weight_grad(H, batch_sizes, dGh, Hprev, dW_hh)
-        _column_sums(dGh, 2 * Hd, Hd, db_hn)
-        if input_grads:
-            _input_side_grads(X, W_ih, dGx, dX, dW_ih, db, need_dx)
-
-
-cdef inline void _gru_backward_step(
-        const floating[:, ::1] G, const floating[:, ::1] Hn,
-        const floating[:, ::1] H, const floating[:, ::1] dH,
-        floating[:, ::1] dGx, floating[:, ::1] dGh, floating[:, ::1] carry,
-        Py_ssize_t s, Py_ssize_t ps, Py_ssize_t t, Py_ssize_t bs,
-        Py_ssize_t Hd) noexcept nogil:
-    """Gate gradients of one GRU step, scalar, for float64."""
-    cdef Py_ssize_t j, u
-    cdef floating dh, rg, zg, ng, hp, dan, daz, dar
-    for j in range(bs):
-        for u in range(Hd):
-            dh = dH[s + j, u] + carry[j, u]
-            rg = G[s + j, u]
-            zg = G[s + j, Hd + u]
-            ng = G[s + j, 2 * Hd + u]
-            hp = H[ps + j, u] if t > 0 else 0
-            dan = dh * (1 - zg) * (1 - ng * ng)
-            daz = dh * (hp - ng) * zg * (1 - zg)
-            dar = dan * Hn[s + j, u] * rg * (1 - rg)
-            dGx[s + j, u] = dar
-            dGx[s + j, Hd + u] = daz
-            dGx[s + j, 2 * Hd + u] = dan
-            dGh[s + j, u] = dar
-            dGh[s + j, Hd + u] = daz
-            dGh[s + j, 2 * Hd + u] = dan * rg
-            carry[j, u] = dh * zg
-
-
-# --------------------------------------------------------------------------
-# Inference (predict): the forward pass without anything kept for backward.
-#
-# The training forward stores every step's gates for the backward pass; at
-# predict that is N * G * H values written and read once more, which stream
-# through memory. Here the input projection is formed one chunk of steps at
-# a time into a work buffer A that stays in cache, the recurrent product is
-# added into its rows, and only the states are written: every step's states
-# (``keep_all``, the input of the next layer or of a per-step head), or just
-# the current ones, updated in place in B rows, so that after the last step
-# row j holds the final state of sequence j. The LSTM's cell state is always
-# kept in place in B rows. With ``project=False``, A holds the whole (N, G*H)
-# pre-activations already (sparse input); it is then added to in place.
-# --------------------------------------------------------------------------
-
-cdef enum _Cell:
-    ELMAN, LSTM, GRU
-
-
-cdef int _check_infer_args(
-        const floating[:, ::1] X, const floating[:, ::1] W_ih,
-        const floating[:, ::1] W_hh, const floating[::1] b,
-        const Py_ssize_t[::1] batch_sizes, const floating[:, ::1] A,
-        const floating[:, ::1] H, Py_ssize_t state_rows, Py_ssize_t n_gates,
-        bint keep_all, bint project) except -1:
-    """Raise ValueError unless the arrays fit each other and the batch: the
-    kernel would otherwise read or write past the end of one."""
-    cdef Py_ssize_t hidden = W_hh.shape[0], GH = n_gates * W_hh.shape[0]
-    cdef Py_ssize_t N = 0, t
-    for t in range(batch_sizes.shape[0]):
-        N += batch_sizes[t]
-    cdef Py_ssize_t B = batch_sizes[0] if batch_sizes.shape[0] else 0
-    cdef Py_ssize_t need_a = B if project else N
-    if W_hh.shape[1] != GH:
-        raise ValueError(f"W_hh has shape {(W_hh.shape[0], W_hh.shape[1])}; "
-                         f"it needs {GH} columns.")
-    if project and (X.shape[0] < N or X.shape[1] != W_ih.shape[0]
-                    or W_ih.shape[1] != GH or b.shape[0] != GH):
-        raise ValueError(
-            f"X {(X.shape[0], X.shape[1])}, W_ih {(W_ih.shape[0], W_ih.shape[1])} "
-            f"and b {(b.shape[0],)} do not fit {N} rows and {GH} gate columns.")
-    if A.shape[1] != GH or A.shape[0] < need_a:
-        raise ValueError(f"A has shape {(A.shape[0], A.shape[1])}; it needs "
-                         f"{GH} columns and at least {need_a} rows.")
-    if H.shape[1] != hidden or H.shape[0] < (N if keep_all else B):
-        raise ValueError(f"H has shape {(H.shape[0], H.shape[1])}; it needs "
-                         f"{hidden} columns and {N if keep_all else B} rows.")
-    if state_rows < B:
-        raise ValueError(f"The state buffer has {state_rows} rows; it needs "
-                         f"one per sequence, {B}.")
-    return 0
-
-
-cdef Py_ssize_t _chunk_end(const Py_ssize_t[::1] batch_sizes, Py_ssize_t t,
-                           Py_ssize_t max_rows,
-                           Py_ssize_t *rows) noexcept nogil:
-    """End of the chunk of steps from t whose rows fit max_rows (one step at
-    least); its number of rows goes to rows."""
-    rows[0] = batch_sizes[t]
-    t += 1
-    while t < batch_sizes.shape[0] and rows[0] + batch_sizes[t] <= max_rows:
-        rows[0] += batch_sizes[t]
-        t += 1
-    return t
-
-
-cdef void _infer(_Cell cell, bint relu, const floating[:, ::1] X,
-                 const floating[:, ::1] W_ih, const floating[:, ::1] W_hh,
-                 const floating[::1] b, const floating *b_hn,
-                 const Py_ssize_t[::1] batch_sizes, floating[:, ::1] A,
-                 floating *state, floating[:, ::1] H, bint keep_all,
-                 bint project) noexcept nogil:
-    """The inference loop shared by the cells; ``state`` is the LSTM's cell
-    state or the GRU's recurrent product, B rows."""
-    cdef Py_ssize_t T = batch_sizes.shape[0], Hd = H.shape[1]
-    cdef Py_ssize_t GH = W_hh.shape[1]
-    cdef Py_ssize_t t = 0, t_end = T, rows, bs, s = 0, ps = 0, a0 = 0
-    cdef floating *a
-    cdef floating *h
-    cdef floating *hp
-    while t < T:
-        if project:
-            t_end = _chunk_end(batch_sizes, t, A.shape[0], &rows)
-            _project_rows(X, s, rows, W_ih, b, A)
-            a0 = s
-        while t < t_end:
-            bs = batch_sizes[t]
-            a = &A[s - a0, 0]
-            h = &H[s, 0] if keep_all else &H[0, 0]
-            hp = &H[ps, 0] if keep_all else &H[0, 0]
-            if cell == GRU:
-                if t > 0:
-                    gemm(False, False, <int> bs, <int> GH, <int> Hd,
-                         <floating> 1.0, hp, <int> Hd, &W_hh[0, 0], <int> GH,
-                         <floating> 0.0, state, <int> GH)
-                if floating is float:
-                    skrnn_gru_infer_block(a, state, b_hn, hp, h, bs, Hd, t == 0)
-                else:
-                    _gru_infer_rows(a, state, b_hn, hp, h, bs, Hd, t == 0)
-            else:
-                if t > 0:
-                    gemm(False, False, <int> bs, <int> GH, <int> Hd,
-                         <floating> 1.0, hp, <int> Hd, &W_hh[0, 0], <int> GH,
-                         <floating> 1.0, a, <int> GH)
-                if cell == ELMAN:
-                    if floating is float:
-                        skrnn_rnn_infer_block(a, h, bs * Hd, relu)
-                    else:
-                        _rnn_infer_rows(a, h, bs * Hd, relu)
-                elif floating is float:
-                    skrnn_lstm_infer_block(a, state, h, bs, Hd, t == 0)
-                else:
-                    _lstm_infer_rows(a, state, h, bs, Hd, t == 0)
-            ps = s
-            s += bs
-            t += 1
-
-
-cdef inline void _rnn_infer_rows(const floating *a, floating *h, Py_ssize_t n,
-                                 bint relu) noexcept nogil:
-    """h = act(a), scalar, for float64."""
-    cdef Py_ssize_t k
-    for k in range(n):
-        if relu:
-            h[k] = a[k] if a[k] > 0 else 0
-        else:
-            h[k] = _tanh(a[k])
-
-
-cdef inline void _lstm_infer_rows(const floating *G, floating *C, floating *H,
-                                  Py_ssize_t rows, Py_ssize_t Hd,
-                                  bint first) noexcept nogil:
-    """LSTM states of one step from its pre-activations, scalar, for float64."""
-    cdef Py_ssize_t j, u
-    cdef floating ig, fg, gg, og, c
-    cdef const floating *g
-    for j in range(rows):
-        g = G + j * 4 * Hd
-        for u in range(Hd):
-            ig = _sigmoid(g[u])
-            fg = _sigmoid(g[Hd + u])
-            gg = _tanh(g[2 * Hd + u])
-            og = _sigmoid(g[3 * Hd + u])
-            c = fg * C[j * Hd + u] + ig * gg if not first else ig * gg
-            C[j * Hd + u] = c
-            H[j * Hd + u] = og * _tanh(c)
-
-
-cdef inline void _gru_infer_rows(const floating *G, const floating *R,
-                                 const floating *b_hn, const floating *h_prev,
-                                 floating *h, Py_ssize_t rows, Py_ssize_t Hd,
-                                 bint first) noexcept nogil:
-    """GRU states of one step, scalar, for float64; h may be h_prev."""
-    cdef Py_ssize_t j, u, k
-    cdef floating rg, zg, ng, hp
-    for j in range(rows):
-        for u in range(Hd):
-            k = j * 3 * Hd + u
-            if first:
-                rg = _sigmoid(G[k])
-                zg = _sigmoid(G[k + Hd])
-                ng = _tanh(G[k + 2 * Hd] + rg * b_hn[u])
-                hp = 0
-            else:
-                rg = _sigmoid(G[k] + R[k])
-                zg = _sigmoid(G[k + Hd] + R[k + Hd])
-                ng = _tanh(G[k + 2 * Hd] + rg * (R[k + 2 * Hd] + b_hn[u]))
-                hp = h_prev[j * Hd + u]
-            h[j * Hd + u] = (1 - zg) * ng + zg * hp
-
-
-def rnn_infer(const floating[:, ::1] X, const floating[:, ::1] W_ih,
-              const floating[:, ::1] W_hh, const floating[::1] b,
-              const Py_ssize_t[::1] batch_sizes, floating[:, ::1] A,
-              floating[:, ::1] H, bint relu, bint keep_all,
-              bint project=True):
-    """Elman states without the backward's trace (see the section comment).
-
-    A is (chunk, H) work space of at least B rows, or the (N, H)
-    pre-activations if not ``project``; H is (N, H) if ``keep_all``, else
-    (B, H) and holds the final states on return.
-    """
-    _check_infer_args(X, W_ih, W_hh, b, batch_sizes, A, H, H.shape[0], 1,
-                      keep_all, project)
-    if batch_sizes.shape[0] == 0:
-        return
-    with nogil:
-        _infer(ELMAN, relu, X, W_ih, W_hh, b, NULL, batch_sizes, A, NULL, H,
-               keep_all, project)
-
-
-def lstm_infer(const floating[:, ::1] X, const floating[:, ::1] W_ih,
-               const floating[:, ::1] W_hh, const floating[::1] b,
-               const Py_ssize_t[::1] batch_sizes, floating[:, ::1] A,
-               floating[:, ::1] C, floating[:, ::1] H, bint keep_all,
-               bint project=True):
-    """LSTM states without the backward's trace (see the section comment).
-
-    A is (chunk, 4H) work space of at least B rows, or the (N, 4H)
-    pre-activations if not ``project``; C (B, H) is work space for the cell
-    states; H is (N, H) if ``keep_all``, else (B, H) and holds the final
-    states on return.
-    """
-    _check_infer_args(X, W_ih, W_hh, b, batch_sizes, A, H,
-                      C.shape[0] if C.shape[1] == W_hh.shape[0] else 0, 4,
-                      keep_all, project)
-    if batch_sizes.shape[0] == 0:
-        return
-    with nogil:
-        _infer(LSTM, False, X, W_ih, W_hh, b, NULL, batch_sizes, A, &C[0, 0],
-               H, keep_all, project)
-
-
-def gru_infer(const floating[:, ::1] X, const floating[:, ::1] W_ih,
-              const floating[:, ::1] W_hh, const floating[::1] b,
-              const floating[::1] b_hn, const Py_ssize_t[::1] batch_sizes,
-              floating[:, ::1] A, floating[:, ::1] R, floating[:, ::1] H,
-              bint keep_all, bint project=True):
-    """GRU states without the backward's trace (see the section comment).
-
-    A is (chunk, 3H) work space of at least B rows, or the (N, 3H)
-    pre-activations if not ``project``; R (B, 3H) is work space for the
-    recurrent product; H is (N, H) if ``keep_all``, else (B, H) and holds the
-    final states on return.
-    """
-    _check_infer_args(X, W_ih, W_hh, b, batch_sizes, A, H,
-                      R.shape[0] if R.shape[1] == W_hh.shape[1] else 0, 3,
-                      keep_all, project)
-    if b_hn.shape[0] != W_hh.shape[0]:
-        raise ValueError(f"b_hn has {b_hn.shape[0]} entries; it needs "
-                         f"{W_hh.shape[0]}.")
-    if batch_sizes.shape[0] == 0:
-        return
-    with nogil:
-        _infer(GRU, False, X, W_ih, W_hh, b, &b_hn[0], batch_sizes, A,
-               &R[0, 0], H, keep_all, project)
