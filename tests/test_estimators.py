@@ -1019,25 +1019,48 @@ def test_not_verbose_prints_nothing(capsys):
     assert capsys.readouterr().out == ""
 
 
+def _three_unequal_classes(Estimator):
+    """Labels "a", "b", "c" in unequal numbers, so that neither 'balanced'
+    nor weights given to the mirrored classes leave the weights unchanged."""
+    X = ragged(30)
+    labels = np.array(["a", "b", "c"])
+    if Estimator is SequenceTagger:
+        return X, [labels[np.digitize(x[:, 0], [-0.6, 0.8])] for x in X]
+    means = np.array([x[:, 0].mean() for x in X])
+    return X, labels[np.digitize(means, np.quantile(means, [0.2, 0.5]))]
+
+
 @ignore_convergence
-@pytest.mark.parametrize("class_weight", ["balanced", {0: 1.0, 1: 5.0}])
-def test_class_weight_changes_training(class_weight):
-    X, y = small_problem(RNNClassifier, n=30)
-    plain = RNNClassifier(**FAST).fit(X, y)
-    weighted = RNNClassifier(**dict(FAST, class_weight=class_weight)).fit(X, y)
-    if class_weight == "balanced" and np.all(np.bincount(y) == 15):
-        assert_allclose(weighted.loss_curve_, plain.loss_curve_)
+@pytest.mark.parametrize("class_weight", [
+    "balanced", {"a": 1.0, "b": 2.0, "c": 0.5}, {"c": 3.0}],
+    ids=["balanced", "dict", "dict-missing-keys"])
+@pytest.mark.parametrize("Estimator", [RNNClassifier, SequenceTagger])
+def test_class_weight_equals_matching_sample_weight(Estimator, class_weight):
+    """class_weight multiplies each sequence's (each step's) sample weight by
+    its class's weight: 'balanced' is n / (n_classes * count), a dict gives
+    its own weights and 1 to the classes it leaves out."""
+    X, y = _three_unequal_classes(Estimator)
+    flat = np.concatenate(y) if Estimator is SequenceTagger else y
+    labels, counts = np.unique(flat, return_counts=True)
+    assert len(set(counts)) == 3
+    if class_weight == "balanced":
+        per_class = dict(zip(labels, flat.shape[0] / (3 * counts)))
     else:
-        assert not np.allclose(weighted.loss_curve_, plain.loss_curve_)
-
-
-@ignore_convergence
-def test_string_class_weight_keys():
-    X, codes = small_problem(RNNClassifier, n=30)
-    y = np.array(["neg", "pos"])[codes]
-    plain = RNNClassifier(**FAST).fit(X, y)
-    weighted = RNNClassifier(**dict(FAST, class_weight={"pos": 3.0})).fit(X, y)
-    assert not np.allclose(weighted.loss_curve_, plain.loss_curve_)
+        per_class = {c: class_weight.get(c, 1.0) for c in labels}
+    base = data_rng(11).uniform(0.5, 2.0, len(X))
+    if Estimator is SequenceTagger:
+        matching = [b * np.array([per_class[t] for t in yi]) for b, yi in zip(base, y)]
+    else:
+        matching = base * np.array([per_class[t] for t in y])
+    params = dict(FAST, batch_size=8, learning_rate_init=0.02)
+    by_class = Estimator(class_weight=class_weight, **params).fit(
+        X, y, sample_weight=base)
+    by_sample = Estimator(**params).fit(X, y, sample_weight=matching)
+    assert_allclose(by_class.loss_curve_, by_sample.loss_curve_, rtol=1e-12)
+    assert_allclose(by_class._params, by_sample._params, rtol=1e-10, atol=1e-13)
+    # The class weights matter: without them the fit is another one.
+    unweighted = Estimator(**params).fit(X, y, sample_weight=base)
+    assert not np.allclose(unweighted._params, by_class._params, rtol=1e-3)
 
 
 # --------------------------------------------------------------------------
