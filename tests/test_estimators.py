@@ -28,6 +28,8 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skrnn import RNNClassifier, RNNRegressor, SequenceTagger
+from skrnn._network import Workspace
+from skrnn._packing import PackedBatch
 
 SEED = int(os.environ.get("SKRNN_TEST_SEED", "0"))
 CELLS = ["lstm", "gru", "rnn"]
@@ -405,9 +407,13 @@ def test_prediction_streams_over_many_steps():
     chunked = np.concatenate([reg.predict(many[i:i + 100])
                               for i in range(0, 1000, 100)])
     assert_allclose(reg.predict(many), chunked, rtol=1e-12, atol=1e-14)
-    # One sequence longer than the budget is one minibatch of its own.
+    # One sequence longer than the budget is one minibatch of its own: its
+    # prediction is the training forward pass over the whole sequence.
     long = ragged(1, lengths=(40_000, 40_000), stream=3)
-    assert np.isfinite(reg.predict(long)).all()
+    net = reg._network
+    batch = PackedBatch(reg._validate_sequences(long, reset=False), [0])
+    whole = net.forward(net.views(reg._params), batch, Workspace(np.float64))
+    assert_allclose(reg.predict(long), whole.ravel(), rtol=1e-12, atol=1e-14)
 
 
 # --------------------------------------------------------------------------
@@ -978,11 +984,17 @@ def test_without_warm_start_refit_starts_over():
 
 @ignore_convergence
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-def test_clip_norm_none_works(Estimator):
+def test_clip_norm_none_is_no_clipping(Estimator):
     X, y = small_problem(Estimator)
-    est = Estimator(**dict(FAST, clip_norm=None, max_iter=5)).fit(X, y)
-    assert np.all(np.isfinite(est.loss_curve_))
-    assert np.all(np.isfinite(outputs(est, X)))
+    params = dict(FAST, max_iter=5, learning_rate_init=0.05)
+    unclipped = Estimator(**dict(params, clip_norm=None)).fit(X, y)
+    # A bound no gradient reaches gives the same fit, bit for bit; one every
+    # gradient exceeds gives another.
+    never = Estimator(**dict(params, clip_norm=1e300)).fit(X, y)
+    always = Estimator(**dict(params, clip_norm=1e-6)).fit(X, y)
+    assert_array_equal(unclipped._params, never._params)
+    assert unclipped.loss_curve_ == never.loss_curve_
+    assert not np.allclose(unclipped._params, always._params)
 
 
 @ignore_convergence
