@@ -28,6 +28,8 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skrnn import RNNClassifier, RNNRegressor, SequenceTagger
+from skrnn._network import Workspace
+from skrnn._packing import PackedBatch
 
 SEED = int(os.environ.get("SKRNN_TEST_SEED", "0"))
 CELLS = ["lstm", "gru", "rnn"]
@@ -405,9 +407,13 @@ def test_prediction_streams_over_many_steps():
     chunked = np.concatenate([reg.predict(many[i:i + 100])
                               for i in range(0, 1000, 100)])
     assert_allclose(reg.predict(many), chunked, rtol=1e-12, atol=1e-14)
-    # One sequence longer than the budget is one minibatch of its own.
+    # One sequence longer than the budget is one minibatch of its own: its
+    # prediction is the training forward pass over the whole sequence.
     long = ragged(1, lengths=(40_000, 40_000), stream=3)
-    assert np.isfinite(reg.predict(long)).all()
+    net = reg._network
+    batch = PackedBatch(reg._validate_sequences(long, reset=False), [0])
+    whole = net.forward(net.views(reg._params), batch, Workspace(np.float64))
+    assert_allclose(reg.predict(long), whole.ravel(), rtol=1e-12, atol=1e-14)
 
 
 # --------------------------------------------------------------------------
@@ -978,11 +984,17 @@ def test_without_warm_start_refit_starts_over():
 
 @ignore_convergence
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-def test_clip_norm_none_works(Estimator):
+def test_clip_norm_none_is_no_clipping(Estimator):
     X, y = small_problem(Estimator)
-    est = Estimator(**dict(FAST, clip_norm=None, max_iter=5)).fit(X, y)
-    assert np.all(np.isfinite(est.loss_curve_))
-    assert np.all(np.isfinite(outputs(est, X)))
+    params = dict(FAST, max_iter=5, learning_rate_init=0.05)
+    unclipped = Estimator(**dict(params, clip_norm=None)).fit(X, y)
+    # A bound no gradient reaches gives the same fit, bit for bit; one every
+    # gradient exceeds gives another.
+    never = Estimator(**dict(params, clip_norm=1e300)).fit(X, y)
+    always = Estimator(**dict(params, clip_norm=1e-6)).fit(X, y)
+    assert_array_equal(unclipped._params, never._params)
+    assert unclipped.loss_curve_ == never.loss_curve_
+    assert not np.allclose(unclipped._params, always._params)
 
 
 @ignore_convergence
@@ -1019,25 +1031,48 @@ def test_not_verbose_prints_nothing(capsys):
     assert capsys.readouterr().out == ""
 
 
+def _three_unequal_classes(Estimator):
+    """Labels "a", "b", "c" in unequal numbers, so that neither 'balanced'
+    nor weights given to the mirrored classes leave the weights unchanged."""
+    X = ragged(30)
+    labels = np.array(["a", "b", "c"])
+    if Estimator is SequenceTagger:
+        return X, [labels[np.digitize(x[:, 0], [-0.6, 0.8])] for x in X]
+    means = np.array([x[:, 0].mean() for x in X])
+    return X, labels[np.digitize(means, np.quantile(means, [0.2, 0.5]))]
+
+
 @ignore_convergence
-@pytest.mark.parametrize("class_weight", ["balanced", {0: 1.0, 1: 5.0}])
-def test_class_weight_changes_training(class_weight):
-    X, y = small_problem(RNNClassifier, n=30)
-    plain = RNNClassifier(**FAST).fit(X, y)
-    weighted = RNNClassifier(**dict(FAST, class_weight=class_weight)).fit(X, y)
-    if class_weight == "balanced" and np.all(np.bincount(y) == 15):
-        assert_allclose(weighted.loss_curve_, plain.loss_curve_)
+@pytest.mark.parametrize("class_weight", [
+    "balanced", {"a": 1.0, "b": 2.0, "c": 0.5}, {"c": 3.0}],
+    ids=["balanced", "dict", "dict-missing-keys"])
+@pytest.mark.parametrize("Estimator", [RNNClassifier, SequenceTagger])
+def test_class_weight_equals_matching_sample_weight(Estimator, class_weight):
+    """class_weight multiplies each sequence's (each step's) sample weight by
+    its class's weight: 'balanced' is n / (n_classes * count), a dict gives
+    its own weights and 1 to the classes it leaves out."""
+    X, y = _three_unequal_classes(Estimator)
+    flat = np.concatenate(y) if Estimator is SequenceTagger else y
+    labels, counts = np.unique(flat, return_counts=True)
+    assert len(set(counts)) == 3
+    if class_weight == "balanced":
+        per_class = dict(zip(labels, flat.shape[0] / (3 * counts)))
     else:
-        assert not np.allclose(weighted.loss_curve_, plain.loss_curve_)
-
-
-@ignore_convergence
-def test_string_class_weight_keys():
-    X, codes = small_problem(RNNClassifier, n=30)
-    y = np.array(["neg", "pos"])[codes]
-    plain = RNNClassifier(**FAST).fit(X, y)
-    weighted = RNNClassifier(**dict(FAST, class_weight={"pos": 3.0})).fit(X, y)
-    assert not np.allclose(weighted.loss_curve_, plain.loss_curve_)
+        per_class = {c: class_weight.get(c, 1.0) for c in labels}
+    base = data_rng(11).uniform(0.5, 2.0, len(X))
+    if Estimator is SequenceTagger:
+        matching = [b * np.array([per_class[t] for t in yi]) for b, yi in zip(base, y)]
+    else:
+        matching = base * np.array([per_class[t] for t in y])
+    params = dict(FAST, batch_size=8, learning_rate_init=0.02)
+    by_class = Estimator(class_weight=class_weight, **params).fit(
+        X, y, sample_weight=base)
+    by_sample = Estimator(**params).fit(X, y, sample_weight=matching)
+    assert_allclose(by_class.loss_curve_, by_sample.loss_curve_, rtol=1e-12)
+    assert_allclose(by_class._params, by_sample._params, rtol=1e-10, atol=1e-13)
+    # The class weights matter: without them the fit is another one.
+    unweighted = Estimator(**params).fit(X, y, sample_weight=base)
+    assert not np.allclose(unweighted._params, by_class._params, rtol=1e-3)
 
 
 # --------------------------------------------------------------------------

@@ -239,9 +239,24 @@ def test_scorers_agree_with_the_metrics(rng):
     assert sequence_accuracy_scorer(tagger, X, y) == sequence_accuracy_score(
         y, predicted
     )
+    # Every scorer is scikit-learn's metric on the flattened steps (or, for
+    # sequence_accuracy, the fraction of sequences tagged without an error).
+    flat_true, flat_pred = np.concatenate(y), np.concatenate(predicted)
+    sklearn_metrics = {"f1": f1_score, "precision": precision_score,
+                       "recall": recall_score}
     for name in get_flat_scorer_names():
-        score = get_flat_scorer(name)(tagger, X, y)
-        assert 0.0 <= score <= 1.0, name
+        if name == "flat_accuracy":
+            expected = accuracy_score(flat_true, flat_pred)
+        elif name == "sequence_accuracy":
+            expected = np.mean([np.array_equal(t, p)
+                                for t, p in zip(y, predicted)])
+        else:
+            _, metric, average = name.split("_")
+            expected = sklearn_metrics[metric](flat_true, flat_pred,
+                                               average=average,
+                                               zero_division=0.0)
+        assert get_flat_scorer(name)(tagger, X, y) == pytest.approx(
+            expected, rel=1e-12, abs=1e-15), name
     assert get_flat_scorer("flat_recall_weighted")(tagger, X, y) == pytest.approx(
         flat_recall_score(y, predicted, average="weighted")
     )
@@ -272,11 +287,15 @@ def test_scorers_in_cross_validate(rng):
             tiny_tagger(), X, y, cv=2, scoring=scoring, error_score="raise",
             return_estimator=True,
         )
-    for key in scoring:
+    # Each fold's estimator scored on the other half (KFold, no shuffle):
+    # every score is the scorer's own on that fold.
+    halves = [slice(10, 20), slice(0, 10)]
+    for key, scorer in scoring.items():
         scores = result[f"test_{key}"]
         assert scores.shape == (2,)
-        assert np.all((scores >= 0) & (scores <= 1))
-    # The second fold's estimator scored on the second half (KFold, no shuffle).
+        for fold, (est, test) in enumerate(zip(result["estimator"],
+                                               halves[::-1])):
+            assert scores[fold] == scorer(est, X[test], y[test]), (key, fold)
     fold = result["estimator"][1]
     assert result["test_acc"][1] == flat_accuracy_score(y[10:], fold.predict(X[10:]))
 

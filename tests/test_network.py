@@ -852,3 +852,76 @@ def test_states_of_the_wrong_form_are_refused(rng):
     with pytest.raises(ValueError, match=r"initial_state\[0\]\[0\]\['h'\] has "
                        r"shape \(4, 4\); it needs \(5, 4\)"):
         net.forward(views, batch, Workspace(np.float64), initial_state=bad)
+
+
+# Initialisation
+# --------------------------------------------------------------------------
+
+INIT_GRID = list(itertools.product(["rnn", "lstm", "gru"], [1, 2],
+                                   [False, True]))
+INIT_IDS = [f"{cell}-{layers}L-{'bi' if bi else 'uni'}"
+            for cell, layers, bi in INIT_GRID]
+INIT_HIDDEN = {1: (8,), 2: (8, 6)}
+N_GATES_OF = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("cell", "n_layers", "bidirectional"), INIT_GRID,
+                         ids=INIT_IDS)
+def test_init_params(rng, cell, n_layers, bidirectional, dtype):
+    """Glorot-uniform input weights and head (bound sqrt(6 / (fan_in +
+    fan_out)), fan_out being the layer's units), one random orthogonal
+    recurrent block per gate, the LSTM forget-gate bias one and every other
+    bias zero."""
+    hidden_sizes = INIT_HIDDEN[n_layers]
+    net = RecurrentNetwork(cell=cell, activation="tanh", n_features=5,
+                           hidden_layer_sizes=hidden_sizes,
+                           bidirectional=bidirectional, n_outputs=3,
+                           per_step=False)
+    flat = net.init_params(np.random.RandomState(rng.integers(2**31)), dtype)
+    assert flat.dtype == dtype and flat.shape == (net.n_params,)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    params = net.views(flat)
+    scaled = []  # every Glorot weight over its bound: uniform on (-1, 1)
+
+    def check_glorot(W, fan_in, fan_out):
+        bound = np.sqrt(6.0 / (fan_in + fan_out))
+        assert np.all(np.abs(W) <= bound * (1 + tol))
+        # Not a narrower law: some entries come close to the bound.
+        assert np.max(np.abs(W)) > 0.5 * bound
+        scaled.append((W / bound).ravel())
+
+    n_in = 5
+    n_gates = N_GATES_OF[cell]
+    for layer, hidden in enumerate(hidden_sizes):
+        blocks = []
+        for p in params.layers[layer]:
+            assert p["W_ih"].shape == (n_in, n_gates * hidden)
+            check_glorot(p["W_ih"], n_in, hidden)
+            for gate in range(n_gates):
+                Q = p["W_hh"][:, gate * hidden:(gate + 1) * hidden]
+                assert_allclose(Q.T @ Q, np.eye(hidden), rtol=0, atol=tol)
+                assert_allclose(Q @ Q.T, np.eye(hidden), rtol=0, atol=tol)
+                blocks.append(Q)
+            expected_b = np.zeros(n_gates * hidden)
+            if cell == "lstm":  # gates i, f, g, o
+                expected_b[hidden:2 * hidden] = 1.0
+            assert_array_equal(p["b"], expected_b)
+            if cell == "gru":
+                assert_array_equal(p["b_hn"], np.zeros(hidden))
+            else:
+                assert "b_hn" not in p
+        # Each gate and direction draws its own orthogonal block.
+        for a, b in itertools.combinations(blocks, 2):
+            assert not np.allclose(a, b)
+        n_in = hidden * (2 if bidirectional else 1)
+    check_glorot(params.W_out, n_in, 3)
+    assert_array_equal(params.b_out, np.zeros(3))
+    # Together the scaled weights are uniform on (-1, 1). Every bound below
+    # fails by chance with probability under 1e-6 (five standard errors for
+    # the moments; (1 - 15 / n) ** n < e ** -15 for the extremes).
+    scaled = np.concatenate(scaled)
+    n = scaled.shape[0]
+    assert scaled.min() < -1 + 30 / n and scaled.max() > 1 - 30 / n
+    assert abs(np.mean(scaled ** 2) - 1 / 3) < 5 * np.sqrt(4 / 45 / n)
+    assert abs(np.mean(scaled)) < 5 * np.sqrt(1 / 3 / n)

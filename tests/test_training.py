@@ -20,7 +20,9 @@ from sklearn.neural_network import MLPRegressor
 
 from skrnn import RNNClassifier, RNNRegressor, SequenceTagger
 from skrnn._base import BaseRNN
+from skrnn._network import Workspace
 from skrnn._optimizers import SGD, Adam
+from skrnn._packing import PackedBatch
 
 SEED = int(os.environ.get("SKRNN_TEST_SEED", "0"))
 # Epochs without improvement never stop these fits: they run exactly max_iter.
@@ -245,6 +247,196 @@ def test_tagger_per_step_weights_act_per_step(rng):
     b = _fit_quietly(SequenceTagger((4,), **LBFGS_SHORT), X, relabelled,
                      sample_weight=zero_last)
     assert_array_equal(a._params, b._params)
+
+
+# --------------------------------------------------------------------------
+# Sample weights with the stochastic solvers, and the training objective
+# --------------------------------------------------------------------------
+
+# One minibatch holding every sequence in the caller's order, no clipping and
+# nothing random after the initial weights: each epoch is one step on the
+# whole objective, so a weighted fit and a fit on duplicated sequences take
+# the same steps, up to the order of the sums (the packed layouts differ).
+STOCHASTIC = {
+    "adam": dict(solver="adam", learning_rate_init=0.02),
+    "sgd": dict(solver="sgd", learning_rate_init=0.1, momentum=0.9),
+}
+ONE_BATCH = dict(shuffle=False, dropout=0.0, early_stopping=False,
+                 clip_norm=None, alpha=1e-2, max_iter=6, tol=0.0,
+                 random_state=SEED, **NEVER_STOP)
+# Six steps amplify the ~1e-16 relative differences of reordered sums.
+STOCHASTIC_ROUNDOFF = dict(rtol=1e-10, atol=1e-13)
+
+
+def _one_batch(Estimator, solver, n_sequences, **params):
+    return Estimator((4,), batch_size=n_sequences,
+                     **{**STOCHASTIC[solver], **ONE_BATCH, **params})
+
+
+def _counts(rng, n):
+    """Integer weights 0 to 3, both 0 and 3 present; sequences 0 and 1 (which
+    carry both tags of the tagging data) keep a weight of at least one."""
+    counts = rng.integers(0, 4, n)
+    counts[:4] = [1, 2, 0, 3]
+    return counts
+
+
+@pytest.mark.parametrize("solver", list(STOCHASTIC))
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_integer_weights_equal_duplicating_stochastic(Estimator, solver, rng):
+    X, y = DATA[Estimator](rng)
+    counts = _counts(rng, len(X))
+    repeated = np.repeat(np.arange(len(X)), counts)
+    weighted = _fit_quietly(_one_batch(Estimator, solver, len(X)), X, y,
+                            sample_weight=counts.astype(np.float64))
+    duplicated = _fit_quietly(_one_batch(Estimator, solver, len(repeated)),
+                              take(X, repeated), take(y, repeated))
+    assert weighted._params.dtype == np.float64
+    assert weighted.n_iter_ == duplicated.n_iter_ == ONE_BATCH["max_iter"]
+    assert_allclose(weighted.loss_curve_, duplicated.loss_curve_, rtol=1e-12)
+    assert_allclose(weighted._params, duplicated._params, **STOCHASTIC_ROUNDOFF)
+    # The fits moved: the comparison is not between two initial models.
+    assert weighted.loss_curve_[-1] < weighted.loss_curve_[0]
+
+
+@pytest.mark.parametrize("solver", list(STOCHASTIC))
+def test_tagger_integer_weights_equal_duplicating_per_step_form(solver, rng):
+    """The per-step form of the same integer weights (each sequence's count
+    repeated over its steps) is the same fit as duplicating the sequences."""
+    X, y = _tagging(rng)
+    counts = _counts(rng, len(X))
+    per_step = [np.full(len(x), float(c)) for x, c in zip(X, counts)]
+    repeated = np.repeat(np.arange(len(X)), counts)
+    weighted = _fit_quietly(_one_batch(SequenceTagger, solver, len(X)), X, y,
+                            sample_weight=per_step)
+    duplicated = _fit_quietly(_one_batch(SequenceTagger, solver, len(repeated)),
+                              take(X, repeated), take(y, repeated))
+    assert_allclose(weighted.loss_curve_, duplicated.loss_curve_, rtol=1e-12)
+    assert_allclose(weighted._params, duplicated._params, **STOCHASTIC_ROUNDOFF)
+
+
+def _flat_weights(est, X, sample_weight):
+    """The weights of the loss terms: per sequence, or per step for a tagger."""
+    lengths = [len(x) for x in X]
+    if isinstance(sample_weight, list):
+        return np.concatenate(sample_weight)
+    if isinstance(est, SequenceTagger):
+        return np.repeat(sample_weight, lengths)
+    return np.asarray(sample_weight, dtype=np.float64)
+
+
+def _objective_by_hand(est, X, y, sample_weight, params):
+    """The training objective at ``params``, from the public predictions:
+    the weighted mean of the per-sequence (per-step, for a tagger) loss plus
+    ``0.5 * alpha * (squares of every weight matrix) / (sum of the weights)``,
+    the biases left out."""
+    saved = est._params
+    est._params = params
+    try:
+        if isinstance(est, RNNRegressor):
+            diff = est.predict(X).reshape(len(X), -1) - np.reshape(y, (len(X), -1))
+            terms = 0.5 * np.sum(diff ** 2, axis=1)
+        else:
+            log_proba = est.predict_log_proba(X)
+            labels = y
+            if isinstance(est, SequenceTagger):
+                log_proba, labels = np.concatenate(log_proba), np.concatenate(y)
+            codes = np.searchsorted(est.classes_, labels)
+            terms = -log_proba[np.arange(codes.shape[0]), codes]
+    finally:
+        est._params = saved
+    w = _flat_weights(est, X, sample_weight)
+    views = est._network.views(params)
+    squares = float(np.sum(views.W_out ** 2)) + sum(
+        float(np.sum(p[name] ** 2))
+        for layer in views.layers for p in layer for name in ("W_ih", "W_hh"))
+    return float(w @ terms) / w.sum() + 0.5 * est.alpha * squares / w.sum()
+
+
+def _training_objective(est, X, y, sample_weight):
+    """The objective one full-batch stochastic step minimises, with its
+    gradient: the functions of the training loop, over the flat vector."""
+    seqs = est._validate_sequences(X, reset=False)
+    targets = est._validate_targets(seqs, y, reset=False)
+    weights = est._sample_weights(seqs, targets, sample_weight)
+    batch = PackedBatch(seqs, np.arange(len(X)))
+    ws = Workspace(np.float64)
+    rows = batch.gather if est._per_step else batch.order
+    total = weights[rows].sum()
+
+    def objective(flat):
+        grad = np.zeros_like(flat)
+        loss = est._minibatch_loss_grad(seqs, targets, weights, batch, flat,
+                                        grad, ws, total)
+        return loss + est._regularize(flat, grad, total), grad
+
+    return objective
+
+
+def _weights_for(Estimator, X, rng, per_step):
+    if per_step:
+        return [rng.uniform(0.0, 2.0, len(x)) for x in X]
+    return rng.uniform(0.0, 2.0, len(X))
+
+
+@pytest.mark.parametrize("solver", list(STOCHASTIC))
+@pytest.mark.parametrize("Estimator, per_step", [
+    (RNNClassifier, False), (RNNRegressor, False), (SequenceTagger, False),
+    (SequenceTagger, True)], ids=["classifier", "regressor", "tagger",
+                                  "tagger-per-step"])
+def test_first_epoch_loss_is_the_weighted_objective_by_hand(Estimator, per_step,
+                                                            solver, rng):
+    """With one minibatch the first recorded loss is the objective at the
+    initial weights: data loss weighted per sequence (or per step) plus the
+    L2 term, both over the sum of the weights, as in MLPClassifier."""
+    X, y = DATA[Estimator](rng)
+    sample_weight = _weights_for(Estimator, X, rng, per_step)
+    est = _fit_quietly(_one_batch(Estimator, solver, len(X), alpha=0.5,
+                                  max_iter=1), X, y, sample_weight=sample_weight)
+    initial = est._network.init_params(np.random.RandomState(SEED), np.float64)
+    assert_allclose(est.loss_curve_[0],
+                    _objective_by_hand(est, X, y, sample_weight, initial),
+                    rtol=1e-12)
+
+
+FD_H = 1e-6
+
+
+@pytest.mark.parametrize("Estimator, per_step", [
+    (RNNClassifier, False), (RNNRegressor, False), (SequenceTagger, False),
+    (SequenceTagger, True)], ids=["classifier", "regressor", "tagger",
+                                  "tagger-per-step"])
+def test_training_objective_gradient_matches_finite_differences(
+        Estimator, per_step, rng):
+    """Loss and gradient of the training loop's objective, with alpha > 0 and
+    sample weights, against the objective by hand and its central
+    differences, on a random subset of the weights and biases."""
+    X, y = DATA[Estimator](rng)
+    sample_weight = _weights_for(Estimator, X, rng, per_step)
+    est = _fit_quietly(_one_batch(Estimator, "adam", len(X), alpha=0.5,
+                                  max_iter=2), X, y, sample_weight=sample_weight)
+    objective = _training_objective(est, X, y, sample_weight)
+    params = est._params.copy()
+    loss, grad = objective(params)
+    assert_allclose(loss, _objective_by_hand(est, X, y, sample_weight, params),
+                    rtol=1e-12)
+    n_weights = est._network.n_weights
+    coords = np.concatenate([
+        rng.choice(n_weights, 24, replace=False),
+        rng.choice(np.arange(n_weights, params.shape[0]), 6, replace=False),
+        [n_weights - 1, params.shape[0] - 1]])  # the head's last weight and bias
+    fd = np.empty(coords.shape[0])
+    for k, j in enumerate(coords):
+        shifted = params.copy()
+        shifted[j] += FD_H
+        up = _objective_by_hand(est, X, y, sample_weight, shifted)
+        shifted[j] -= 2 * FD_H
+        down = _objective_by_hand(est, X, y, sample_weight, shifted)
+        fd[k] = (up - down) / (2 * FD_H)
+    assert_allclose(grad[coords], fd, rtol=1e-6, atol=1e-8)
+    # The L2 term is a sizeable part of the gradient of the weights here.
+    l2 = est.alpha * params[coords[:24]] / _flat_weights(est, X, sample_weight).sum()
+    assert np.max(np.abs(l2)) > 1e-3
 
 
 # --------------------------------------------------------------------------
