@@ -92,7 +92,8 @@ def sequence_weights(sample_weight, lengths, per_step):
             raise ValueError(
                 f"sample_weight has {len(sample_weight)} arrays, expected "
                 f"{n}: one per sequence.")
-        parts = [np.asarray(w, dtype=np.float64) for w in sample_weight]
+        parts = [_as_float_weights(w, f"sample_weight[{i}]")
+                 for i, w in enumerate(sample_weight)]
         for i, part in enumerate(parts):
             if part.shape != (lengths[i],):
                 raise ValueError(
@@ -101,7 +102,7 @@ def sequence_weights(sample_weight, lengths, per_step):
                     f"sequence {i}.")
         return _checked_weights(np.concatenate(parts))
     else:
-        weights = np.asarray(sample_weight, dtype=np.float64)
+        weights = _as_float_weights(sample_weight, "sample_weight")
         if weights.shape != (n,):
             raise ValueError(
                 f"sample_weight has shape {weights.shape}, expected ({n},): "
@@ -110,6 +111,15 @@ def sequence_weights(sample_weight, lengths, per_step):
     if per_step:
         weights = np.repeat(weights, lengths)
     return _checked_weights(weights)
+
+
+def _as_float_weights(values, name):
+    # numpy's own message ("could not convert string to float: 'a'") does not
+    # say which argument held the string.
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{name} must hold numbers: {exc}") from exc
 
 
 def _checked_weights(weights):
