@@ -496,9 +496,15 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         # overflows: the model must keep finite weights.
         last_good = params.copy()
         start = time.perf_counter()
+        updates_in_epoch, epoch_rng_state = 1, None
         try:
             for _ in range(self.max_iter):
                 accumulated = 0.0
+                # Restored if the epoch is interrupted before its first
+                # update, so that warm_start resumes the shuffling stream
+                # exactly where an uninterrupted fit would be.
+                epoch_rng_state = rng.get_state()
+                updates_in_epoch = 0
                 order = minibatch_indices(n_train, batch_size,
                                           rng if self.shuffle else None)
                 for b, idx in enumerate(order):
@@ -519,6 +525,7 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                         grad *= self.clip_norm / grad_norm
                     np.copyto(last_good, params)
                     optimizer.step(params, grad)
+                    updates_in_epoch += 1
                     if not np.isfinite(params @ params):
                         params[...] = last_good
                         self._diverged(b)
@@ -545,6 +552,8 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                         "hasn't converged yet.",
                         ConvergenceWarning, stacklevel=2)
         except KeyboardInterrupt:
+            if updates_in_epoch == 0:
+                rng.set_state(epoch_rng_state)
             warnings.warn(
                 f"Training interrupted by user after {self.n_iter_} complete "
                 "epochs; the model keeps the last applied update.", stacklevel=2)
