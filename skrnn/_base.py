@@ -92,7 +92,8 @@ def sequence_weights(sample_weight, lengths, per_step):
             raise ValueError(
                 f"sample_weight has {len(sample_weight)} arrays, expected "
                 f"{n}: one per sequence.")
-        parts = [np.asarray(w, dtype=np.float64) for w in sample_weight]
+        parts = [_as_float_weights(w, f"sample_weight[{i}]")
+                 for i, w in enumerate(sample_weight)]
         for i, part in enumerate(parts):
             if part.shape != (lengths[i],):
                 raise ValueError(
@@ -101,7 +102,7 @@ def sequence_weights(sample_weight, lengths, per_step):
                     f"sequence {i}.")
         return _checked_weights(np.concatenate(parts))
     else:
-        weights = np.asarray(sample_weight, dtype=np.float64)
+        weights = _as_float_weights(sample_weight, "sample_weight")
         if weights.shape != (n,):
             raise ValueError(
                 f"sample_weight has shape {weights.shape}, expected ({n},): "
@@ -110,6 +111,15 @@ def sequence_weights(sample_weight, lengths, per_step):
     if per_step:
         weights = np.repeat(weights, lengths)
     return _checked_weights(weights)
+
+
+def _as_float_weights(values, name):
+    # numpy's own message ("could not convert string to float: 'a'") does not
+    # say which argument held the string.
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{name} must hold numbers: {exc}") from exc
 
 
 def _checked_weights(weights):
@@ -486,9 +496,15 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         # overflows: the model must keep finite weights.
         last_good = params.copy()
         start = time.perf_counter()
+        updates_in_epoch, epoch_rng_state = 1, None
         try:
             for _ in range(self.max_iter):
                 accumulated = 0.0
+                # Restored if the epoch is interrupted before its first
+                # update, so that warm_start resumes the shuffling stream
+                # exactly where an uninterrupted fit would be.
+                epoch_rng_state = rng.get_state()
+                updates_in_epoch = 0
                 order = minibatch_indices(n_train, batch_size,
                                           rng if self.shuffle else None)
                 for b, idx in enumerate(order):
@@ -509,6 +525,7 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                         grad *= self.clip_norm / grad_norm
                     np.copyto(last_good, params)
                     optimizer.step(params, grad)
+                    updates_in_epoch += 1
                     if not np.isfinite(params @ params):
                         params[...] = last_good
                         self._diverged(b)
@@ -535,6 +552,8 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                         "hasn't converged yet.",
                         ConvergenceWarning, stacklevel=2)
         except KeyboardInterrupt:
+            if updates_in_epoch == 0:
+                rng.set_state(epoch_rng_state)
             warnings.warn(
                 f"Training interrupted by user after {self.n_iter_} complete "
                 "epochs; the model keeps the last applied update.", stacklevel=2)

@@ -184,9 +184,15 @@ class _ClassifierBase(BaseRNN):
         if labels.dtype.kind == "f":
             # Before check_classification_targets, which casts inf to int.
             assert_all_finite(labels, input_name="y")
-        check_classification_targets(labels)
-        if reset:
-            self.classes_ = np.unique(labels)
+        try:
+            check_classification_targets(labels)
+            if reset:
+                self.classes_ = np.unique(labels)
+        except (TypeError, ValueError) as exc:
+            # sklearn's and numpy's messages ("Unknown label type: unknown",
+            # "'<' not supported between 'str' and 'float'") leave the
+            # argument unnamed; the type stays (MLPClassifier's).
+            raise type(exc)(f"{exc} (the labels y)") from exc
         n_classes = self.classes_.shape[0]
         if n_classes < 2:
             raise ValueError(
@@ -194,7 +200,13 @@ class _ClassifierBase(BaseRNN):
                 f"in the data, but the data contain only one class: "
                 f"{self.classes_[0]!r}.")
         self.n_outputs_ = 1 if n_classes == 2 else n_classes
-        codes = np.minimum(np.searchsorted(self.classes_, labels), n_classes - 1)
+        try:
+            codes = np.minimum(np.searchsorted(self.classes_, labels),
+                               n_classes - 1)
+        except TypeError as exc:
+            raise TypeError(
+                f"y holds labels that cannot be compared with classes_ "
+                f"{self.classes_.tolist()}: {exc}") from exc
         unseen = self.classes_[codes] != labels
         if np.any(unseen):
             raise ValueError(
@@ -374,6 +386,34 @@ class RNNClassifier(ClassifierMixin, _ClassifierBase):
         _, raw = self._raw_predict(X)
         return self._loss_for(raw).log_link(raw)
 
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of :meth:`predict` on X against y.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features), or array-like
+            Sequences in any accepted form.
+        y : array-like of shape (n_samples,)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sequence.
+
+        Returns
+        -------
+        score : float
+            The (weighted) fraction of correctly classified sequences.
+        """
+        predicted = self.predict(X)
+        y = _labels_1d(y, predicted.shape[0])
+        if y.dtype.kind == "f":
+            assert_all_finite(y, input_name="y")
+        weights = _score_weights(sample_weight, predicted.shape[0])
+        try:
+            return accuracy_score(y, predicted, sample_weight=weights)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(
+                f"y cannot be compared with the predicted labels: {exc}") from exc
+
 
 class RNNRegressor(RegressorMixin, BaseRNN):
     __doc__ = (
@@ -419,11 +459,9 @@ class RNNRegressor(RegressorMixin, BaseRNN):
     )
 
     def _validate_targets(self, seqs, y, reset):
-        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        y = _regression_targets(y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        if y.ndim not in (1, 2):
-            raise ValueError(f"y must be 1-D or 2-D; got {y.ndim} dimensions.")
         _check_n_targets(y.shape[0], seqs.n_sequences)
         targets = y.reshape(y.shape[0], -1)
         if reset:
@@ -479,6 +517,50 @@ class RNNRegressor(RegressorMixin, BaseRNN):
         _, raw = self._raw_predict(X)
         return raw[:, 0] if self._y_1d else raw
 
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R^2 of :meth:`predict` on X against y.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features), or array-like
+            Sequences in any accepted form.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sequence.
+
+        Returns
+        -------
+        score : float
+            R^2, averaged uniformly over the outputs; NaN for one sequence,
+            as in scikit-learn.
+
+        Raises
+        ------
+        ValueError
+            If y is not finite, does not match X or the fitted outputs, or is
+            so large that its squared deviations overflow.
+        """
+        predicted = self.predict(X)
+        n = predicted.shape[0]
+        y = _regression_targets(y)
+        if y.ndim == 2 and y.shape[1] == 1 and self._y_1d:
+            y = column_or_1d(y, warn=True)
+        _check_n_targets(y.shape[0], n)
+        if y.reshape(n, -1).shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has shape {y.shape}, but the model predicts "
+                f"{self.n_outputs_} output(s) per sequence.")
+        weights = _score_weights(sample_weight, n)
+        with np.errstate(over="ignore", invalid="ignore"):
+            score = r2_score(y.reshape(predicted.shape), predicted,
+                             sample_weight=weights)
+        if n >= 2 and not np.isfinite(score):
+            raise ValueError(
+                "y is too large to score: the squared errors overflow float64. "
+                "Scale the targets (e.g. with TransformedTargetRegressor).")
+        return float(score)
+
 
 class SequenceTagger(_ClassifierBase):
     __doc__ = (
@@ -533,24 +615,7 @@ class SequenceTagger(_ClassifierBase):
     _per_step = True
 
     def _validate_targets(self, seqs, y, reset):
-        if isinstance(y, np.ndarray) and y.dtype != object and y.ndim == 2:
-            y = list(y)
-        if not isinstance(y, (list, tuple, np.ndarray)):
-            raise TypeError(
-                "y must be a list of 1-D label arrays, one per sequence; got "
-                f"{type(y).__name__}.")
-        _check_n_targets(len(y), seqs.n_sequences)
-        labels = [np.asarray(yi) for yi in y]
-        lengths = np.fromiter((yi.shape[0] if yi.ndim == 1 else -1
-                               for yi in labels), dtype=np.int64, count=len(labels))
-        bad = np.flatnonzero(lengths != seqs.lengths)
-        if bad.size:
-            i = int(bad[0])
-            raise ValueError(
-                f"y[{i}] must be a 1-D array with one label per time step of "
-                f"sequence {i} ({seqs.lengths[i]} steps); got shape "
-                f"{labels[i].shape}.")
-        flat = np.concatenate(labels)
+        flat = np.concatenate(_step_labels(y, seqs.lengths))
         return self._targets_for_loss(self._encode_labels(flat, reset))
 
     def _split(self, seqs, flat):
@@ -624,16 +689,64 @@ class SequenceTagger(_ClassifierBase):
             The fraction of correctly tagged steps.
         """
         predicted = self.predict(X)
-        _check_n_targets(len(y), len(predicted))
-        truth = np.concatenate([np.asarray(yi).ravel() for yi in y])
+        lengths = np.array([p.shape[0] for p in predicted], dtype=np.int64)
+        labels = _step_labels(y, lengths)
+        truth = (np.concatenate(labels) if labels
+                 else np.empty(0, dtype=self.classes_.dtype))
+        if truth.dtype.kind == "f":
+            assert_all_finite(truth, input_name="y")
         flat = np.concatenate(predicted)
-        if truth.shape != flat.shape:
-            raise ValueError(
-                "y must hold one label per time step of every sequence in X.")
         if sample_weight is not None:
-            lengths = np.array([p.shape[0] for p in predicted])
             sample_weight = sequence_weights(sample_weight, lengths, per_step=True)
-        return accuracy_score(truth, flat, sample_weight=sample_weight)
+        try:
+            return accuracy_score(truth, flat, sample_weight=sample_weight)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(
+                f"y cannot be compared with the predicted labels: {exc}") from exc
+
+
+def _step_labels(y, lengths):
+    """y of a tagger checked against the sequence lengths: one 1-D label array
+    per sequence."""
+    if isinstance(y, np.ndarray) and y.dtype != object and y.ndim == 2:
+        y = list(y)
+    if not isinstance(y, (list, tuple, np.ndarray)):
+        raise TypeError(
+            "y must be a list of 1-D label arrays, one per sequence; got "
+            f"{type(y).__name__}.")
+    _check_n_targets(len(y), lengths.shape[0])
+    labels = [np.asarray(yi) for yi in y]
+    got = np.fromiter((yi.shape[0] if yi.ndim == 1 else -1 for yi in labels),
+                      dtype=np.int64, count=len(labels))
+    bad = np.flatnonzero(got != lengths)
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"y[{i}] must be a 1-D array with one label per time step of "
+            f"sequence {i} ({lengths[i]} steps); got shape {labels[i].shape}.")
+    return labels
+
+
+def _regression_targets(y):
+    """y of a regressor as a finite float64 array of 1 or 2 dimensions."""
+    # check_array's own messages for these ("Found array with dim 3", "Input
+    # should have at least 1 dimension") do not name y.
+    try:
+        ndim = np.ndim(y)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"y must be a 1-D or 2-D array of numbers: {exc}") from exc
+    if ndim not in (1, 2):
+        raise ValueError(
+            f"y must be 1-D (n_samples,) or 2-D (n_samples, n_outputs); got "
+            f"{ndim} dimensions.")
+    return check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+
+
+def _score_weights(sample_weight, n):
+    if sample_weight is None:
+        return None
+    return sequence_weights(sample_weight, np.ones(n, dtype=np.int64),
+                            per_step=False)
 
 
 def _labels_1d(y, n_sequences):

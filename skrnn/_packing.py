@@ -59,6 +59,14 @@ class PackedBatch:
         self.lengths = lengths = lengths[by_length]
         n_seqs = lengths.shape[0]
         longest = int(lengths[0])
+        # Checked before anything of the batch's length is allocated: the
+        # per-step arrays below have one entry per step of the longest one.
+        n_steps = int(lengths.sum(dtype=np.int64))
+        if n_steps > _MAX_BLAS_ROWS:
+            raise ValueError(
+                f"A minibatch of {n_steps} time steps exceeds the {_MAX_BLAS_ROWS} "
+                "rows BLAS can index in one product; use a smaller batch_size "
+                "or split the longest sequences.")
 
         # batch_sizes[t] = #{j : L_j > t} = #{j : L_j >= t + 1}
         at_least = np.bincount(lengths, minlength=longest + 1)[::-1].cumsum()[::-1]
@@ -67,12 +75,6 @@ class PackedBatch:
         self.starts = starts = np.zeros(longest + 1, dtype=np.intp)
         np.cumsum(batch_sizes, out=starts[1:])
 
-        n_steps = int(starts[-1])
-        if n_steps > _MAX_BLAS_ROWS:
-            raise ValueError(
-                f"A minibatch of {n_steps} time steps exceeds the {_MAX_BLAS_ROWS} "
-                "rows BLAS can index in one product; use a smaller batch_size "
-                "or split the longest sequences.")
         self.gather = np.empty(n_steps, dtype=np.intp)
         packed_gather(seqs.offsets[self.order], batch_sizes, self.gather)
         self._rev = None

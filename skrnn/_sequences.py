@@ -643,7 +643,9 @@ def _check_ragged_sparse(X, input_name, accept_sparse, allow_empty=False):
     stacked = sp.vstack(X, format="csr", dtype=dtype)
     # vstack of one block may hand back the caller's own buffers; canonicalising
     # in place below must never touch them.
-    if any(np.may_share_memory(stacked.data, x.data) for x in X[:1]):
+    # (A dok_matrix has no .data: it never shares one.)
+    if any(np.may_share_memory(stacked.data, getattr(x, "data", None))
+           for x in X[:1]):
         stacked = stacked.copy()
     data = sp.csr_matrix(stacked)
     data.sum_duplicates()

@@ -112,6 +112,17 @@ def recursive_forecast(estimator, history, n_steps, *, window):
     >>> recursive_forecast(model, series, 4, window=3).round(6)
     array([40., 42., 44., 46.])
     """
+    if np.ndim(history) not in (1, 2):
+        raise ValueError(
+            "history must be 1-D (T,) or 2-D (T, n_features), rows being time "
+            f"steps; got {np.ndim(history)} dimensions."
+        )
+    if np.iscomplexobj(history):
+        raise ValueError("history holds complex data; pass real values.")
+    if len(history) == 0:
+        # check_array's "Found array with 0 sample(s)" does not name history.
+        raise ValueError(f"history is empty (0 rows); it needs at least "
+                         f"window={window} rows.")
     history = check_array(
         history,
         ensure_2d=False,

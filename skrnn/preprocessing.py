@@ -807,6 +807,13 @@ def _check_series(series):
             "series needs unique column names; got duplicated "
             f"{list(columns[columns.duplicated()])}."
         )
+    if np.iscomplexobj(values):
+        raise ValueError("series holds complex data; pass real features, e.g. "
+                         "its real and imaginary parts as two columns.")
+    if len(values) == 0:
+        # check_array's "Found array with 0 sample(s)" does not name series.
+        raise ValueError("series is empty (0 rows); windows need at least "
+                         "window + horizon rows.")
     data = check_array(
         values,
         dtype=(np.float64, np.float32),

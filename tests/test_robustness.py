@@ -993,3 +993,242 @@ def test_minibatch_past_blas_index_range_is_refused(rng, monkeypatch):
     X, y = _data(RNNClassifier, rng)
     with pytest.raises(ValueError, match="exceeds the 10 rows BLAS can index"):
         RNNClassifier(**SMALL).fit(X, y)
+
+
+# --------------------------------------------------------------------------
+# Fault injection during fit (a fault raised by the minibatch step)
+# --------------------------------------------------------------------------
+
+FAULT = dict(hidden_layer_sizes=(3,), batch_size=2, learning_rate_init=0.05,
+             random_state=SEED)
+
+
+def _faulty_step(monkeypatch, fail_at, error):
+    """Make BaseRNN._minibatch_loss_grad raise ``error`` on call ``fail_at``."""
+    from skrnn._base import BaseRNN
+
+    original = BaseRNN._minibatch_loss_grad
+    calls = [0]
+
+    def step(self, *args, **kwargs):
+        calls[0] += 1
+        if calls[0] == fail_at:
+            raise error
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(BaseRNN, "_minibatch_loss_grad", step)
+    return calls
+
+
+def _fit_updates(Estimator, X, y, n_updates, solver):
+    """A model after exactly ``n_updates`` minibatch updates, made without a
+    fault: whole epochs by max_iter, then the rest of the updates as a
+    warm-started epoch over the first sequences of the next epoch's order."""
+    per_epoch = -(-len(X) // FAULT["batch_size"])
+    epochs, rest = divmod(n_updates, per_epoch)
+    if rest == 0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return Estimator(solver=solver, max_iter=epochs, **FAULT).fit(X, y)
+    return None  # a partial epoch has no fault-free way to stop in it
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+@pytest.mark.parametrize("error", [KeyboardInterrupt, MemoryError])
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_fault_at_random_minibatch_keeps_last_applied_update(Estimator, error,
+                                                             solver, rng,
+                                                             monkeypatch):
+    X, y = _data(Estimator, rng)  # 8 sequences: 4 minibatches an epoch
+    fail_at = int(rng.choice([5, 9, *rng.integers(2, 12, 2)]))
+    est = Estimator(solver=solver, max_iter=4, **FAULT)
+    applied = []
+    optimizer = Adam if solver == "adam" else __import__(
+        "skrnn._optimizers", fromlist=["SGD"]).SGD
+    original = optimizer.step
+
+    def record(self, params, grad):
+        original(self, params, grad)
+        applied.append(params.copy())
+
+    monkeypatch.setattr(optimizer, "step", record)
+    _faulty_step(monkeypatch, fail_at, error())
+    if error is KeyboardInterrupt:
+        with pytest.warns(UserWarning, match="interrupted by user"):
+            est.fit(X, y)
+    else:
+        with pytest.raises(MemoryError):
+            est.fit(X, y)
+    monkeypatch.undo()
+    assert len(applied) == fail_at - 1
+    assert_array_equal(est._params, applied[-1])
+    assert est.n_iter_ == (fail_at - 1) // 4 and est.t_ == 8 * est.n_iter_
+    assert np.isfinite(outputs(est, X)).all() and len(est.predict(X)) == len(X)
+    # The same update count reached without a fault (max_iter, when the
+    # fault hit an epoch boundary) gives the same weights.
+    reference = _fit_updates(Estimator, X, y, fail_at - 1, solver)
+    if reference is not None:
+        assert_array_equal(reference._params, est._params)
+    # And the model stays usable: it can be fitted again.
+    est.set_params(max_iter=1).fit(X, y)
+    assert np.isfinite(est._params).all()
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_interrupt_at_epoch_boundary_then_warm_start_equals_uninterrupted(
+        Estimator, dropout, rng, monkeypatch):
+    X, y = _data(Estimator, rng)
+    X = [x.astype(np.float64) for x in X]
+    n_epochs, stop_after = 5, int(rng.integers(1, 5))
+    params = dict(solver="adam", dropout=dropout, **FAULT)
+    whole = Estimator(max_iter=n_epochs, **params).fit(X, y)
+    est = Estimator(max_iter=n_epochs, **params)
+    _faulty_step(monkeypatch, 4 * stop_after + 1, KeyboardInterrupt)
+    with pytest.warns(UserWarning, match=f"after {stop_after} complete epochs"):
+        est.fit(X, y)
+    monkeypatch.undo()
+    est.set_params(warm_start=True, max_iter=n_epochs - stop_after).fit(X, y)
+    assert est.n_iter_ == whole.n_iter_ and est.t_ == whole.t_
+    assert est.loss_curve_ == whole.loss_curve_
+    _assert_same_fit(est, whole, X)  # bit for bit, shuffling stream included
+
+
+@overflow_expected
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_non_finite_gradient_at_random_minibatch(Estimator, rng, monkeypatch):
+    from skrnn._base import BaseRNN
+
+    X, y = _data(Estimator, rng)
+    fail_at = int(rng.integers(1, 12))
+    original = BaseRNN._minibatch_loss_grad
+    calls = [0]
+
+    def step(self, seqs, targets, weights, batch, params, grad, *args, **kw):
+        loss = original(self, seqs, targets, weights, batch, params, grad,
+                        *args, **kw)
+        calls[0] += 1
+        if calls[0] == fail_at:
+            grad[int(rng.integers(grad.shape[0]))] = np.inf
+        return loss
+
+    monkeypatch.setattr(BaseRNN, "_minibatch_loss_grad", step)
+    est = Estimator(max_iter=4, **FAULT)
+    with pytest.raises(ValueError, match=r"^Training diverged.*Scale the input.*"
+                                         r"keeps the last finite weights"):
+        est.fit(X, y)
+    assert np.isfinite(est._params).all()
+    monkeypatch.undo()
+    assert np.isfinite(outputs(est, X)).all()
+
+
+# --------------------------------------------------------------------------
+# Concurrency
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_threads_fitting_clones_and_predicting_match_serial(Estimator, rng):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sklearn.base import clone
+
+    datasets = [_data(Estimator, np.random.default_rng(SEED + i)) for i in range(8)]
+    template = Estimator((4,), max_iter=3, random_state=SEED)
+    shared = _fitted(Estimator)
+    queries = [_ragged(np.random.default_rng(100 + i), n=12) for i in range(8)]
+    serial_fits = [clone(template).fit(X, y)._params for X, y in datasets]
+    serial_predictions = [outputs(shared, X) for X in queries]
+
+    def work(i):
+        X, y = datasets[i]
+        return clone(template).fit(X, y)._params, outputs(shared, queries[i])
+
+    for _ in range(3):
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(work, range(8)))
+        for (params, predicted), fit, want in zip(results, serial_fits,
+                                                  serial_predictions):
+            assert_array_equal(params, fit)
+            assert_array_equal(predicted, want)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_pickling_while_another_thread_predicts(Estimator, rng):
+    import pickle
+    import threading
+
+    est = _fitted(Estimator)
+    X = _ragged(rng, n=64, high=30)
+    want = outputs(est, X)
+    stop, errors = threading.Event(), []
+
+    def predict():
+        try:
+            while not stop.is_set():
+                assert_array_equal(outputs(est, X), want)
+        except BaseException as exc:  # reported in the main thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=predict)
+    thread.start()
+    try:
+        for _ in range(50):
+            copy_ = pickle.loads(pickle.dumps(est))
+            assert_array_equal(copy_._params, est._params)
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors, errors
+    assert_array_equal(outputs(copy_, X), want)
+
+
+# --------------------------------------------------------------------------
+# Scale limits
+# --------------------------------------------------------------------------
+
+
+def _fake_steps(n_rows, n_features=1):
+    """(n_rows, n_features) zeros that take no memory: stride 0."""
+    return np.lib.stride_tricks.as_strided(
+        np.zeros(n_features), shape=(n_rows, n_features),
+        strides=(0, 8), writeable=False)
+
+
+@pytest.mark.parametrize("lengths", [[2**31], [2**30, 2**30, 5]],
+                         ids=["one-sequence", "minibatch"])
+def test_rows_past_2_31_are_refused_before_any_kernel(lengths, monkeypatch):
+    import skrnn._packing
+    from skrnn._sequences import Sequences
+
+    def no_kernel(*args):
+        raise AssertionError("a kernel ran")
+
+    monkeypatch.setattr(skrnn._packing, "packed_gather", no_kernel)
+    seqs = Sequences.from_lengths(_fake_steps(sum(lengths)), lengths)
+    assert seqs.offsets.dtype == np.int64 and seqs.offsets[-1] >= 2**31
+    with pytest.raises(ValueError, match=r"time steps exceeds the 2147483647 "
+                                         r"rows BLAS can index"):
+        skrnn._packing.PackedBatch(seqs, np.arange(len(lengths)))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="rows BLAS can index"):
+            skrnn._packing.PackedBatch(seqs, np.arange(len(lengths)))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1e6, f"{peak / 1e6:.0f} MB allocated before refusing"
+
+
+def test_offsets_past_2_31_index_the_right_rows():
+    # Sequences that start past row 2**31: the offsets are int64 all the way
+    # into the gather kernel, which must not wrap them around.
+    from skrnn._kernels._pack import packed_gather
+
+    start = 2**31 + 3
+    offsets = np.array([start, start + 4], dtype=np.int64)  # lengths 4 and 2
+    batch_sizes = np.array([2, 2, 1, 1], dtype=np.intp)
+    gather = np.empty(6, dtype=np.intp)
+    packed_gather(offsets, batch_sizes, gather)
+    assert_array_equal(gather, [start, start + 4, start + 1, start + 5,
+                                start + 2, start + 3])
