@@ -53,7 +53,11 @@ class PackedBatch:
 
     def __init__(self, seqs, indices):
         indices = np.asarray(indices, dtype=np.intp)
-        lengths = seqs.lengths[indices]
+        # The minibatch's own lengths, not seqs.lengths[indices]: that
+        # property differences all N offsets, which made every minibatch
+        # O(N) in time and memory (a fit O(N^2 / batch_size)).
+        offsets = seqs.offsets
+        lengths = offsets[indices + 1] - offsets[indices]
         by_length = np.argsort(-lengths, kind="stable")
         self.order = indices[by_length]
         self.lengths = lengths = lengths[by_length]
