@@ -572,7 +572,8 @@ def _check_ragged(X, input_name, accept_sparse, allow_empty=False):
         # (map over C attribute getters): it was a third of a predict on 2000
         # short sequences.
         if set(map(_NDIM, X)) == {2}:
-            arrays = list(X)
+            # X itself when a list: a copy is one more word per sequence.
+            arrays = X if isinstance(X, list) else list(X)
         else:
             arrays = [x if x.ndim == 2 else as_step_array(x, i)
                       for i, x in enumerate(X)]
@@ -600,11 +601,15 @@ def _check_ragged(X, input_name, accept_sparse, allow_empty=False):
         allow_empty,
     )
     offsets = _offsets_from_lengths(lengths)
+    n_features = int(shapes[0, 1])
+    # Freed before the data is made: two words per sequence that would
+    # otherwise add to the peak of validating many short sequences.
+    del shapes, lengths
 
     # An explicit C-ordered output: concatenate alone would return a
     # Fortran-ordered array when every input is Fortran-ordered. Casts are
     # widening only (int/bool/float16 -> float64), so same_kind is exact.
-    data = np.empty((offsets[-1], shapes[0, 1]), dtype=_float_dtype(dtypes))
+    data = np.empty((offsets[-1], n_features), dtype=_float_dtype(dtypes))
     np.concatenate(arrays, axis=0, out=data, casting="same_kind")
     _check_finite(data, offsets, input_name)
     return Sequences(data, offsets)
