@@ -745,11 +745,34 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         nonempty = np.flatnonzero(seqs.lengths > 0)
         with _single_threaded_blas():
             max_steps = net.steps_per_batch(itemsize=self._params.dtype.itemsize)
-            for idx in predict_batches(seqs.lengths[nonempty], max_steps):
+            lengths = seqs.lengths[nonempty]
+            for idx in predict_batches(lengths, max_steps):
+                if lengths[idx[0]] > max_steps and net.n_directions == 1:
+                    # One sequence longer than the budget: in chunks of time,
+                    # the state carried over, so that memory beyond its data
+                    # does not grow with its length (a reversed direction
+                    # needs the whole sequence at once).
+                    self._predict_in_chunks(seqs, int(nonempty[idx[0]]),
+                                            max_steps, params, ws, out)
+                    continue
                 batch = PackedBatch(seqs, nonempty[idx])
                 Z = net.predict(params, batch, ws)
                 out[batch.gather if self._per_step else batch.order] = Z
         return out
+
+    def _predict_in_chunks(self, seqs, i, max_steps, params, ws, out):
+        start, stop = int(seqs.offsets[i]), int(seqs.offsets[i + 1])
+        state = None
+        for a in range(start, stop, max_steps):
+            b = min(a + max_steps, stop)
+            chunk = type(seqs)(seqs.data[a:b], np.array([0, b - a], dtype=np.int64))
+            Z, state = self._network.predict(params, PackedBatch(chunk, [0]), ws,
+                                             initial_state=state,
+                                             return_state=True)
+            if self._per_step:
+                out[a:b] = Z
+        if not self._per_step:
+            out[i] = Z[0]
 
     # -- persistence -----------------------------------------------------
 
