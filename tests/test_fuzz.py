@@ -30,7 +30,6 @@ this file.
 
 import os
 import re
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -763,7 +762,8 @@ def test_sliding_windows_transformer_fuzz(case, other, window, horizon):
     if not ok:
         return
     for method in ("transform", "make_xy"):
-        ok, result = attempt(lambda: getattr(windows, method)(other[0]), names)
+        ok, result = attempt(
+            lambda method=method: getattr(windows, method)(other[0]), names)
         if not ok:
             continue
         X = result[0] if method == "make_xy" else result
@@ -993,7 +993,8 @@ def test_score_checks_y_and_sample_weight_by_name(Estimator):
 
 
 @pytest.mark.parametrize("series, match", [
-    (np.empty(0), r"^series is empty"), (np.ones((4, 2)) + 1j, r"^series holds complex")])
+    (np.empty(0), r"^series is empty"),
+    (np.ones((4, 2)) + 1j, r"^series holds complex")])
 def test_sliding_windows_name_the_series(series, match):
     # Were "Found array with 0 sample(s)" and "Complex data not supported".
     with pytest.raises(ValueError, match=match):
