@@ -79,11 +79,13 @@ def _single_threaded_blas():
                 _release_openblas_control()
 
 
-def sequence_weights(sample_weight, lengths, per_step):
+def sequence_weights(sample_weight, lengths, per_step, sequences_name=None):
     """Checked sample weights: one per sequence, or with ``per_step`` one per
     time step (a sequence's weight repeated over its steps, or a list of one
-    weight array per sequence)."""
+    weight array per sequence). ``sequences_name``, if given, is the argument
+    holding the sequences, named where the weights do not match them."""
     n = lengths.shape[0]
+    of = "" if sequences_name is None else f" of {sequences_name}"
     if sample_weight is None:
         weights = np.ones(n)
     elif (per_step and isinstance(sample_weight, (list, tuple))
@@ -91,7 +93,7 @@ def sequence_weights(sample_weight, lengths, per_step):
         if len(sample_weight) != n:
             raise ValueError(
                 f"sample_weight has {len(sample_weight)} arrays, expected "
-                f"{n}: one per sequence.")
+                f"{n}: one per sequence{of}.")
         parts = [_as_float_weights(w, f"sample_weight[{i}]")
                  for i, w in enumerate(sample_weight)]
         for i, part in enumerate(parts):
@@ -99,14 +101,14 @@ def sequence_weights(sample_weight, lengths, per_step):
                 raise ValueError(
                     f"sample_weight[{i}] has shape {part.shape}, expected "
                     f"({lengths[i]},): one weight per time step of "
-                    f"sequence {i}.")
+                    f"sequence {i}{of}.")
         return _checked_weights(np.concatenate(parts))
     else:
         weights = _as_float_weights(sample_weight, "sample_weight")
         if weights.shape != (n,):
             raise ValueError(
                 f"sample_weight has shape {weights.shape}, expected ({n},): "
-                "one weight per sequence."
+                f"one weight per sequence{of}."
             )
     if per_step:
         weights = np.repeat(weights, lengths)
@@ -126,7 +128,7 @@ def _checked_weights(weights):
     if not np.isfinite(weights).all() or np.any(weights < 0):
         raise ValueError("sample_weight must be finite and non-negative.")
     if weights.sum() <= 0:
-        raise ValueError("sample_weight sums to zero: there is nothing to fit.")
+        raise ValueError("sample_weight sums to zero: every weight is 0.")
     return weights
 
 

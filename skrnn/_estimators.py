@@ -732,7 +732,9 @@ def _regression_targets(y):
     # check_array's own messages for these ("Found array with dim 3", "Input
     # should have at least 1 dimension") do not name y.
     try:
-        ndim = np.ndim(y)
+        # As np.ndim does, without the __array_function__ dispatch that
+        # array-likes such as sklearn's _NotAnArray refuse.
+        ndim = y.ndim if hasattr(y, "ndim") else np.asarray(y).ndim
     except ValueError as exc:  # ragged nested lists
         raise ValueError(f"y must be a 1-D or 2-D array of numbers: {exc}") from exc
     if ndim not in (1, 2):

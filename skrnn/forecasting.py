@@ -11,12 +11,10 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_params,
 )
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    column_or_1d,
-)
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
+from ._base import sequence_weights
+from ._estimators import _regression_targets
 from ._sequences import (
     Sequences,
     _is_dataframe,
@@ -297,23 +295,32 @@ class RelativeToLast(RegressorMixin, BaseEstimator):
         targets = self._validate_targets(y, seqs.n_sequences)
         self._n_step_features = seqs.n_features
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, targets)
+            sample_weight = sequence_weights(
+                sample_weight, np.ones(seqs.n_sequences, dtype=np.int64),
+                per_step=False, sequences_name="X")
         last = _last_values(seqs, self.target_)
-        if self.scale == "global":
+        # Huge values overflow here (to infinity, with a RuntimeWarning):
+        # checked after, with an error that says what to do.
+        with np.errstate(over="ignore", invalid="ignore"):
             change = targets - last
-            mean_square = np.average(change * change, axis=0, weights=sample_weight)
-            self.scale_ = _nonzero(np.sqrt(mean_square))
-        elif hasattr(self, "scale_"):
-            del self.scale_
-        scale = self._scale(seqs)
-        relative = (targets - last) / scale
+            if self.scale == "global":
+                # Weights divided by their maximum: np.average's sums of
+                # huge or tiny weights neither overflow nor underflow.
+                mean_square = np.average(
+                    change * change, axis=0, weights=None if sample_weight is None
+                    else sample_weight / sample_weight.max())
+                self.scale_ = _nonzero(np.sqrt(mean_square))
+            elif hasattr(self, "scale_"):
+                del self.scale_
+            scale = self._scale(seqs)
+            relative = change / scale
+        _check_not_overflowed("X and y", scale, relative)
+        windows = _relative_windows(X, seqs, form, self.target_, last, scale,
+                                    "X and y")
         fit_params = {} if sample_weight is None else {"sample_weight": sample_weight}
         self.regressor_ = clone(self.regressor)
         self.regressor_.fit(
-            _relative_windows(X, seqs, form, self.target_, last, scale),
-            relative[:, 0] if self._y_1d else relative,
-            **fit_params,
-        )
+            windows, relative[:, 0] if self._y_1d else relative, **fit_params)
         return self
 
     def predict(self, X):
@@ -334,12 +341,16 @@ class RelativeToLast(RegressorMixin, BaseEstimator):
         seqs, form = check_sequences(X, accept_sparse=False)
         check_step_features(seqs, self._n_step_features, type(self).__name__)
         last = _last_values(seqs, self.target_)
-        scale = self._scale(seqs)
+        with np.errstate(over="ignore", invalid="ignore"):
+            scale = self._scale(seqs)
+        _check_not_overflowed("X", scale)
         relative = self.regressor_.predict(
-            _relative_windows(X, seqs, form, self.target_, last, scale)
+            _relative_windows(X, seqs, form, self.target_, last, scale, "X")
         )
         relative = np.asarray(relative, dtype=np.float64).reshape(last.shape)
-        predictions = last + scale * relative
+        with np.errstate(over="ignore", invalid="ignore"):
+            predictions = last + scale * relative
+        _check_not_overflowed("X", predictions)
         return predictions[:, 0] if self._y_1d else predictions
 
     def _validate_targets(self, y, n_samples):
@@ -349,12 +360,10 @@ class RelativeToLast(RegressorMixin, BaseEstimator):
                 f"{type(self).__name__} requires y to be passed, but the target "
                 "y is None."
             )
-        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        y = _regression_targets(y)
         if y.ndim == 2 and y.shape[1] == 1:
             # As RNNRegressor does: one target is a 1-D y, with a warning.
             y = column_or_1d(y, warn=True)
-        if y.ndim not in (1, 2):
-            raise ValueError(f"y must be 1-D or 2-D; got {y.ndim} dimensions.")
         if y.shape[0] != n_samples:
             raise ValueError(
                 "Found input variables with inconsistent numbers of samples: "
@@ -438,14 +447,29 @@ def _nonzero(scale):
     return np.where(scale > 0, scale, 1.0)
 
 
-def _relative_windows(X, seqs, form, target, last, scale):
-    """The windows of X with target columns made relative, in X's own form."""
+def _check_not_overflowed(inputs, *arrays):
+    """A ValueError if the arithmetic on ``inputs`` overflowed in ``arrays``."""
+    if not all(np.isfinite(a).all() for a in arrays):
+        raise ValueError(
+            f"{inputs} {'are' if ' and ' in inputs else 'is'} too large for "
+            "RelativeToLast: the changes from the last value of each window "
+            "(their scale, and for scale='global' their squares) overflow "
+            "float64. Scale the targets: divide y and the target columns of X "
+            "by the same constant.")
+
+
+def _relative_windows(X, seqs, form, target, last, scale, inputs):
+    """The windows of X with target columns made relative, in X's own form;
+    ``inputs`` names the arguments in the error if that overflows."""
     # A new array rather than seqs.data modified in place: the caller's X
     # must never change, whatever check_sequences shares with it.
     data = seqs.data.copy()
     lengths = seqs.lengths
-    data[:, target] -= np.repeat(last, lengths, axis=0).astype(data.dtype)
-    data[:, target] /= np.repeat(scale, lengths, axis=0).astype(data.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        divisor = np.repeat(scale, lengths, axis=0).astype(data.dtype)
+        data[:, target] -= np.repeat(last, lengths, axis=0).astype(data.dtype)
+        data[:, target] /= divisor
+    _check_not_overflowed(inputs, divisor, data[:, target])
     n_samples = seqs.n_sequences
     if form == "3d":
         return data.reshape(n_samples, -1, seqs.n_features)

@@ -25,6 +25,9 @@ from sklearn.metrics import (
     recall_score,
 )
 from sklearn.utils.multiclass import unique_labels
+from sklearn.utils.validation import assert_all_finite
+
+from ._base import sequence_weights
 
 __all__ = [
     "flat_accuracy_score",
@@ -68,18 +71,36 @@ def _check_sequence_targets(y_true, y_pred):
             "label per true label."
         )
     true, pred = np.concatenate(y_true), np.concatenate(y_pred)
-    # Checked here: not every supported scikit-learn version's metrics do.
-    if (true.dtype.kind in "USO" or pred.dtype.kind in "USO") and (
-            true.dtype.kind != pred.dtype.kind):
+    for name, labels in (("y_true", true), ("y_pred", pred)):
+        if labels.dtype.kind == "f":
+            # Before unique_labels, whose int cast of NaN warns.
+            assert_all_finite(labels, input_name=name)
+    # The label checks scikit-learn's metrics make on the steps (no mix of
+    # strings and numbers, ...), checked here because not every supported
+    # version makes them, and because their messages do not say which
+    # arguments they are about.
+    try:
         unique_labels(true, pred)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(
+            f"y_true and y_pred hold labels that cannot be compared: {exc}"
+        ) from exc
     return true, pred, lengths_true
 
 
 def _on_flat_steps(metric, y_true, y_pred, sample_weight, **kwargs):
     """sklearn's ``metric`` on the concatenated steps, sequence weights repeated."""
     true, pred, lengths = _check_sequence_targets(y_true, y_pred)
-    return metric(true, pred, sample_weight=_step_weights(sample_weight, lengths),
-                  **kwargs)
+    if true.shape[0] == 0:
+        # scikit-learn's "Found empty input array" does not say why.
+        raise ValueError(
+            "y_true and y_pred hold no time steps: every sequence is empty "
+            f"({lengths.shape[0]} of them), so there is nothing to score per "
+            "step.")
+    if sample_weight is not None:
+        sample_weight = sequence_weights(sample_weight, lengths, per_step=True,
+                                         sequences_name="y_true")
+    return metric(true, pred, sample_weight=sample_weight, **kwargs)
 
 
 def _as_sequence_list(y, name):
@@ -102,19 +123,6 @@ def _as_sequence_list(y, name):
     return arrays
 
 
-def _step_weights(sample_weight, lengths):
-    """Repeat one weight per sequence over the sequence's steps."""
-    if sample_weight is None:
-        return None
-    sample_weight = np.asarray(sample_weight, dtype=np.float64)
-    if sample_weight.shape != lengths.shape:
-        raise ValueError(
-            f"sample_weight has shape {sample_weight.shape}; expected one weight "
-            f"per sequence, shape {lengths.shape}."
-        )
-    return np.repeat(sample_weight, lengths)
-
-
 def flat_accuracy_score(y_true, y_pred, *, normalize=True, sample_weight=None):
     """Accuracy over all time steps of all sequences.
 
@@ -127,8 +135,11 @@ def flat_accuracy_score(y_true, y_pred, *, normalize=True, sample_weight=None):
     normalize : bool, default=True
         Return the fraction of correct steps; if False, their (weighted)
         number.
-    sample_weight : array-like of shape (n_sequences,), default=None
-        Weight of each sequence, applied to each of its steps.
+    sample_weight : array-like of shape (n_sequences,) or list of arrays, \
+default=None
+        Weight of each sequence, applied to each of its steps, or one array
+        of per-step weights per sequence (as ``SequenceTagger.fit`` takes).
+        Weights must be finite and non-negative, not all zero.
 
     Returns
     -------
@@ -166,7 +177,7 @@ def sequence_accuracy_score(y_true, y_pred, *, normalize=True, sample_weight=Non
         Return the fraction of entirely right sequences; if False, their
         (weighted) number.
     sample_weight : array-like of shape (n_sequences,), default=None
-        Weight of each sequence.
+        Weight of each sequence: finite and non-negative, not all zero.
 
     Returns
     -------
@@ -188,9 +199,9 @@ def sequence_accuracy_score(y_true, y_pred, *, normalize=True, sample_weight=Non
     0.5
     """
     true, pred, lengths = _check_sequence_targets(y_true, y_pred)
-    # The label checks accuracy_score makes on the steps (e.g. no mix of
-    # strings and numbers), before comparing them here.
-    unique_labels(true, pred)
+    if sample_weight is not None:
+        sample_weight = sequence_weights(sample_weight, lengths, per_step=False,
+                                         sequences_name="y_true")
     sequence_ids = np.repeat(np.arange(lengths.shape[0]), lengths)
     n_wrong = np.bincount(
         sequence_ids, weights=(true != pred), minlength=lengths.shape[0]
@@ -239,8 +250,11 @@ def flat_precision_recall_fscore_support(
         How to average over labels; None gives one score per label.
     warn_for : tuple or set, default=("precision", "recall", "f-score")
         Which metrics warn when ill-defined.
-    sample_weight : array-like of shape (n_sequences,), default=None
-        Weight of each sequence, applied to each of its steps.
+    sample_weight : array-like of shape (n_sequences,) or list of arrays, \
+default=None
+        Weight of each sequence, applied to each of its steps, or one array
+        of per-step weights per sequence (as ``SequenceTagger.fit`` takes).
+        Weights must be finite and non-negative, not all zero.
     zero_division : {"warn", 0.0, 1.0, np.nan}, default="warn"
         Value returned for a division by zero.
 
@@ -288,8 +302,11 @@ default="binary"
         How to average over labels, as in scikit-learn (whose default,
         "binary", needs two labels; taggers usually want "macro" or
         "weighted"); None gives one score per label.
-    sample_weight : array-like of shape (n_sequences,), default=None
-        Weight of each sequence, applied to each of its steps.
+    sample_weight : array-like of shape (n_sequences,) or list of arrays, \
+default=None
+        Weight of each sequence, applied to each of its steps, or one array
+        of per-step weights per sequence (as ``SequenceTagger.fit`` takes).
+        Weights must be finite and non-negative, not all zero.
     zero_division : {"warn", 0.0, 1.0, np.nan}, default="warn"
         Value returned for a division by zero."""
 
@@ -403,8 +420,11 @@ def flat_classification_report(
         The labels to report.
     target_names : list of str of shape (n_labels,), default=None
         Display names of the labels.
-    sample_weight : array-like of shape (n_sequences,), default=None
-        Weight of each sequence, applied to each of its steps.
+    sample_weight : array-like of shape (n_sequences,) or list of arrays, \
+default=None
+        Weight of each sequence, applied to each of its steps, or one array
+        of per-step weights per sequence (as ``SequenceTagger.fit`` takes).
+        Weights must be finite and non-negative, not all zero.
     digits : int, default=2
         Digits of the formatted numbers (ignored with `output_dict`).
     output_dict : bool, default=False
@@ -449,8 +469,11 @@ def flat_confusion_matrix(
     labels : array-like of shape (n_labels,), default=None
         The labels indexing the matrix, in order; None takes the sorted labels
         present in either input.
-    sample_weight : array-like of shape (n_sequences,), default=None
-        Weight of each sequence, applied to each of its steps.
+    sample_weight : array-like of shape (n_sequences,) or list of arrays, \
+default=None
+        Weight of each sequence, applied to each of its steps, or one array
+        of per-step weights per sequence (as ``SequenceTagger.fit`` takes).
+        Weights must be finite and non-negative, not all zero.
     normalize : {"true", "pred", "all"} or None, default=None
         Normalise over true labels (rows), predicted labels (columns) or all.
 

@@ -30,7 +30,6 @@ this file.
 
 import os
 import re
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -763,7 +762,8 @@ def test_sliding_windows_transformer_fuzz(case, other, window, horizon):
     if not ok:
         return
     for method in ("transform", "make_xy"):
-        ok, result = attempt(lambda: getattr(windows, method)(other[0]), names)
+        ok, result = attempt(
+            lambda method=method: getattr(windows, method)(other[0]), names)
         if not ok:
             continue
         X = result[0] if method == "make_xy" else result
@@ -802,16 +802,6 @@ def test_recursive_forecast_fuzz(case, n_steps, window):
         _assert_finite(forecast)
 
 
-KNOWN_UNFIXED = pytest.mark.xfail(
-    strict=False,
-    reason="found by this fuzzer, not fixed yet: scikit-learn's own messages "
-    "pass through unnamed (\"Sample weights must contain at least one non-zero "
-    "number\", \"Mix of label input types\", \"could not convert string to "
-    "float\") and RuntimeWarnings (overflow in square, invalid value in cast) "
-    "escape for huge targets and NaN labels")
-
-
-@KNOWN_UNFIXED
 @fuzz(2)
 @given(data=st.data(), scale=st.sampled_from([None, "window", "global"]),
        target=st.sampled_from([None, 0, [2, 0], 7, -1, "a"]))
@@ -887,7 +877,6 @@ def label_sequences(draw, lengths):
     return y, valid
 
 
-@KNOWN_UNFIXED
 @fuzz(1)
 @given(data=st.data(), which=st.integers(0, len(METRICS) - 1))
 def test_metrics_fuzz(data, which):
@@ -910,7 +899,6 @@ def test_metrics_fuzz(data, which):
                 _assert_finite(part)
 
 
-@KNOWN_UNFIXED
 @fuzz(1)
 @given(data=st.data(),
        name=st.sampled_from(metrics.get_flat_scorer_names()))
@@ -1005,7 +993,8 @@ def test_score_checks_y_and_sample_weight_by_name(Estimator):
 
 
 @pytest.mark.parametrize("series, match", [
-    (np.empty(0), r"^series is empty"), (np.ones((4, 2)) + 1j, r"^series holds complex")])
+    (np.empty(0), r"^series is empty"),
+    (np.ones((4, 2)) + 1j, r"^series holds complex")])
 def test_sliding_windows_name_the_series(series, match):
     # Were "Found array with 0 sample(s)" and "Complex data not supported".
     with pytest.raises(ValueError, match=match):
@@ -1022,3 +1011,127 @@ def test_recursive_forecast_names_the_history(history, match):
         _ONE_STEP.append(_one_step_model())
     with pytest.raises(ValueError, match=match):
         recursive_forecast(_ONE_STEP[0], history, 2, window=3)
+
+
+# Metrics, scorers and RelativeToLast (the xfails these tests replaced).
+
+FLAT_TRUE = [np.array(["a", "b", "a"]), np.array(["b"])]
+FLAT_PRED = [np.array(["a", "a", "a"]), np.array(["b"])]
+
+
+@pytest.mark.parametrize("metric", [metrics.flat_accuracy_score,
+                                    metrics.sequence_accuracy_score,
+                                    metrics.flat_confusion_matrix])
+def test_metrics_all_zero_sample_weight_names_it(metric):
+    # Was scikit-learn's "Sample weights must contain at least one non-zero
+    # number".
+    with pytest.raises(ValueError, match=r"^sample_weight sums to zero"):
+        metric(FLAT_TRUE, FLAT_PRED, sample_weight=np.zeros(2))
+
+
+@pytest.mark.parametrize("metric", [metrics.flat_accuracy_score,
+                                    metrics.sequence_accuracy_score])
+def test_metrics_sample_weight_of_wrong_count_names_y_true(metric):
+    # Was "sample_weight has shape (3,), expected (2,)": which sequences?
+    with pytest.raises(ValueError, match=r"one weight per sequence of y_true"):
+        metric(FLAT_TRUE, FLAT_PRED, sample_weight=np.ones(3))
+
+
+def test_flat_metrics_take_per_step_weights():
+    # A list of per-step weights (as SequenceTagger.fit takes) was refused
+    # by numpy ("inhomogeneous shape"), unnamed.
+    steps = [np.array([1.0, 1.0, 2.0]), np.array([0.5])]
+    assert metrics.flat_accuracy_score(FLAT_TRUE, FLAT_PRED,
+                                       sample_weight=steps) == 3.5 / 4.5
+
+
+@pytest.mark.parametrize("metric", [metrics.flat_accuracy_score,
+                                    metrics.sequence_accuracy_score])
+def test_metrics_mixed_label_types_name_y_true_and_y_pred(metric):
+    # Was scikit-learn's bare "Mix of label input types (string and number)".
+    with pytest.raises(ValueError, match=r"^y_true and y_pred hold labels that "
+                       r"cannot be compared: Mix of label input types"):
+        metric(FLAT_TRUE, [np.array([1, 0, 1]), np.array([0])])
+
+
+def test_nan_labels_are_an_error_not_a_warning():
+    # Was RuntimeWarning: invalid value encountered in cast (in
+    # type_of_target), through the scorers.
+    nan_true = [np.full(3, np.nan), np.array([1.0])]
+    with pytest.raises(ValueError, match=r"Input y_true contains NaN"):
+        metrics.flat_accuracy_score(nan_true, [np.ones(3), np.ones(1)])
+    X = _clean()
+    y = [np.full(len(x), np.nan) for x in X]
+    for name in metrics.get_flat_scorer_names():
+        with pytest.raises(ValueError, match=r"Input y_true contains NaN"):
+            metrics.get_flat_scorer(name)(_fitted(SequenceTagger), X, y)
+
+
+def test_flat_metrics_of_empty_sequences_say_so():
+    # Was scikit-learn's "Found empty input array (e.g., `y_true` or
+    # `y_pred`)"; a whole-sequence score of empty sequences is defined.
+    empty = [np.array([], dtype="<U1")]
+    with pytest.raises(ValueError, match=r"^y_true and y_pred hold no time "
+                       r"steps: every sequence is empty"):
+        metrics.flat_accuracy_score(empty, empty)
+    assert metrics.sequence_accuracy_score(empty, empty) == 1.0
+
+
+def _windows():
+    X, y, _ = sliding_windows(np.sin(np.arange(12) / 2.0), 3)
+    return X, y
+
+
+@pytest.mark.parametrize("weights, match", [
+    (["a"] * 9, r"^sample_weight must hold numbers"),
+    (np.zeros(9), r"^sample_weight sums to zero"),
+    (np.ones(8), r"one weight per sequence of X")])
+def test_relative_to_last_sample_weight_names_it(weights, match):
+    # Were numpy's "could not convert string to float: 'a'" and
+    # scikit-learn's "Sample weights must contain at least one non-zero
+    # number".
+    X, y = _windows()
+    with pytest.raises(ValueError, match=match):
+        RelativeToLast(DummyRegressor()).fit(X, y, sample_weight=weights)
+
+
+def test_relative_to_last_y_of_wrong_rank_names_y():
+    # Was check_array's "Found array with dim 3, while dim <= 2 is required".
+    X, y = _windows()
+    with pytest.raises(ValueError, match=r"^y must be 1-D"):
+        RelativeToLast(DummyRegressor()).fit(X, np.ones((len(X), 2, 2)))
+
+
+@pytest.mark.parametrize("scale", [None, "window", "global"])
+def test_relative_to_last_overflow_is_an_error_not_a_warning(scale):
+    # Was RuntimeWarning: overflow encountered in multiply / invalid value in
+    # divide, for huge y and scale='global'.
+    X, y = _windows()
+    model = RelativeToLast(DummyRegressor(), scale=scale)
+    huge = np.where(np.arange(len(y)) % 2, 1.0, -1.0) * 1e300
+    if scale == "global":
+        with pytest.raises(ValueError, match=r"^X and y are too large for "
+                           r"RelativeToLast.*Scale the targets"):
+            model.fit(X, huge)
+    # Windows spanning -max..max overflow their differences, whatever the
+    # scale: an error in fit, and in predict after a fit on ordinary windows.
+    extreme = X.copy()
+    extreme[0, 0, 0] = -np.finfo(np.float64).max
+    extreme[0, -1, 0] = np.finfo(np.float64).max
+    with pytest.raises(ValueError, match=r"^X and y are too large"):
+        model.fit(extreme, y)
+    model.fit(X, y)
+    with pytest.raises(ValueError, match=r"^X is too large"):
+        model.predict(extreme)
+
+
+def test_relative_to_last_global_scale_of_huge_and_tiny_weights():
+    # Huge weights times squared changes of 1e5 overflowed (RuntimeWarning:
+    # overflow in multiply): the weights' fault, not y's.
+    X, y = _windows()
+    X, y = 1e5 * X, 1e5 * y
+    reference = RelativeToLast(DummyRegressor(), scale="global").fit(X, y)
+    for factor in (1e300, 1e-300):
+        model = RelativeToLast(DummyRegressor(), scale="global").fit(
+            X, y, sample_weight=np.full(len(X), factor))
+        np.testing.assert_allclose(model.scale_, reference.scale_, rtol=1e-12)
