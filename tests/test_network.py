@@ -135,27 +135,34 @@ def _finite_differences(net, flat, batch, ws, objective, wrt, dropout=0.0,
     pre-activation is a kink, where the derivative is one-sided: it is
     returned as NaN.
     """
-    relu = net.relu
     views = net.views(flat)  # views see the in-place perturbations
 
     def evaluate():
         rng = None if seed is None else np.random.default_rng(seed)
         Z = net.forward(views, batch, ws, dropout=dropout, rng=rng)
-        return objective(Z, batch)[0], (_relu_pattern(ws) if relu else None)
+        return objective(Z, batch)[0], (_relu_pattern(ws) if net.relu else None)
 
+    indices = list(np.ndindex(wrt.shape))
+    return _central_differences(evaluate, wrt, indices).reshape(wrt.shape)
+
+
+def _central_differences(evaluate, arr, indices):
+    """Central differences of ``evaluate()[0]`` at the entries ``indices`` of
+    ``arr``, perturbed in place and restored; NaN where the perturbation
+    changes ``evaluate()[1]`` (the relu pattern, None elsewhere): a kink."""
     _, pattern = evaluate()
-    fd = np.empty(wrt.shape)
-    for idx in np.ndindex(wrt.shape):
-        saved = wrt[idx]
-        wrt[idx] = saved + FD_STEP
+    fd = np.empty(len(indices))
+    for i, idx in enumerate(indices):
+        saved = arr[idx]
+        arr[idx] = saved + FD_STEP
         plus, pattern_plus = evaluate()
-        wrt[idx] = saved - FD_STEP
+        arr[idx] = saved - FD_STEP
         minus, pattern_minus = evaluate()
-        wrt[idx] = saved
-        fd[idx] = (plus - minus) / (2 * FD_STEP)
-        if relu and not (np.array_equal(pattern, pattern_plus)
-                         and np.array_equal(pattern, pattern_minus)):
-            fd[idx] = np.nan
+        arr[idx] = saved
+        fd[i] = (plus - minus) / (2 * FD_STEP)
+        if pattern is not None and not (np.array_equal(pattern, pattern_plus)
+                                        and np.array_equal(pattern, pattern_minus)):
+            fd[i] = np.nan
     return fd
 
 
@@ -699,20 +706,7 @@ def test_initial_state_gradients_match_finite_differences(rng, cell, n_layers,
     assert not np.isnan(grad).any()
 
     def fd_of(arr, indices):
-        _, pattern = evaluate()
-        fd = np.empty(len(indices))
-        for i, idx in enumerate(indices):
-            saved = arr[idx]
-            arr[idx] = saved + FD_STEP
-            plus, p_plus = evaluate()
-            arr[idx] = saved - FD_STEP
-            minus, p_minus = evaluate()
-            arr[idx] = saved
-            fd[i] = (plus - minus) / (2 * FD_STEP)
-            if net.relu and not (np.array_equal(pattern, p_plus)
-                                 and np.array_equal(pattern, p_minus)):
-                fd[i] = np.nan
-        return fd
+        return _central_differences(evaluate, arr, indices)
 
     for layer, row in enumerate(h0):
         for direction, state in enumerate(row):
