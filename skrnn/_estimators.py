@@ -724,6 +724,11 @@ def _step_labels(y, lengths):
         raise ValueError(
             f"y[{i}] must be a 1-D array with one label per time step of "
             f"sequence {i} ({lengths[i]} steps); got shape {labels[i].shape}.")
+    for i, yi in enumerate(labels):
+        if yi.dtype.kind == "f":
+            # Before the sequences are concatenated: NaN among string labels
+            # would become the label "nan".
+            assert_all_finite(yi, input_name=f"y[{i}]")
     return labels
 
 
@@ -741,7 +746,12 @@ def _regression_targets(y):
         raise ValueError(
             f"y must be 1-D (n_samples,) or 2-D (n_samples, n_outputs); got "
             f"{ndim} dimensions.")
-    return check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+    y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y",
+                    ensure_min_samples=0, ensure_min_features=0)
+    if y.size == 0:  # check_array's "Found array with 0 sample(s)" names no y
+        raise ValueError(
+            f"y is empty (shape={y.shape}): at least one target is required.")
+    return y
 
 
 def _score_weights(sample_weight, n):
