@@ -412,7 +412,12 @@ def _is_nested_list_table(X):
 
 
 def _is_scalar_like(x):
-    return not sp.issparse(x) and np.ndim(x) == 0
+    if sp.issparse(x) or isinstance(x, (list, tuple)):
+        return False  # a sequence (ragged rows included: checked as one)
+    try:
+        return np.ndim(x) == 0
+    except ValueError:  # ragged nested data: not a scalar
+        return False
 
 
 def _single_sparse_message(input_name, accept_sparse):
