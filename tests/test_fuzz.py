@@ -1135,3 +1135,43 @@ def test_relative_to_last_global_scale_of_huge_and_tiny_weights():
         model = RelativeToLast(DummyRegressor(), scale="global").fit(
             X, y, sample_weight=np.full(len(X), factor))
         np.testing.assert_allclose(model.scale_, reference.scale_, rtol=1e-12)
+
+
+def test_regression_tagger_nan_labels_named_before_training():
+    # Fuzz (400 examples): NaN step labels among string labels became the
+    # label "nan"; with 1e-300 weights training then "diverged", unnamed.
+    X = [np.zeros((1, N_FEATURES)), np.ones((1, N_FEATURES))]
+    y = [np.array([np.nan]), np.array(["b"])]
+    for solver in ("adam", "lbfgs"):
+        with pytest.raises(ValueError, match=r"y\[0\] contains NaN"):
+            SequenceTagger(solver=solver, **TINY).fit(
+                X, y, sample_weight=np.full(2, 1e-300))
+
+
+def test_regression_predict_ragged_rows_in_object_array_named():
+    # Fuzz (400 examples): ragged rows as sequence 0 of an object array gave
+    # an AttributeError/unnamed "inhomogeneous shape" error.
+    X = [np.zeros((2, N_FEATURES)), np.ones((2, N_FEATURES))]
+    clf = RNNClassifier(**TINY).fit(X, ["a", "b"])
+    holder = np.empty(2, dtype=object)
+    holder[0] = [[1.0, 2.0, 3.0], [1.0]]
+    holder[1] = X[1]
+    with pytest.raises(ValueError, match=r"(?i)sequence 0"):
+        clf.predict(holder)
+
+
+def test_regression_regressor_score_empty_y_named():
+    # Fuzz (400 examples): "Found array with 0 sample(s)" named no y.
+    X = [np.zeros((1, N_FEATURES)), np.ones((1, N_FEATURES))]
+    reg = RNNRegressor(**TINY).fit(X, [1.0, 2.0])
+    with pytest.raises(ValueError, match=r"^y is empty"):
+        reg.score(X[:1], np.array([]))
+
+
+def test_regression_step_transformer_overflow_is_value_error():
+    # Fuzz (400 examples): StandardScaler on values at the float64 maximum
+    # let numpy's overflow RuntimeWarning escape.
+    X = [np.full((2, N_FEATURES), np.finfo(np.float64).max)]
+    step = StepTransformer(StandardScaler(with_mean=False))
+    with pytest.raises(ValueError, match=r"^X is too large"):
+        step.fit_transform(X)
