@@ -602,7 +602,8 @@ def _check_ragged(X, input_name, accept_sparse, allow_empty=False):
                          dtype=np.int64, count=2 * len(arrays)).reshape(-1, 2)
     lengths = shapes[:, 0]
     _check_lengths_and_features(
-        lengths, shapes[:, 1], lambda i: tuple(int(s) for s in shapes[i]),
+        lengths, shapes[:, 1],
+        lambda i, shapes=shapes: tuple(int(s) for s in shapes[i]),
         allow_empty,
     )
     offsets = _offsets_from_lengths(lengths)
@@ -644,7 +645,8 @@ def _check_ragged_sparse(X, input_name, accept_sparse, allow_empty=False):
     shapes = np.array([x.shape for x in X], dtype=np.int64)
     lengths = shapes[:, 0]
     _check_lengths_and_features(
-        lengths, shapes[:, 1], lambda i: tuple(int(s) for s in shapes[i]),
+        lengths, shapes[:, 1],
+        lambda i, shapes=shapes: tuple(int(s) for s in shapes[i]),
         allow_empty,
     )
     offsets = _offsets_from_lengths(lengths)
