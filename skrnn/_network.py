@@ -26,7 +26,6 @@ CELLS = {
     "lstm": _Cell(_recurrent.LSTM, 4, True, False, 1),
     "gru": _Cell(_recurrent.GRU, 3, False, True, -1),
 }
-N_GATES = {name: cell.n_gates for name, cell in CELLS.items()}
 
 
 class Workspace:

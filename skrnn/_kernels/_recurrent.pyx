@@ -82,7 +82,6 @@ cdef enum _Cell:
     _GRU = 2
 
 ELMAN, LSTM, GRU = _ELMAN, _LSTM, _GRU
-N_GATES = {ELMAN: 1, LSTM: 4, GRU: 3}
 
 
 # --------------------------------------------------------------------------
