@@ -439,12 +439,17 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         net = self._network
         views = net.views(params)
         Z = net.forward(views, batch, ws, dropout=dropout, rng=rng)
-        rows = batch.gather if self._per_step else batch.order
+        rows = self._batch_rows(batch)
         w = weights[rows] / weight_total
         loss, dZ = self._loss.loss_gradient(Z, targets[rows], w)
         dZ = dZ.astype(Z.dtype, copy=False)
         net.backward(views, net.views(grad), batch, dZ, ws)
         return loss
+
+    def _batch_rows(self, batch):
+        """Rows of the targets and weights that ``batch`` reads: one per packed
+        step for a per-step model, one per sequence otherwise."""
+        return batch.gather if self._per_step else batch.order
 
     def _regularize(self, params, grad, weight_total):
         """Add MLP's L2 term on the weights (not biases), to loss and ``grad``.
@@ -511,8 +516,7 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                                           rng if self.shuffle else None)
                 for b, idx in enumerate(order):
                     batch = PackedBatch(train_seqs, idx)
-                    rows = batch.gather if self._per_step else batch.order
-                    weight_total = train_weights[rows].sum()
+                    weight_total = train_weights[self._batch_rows(batch)].sum()
                     if weight_total <= 0:
                         continue
                     loss = self._minibatch_loss_grad(
