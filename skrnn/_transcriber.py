@@ -302,6 +302,41 @@ class SequenceTranscriber(BaseRNN):
 
     # -- fit -------------------------------------------------------------
 
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None):
+        """Fit the model to sequences X and their label sequences y.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features) or (T_i,), \
+                array-like of shape (n_samples, T, n_features) or (n_samples, T)
+            The training sequences, in any accepted form.
+        y : list or 1-D object array of array-like of shape (L_i,)
+            The label sequence of each sequence, unaligned: ``L_i`` may be
+            anything from 0 to what ``T_i`` allows (see Notes). A string is
+            its sequence of characters.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sequence's loss; the loss of a minibatch is the
+            weighted mean. None weighs every sequence equally.
+        X_val, y_val : validation sequences and label sequences, default=None
+            A validation set of your own, scored (``1 - label error rate``)
+            after every epoch into ``validation_scores_``; with
+            ``early_stopping=True`` it decides when to stop.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If a label sequence cannot be aligned with its input (naming the
+            sequence), or y does not hold one label sequence per sequence.
+        TypeError
+            If y is not a list of label sequences.
+        """
+        return super().fit(X, y, sample_weight, X_val=X_val, y_val=y_val)
+
     @available_if(BaseRNN._check_solver)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import log_softmax, logsumexp
-
 from skrnn._kernels._ctc import ctc_beam_search, ctc_loss_grad, edit_distances
+
 from skrnn._loss import CTCLoss
 from skrnn._network import Workspace
 from skrnn._packing import PackedBatch
@@ -334,6 +334,37 @@ def test_wide_beam_finds_the_most_probable_labelling(rng):
     logits = [rng.standard_normal((T, 3)) for T in (1, 2, 3, 4, 5, 5, 5)]
     found = _beam([log_softmax(x, axis=1) for x in logits], width=64)
     assert found == [_most_probable_labelling(x) for x in logits]
+
+
+def _reference_beam(logp, width):
+    """Prefix beam search with a dict of prefixes, pruned like the kernel."""
+    def add(grown, prefix, b=NEG_INF, nb=NEG_INF):
+        old_b, old_nb = grown.get(prefix, (NEG_INF, NEG_INF))
+        grown[prefix] = (np.logaddexp(old_b, b), np.logaddexp(old_nb, nb))
+
+    T, K = logp.shape
+    blank = K - 1
+    beams = {(): (0.0, NEG_INF)}  # prefix -> (log p blank-ending, non-blank)
+    for t in range(T):
+        grown = {}
+        for prefix, (b, nb) in beams.items():
+            total = np.logaddexp(b, nb)
+            add(grown, prefix, b=total + logp[t, blank])
+            if prefix:
+                add(grown, prefix, nb=nb + logp[t, prefix[-1]])
+            for c in range(blank):
+                source = b if prefix and prefix[-1] == c else total
+                add(grown, prefix + (c,), nb=source + logp[t, c])
+        ranked = sorted(grown.items(), key=lambda item: -np.logaddexp(*item[1]))
+        beams = dict(ranked[:width])
+    return max(beams, key=lambda prefix: np.logaddexp(*beams[prefix]))
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 5])
+def test_beam_search_equals_a_reference_with_pruning(width, rng):
+    logp = [log_softmax(1.5 * rng.standard_normal((int(T), 4)), axis=1)
+            for T in rng.integers(1, 14, 20)]
+    assert _beam(logp, width) == [_reference_beam(x, width) for x in logp]
 
 
 def test_beam_search_can_beat_the_best_path():

@@ -1,4 +1,4 @@
-"""Connectionist temporal classification: the loss, its gradient, decoding, edit distance.
+"""Connectionist temporal classification: loss and gradient, decoding, edit distance.
 
 The network's raw scores Z of a minibatch are in the packed layout (see
 :mod:`skrnn._packing`): step t of the j-th sequence in packed order is row
@@ -176,10 +176,12 @@ def ctc_loss_grad(const floating[:, ::1] Z, const Py_ssize_t[::1] starts,
         if labels[j] < 0 or labels[j] >= K - 1:
             raise ValueError(f"labels[{j}] = {labels[j]} is not a class code "
                              f"in [0, {K - 1}).")
+    # Only read where a sequence has labels: no element to point at if none.
+    cdef const Py_ssize_t *codes = &labels[0] if labels.shape[0] else NULL
     with nogil:
         for j in range(B):
             losses[j] = _sequence_loss_grad(
-                Z, starts, j, lengths[j], &labels[label_offsets[j]],
+                Z, starts, j, lengths[j], codes + label_offsets[j],
                 label_offsets[j + 1] - label_offsets[j], weights[j],
                 &logp[0, 0], &alpha[lattice_offsets[j]],
                 &beta[lattice_offsets[j]], dZ)
@@ -189,111 +191,90 @@ def ctc_loss_grad(const floating[:, ::1] Z, const Py_ssize_t[::1] starts,
 # Decoding
 
 
-cdef Py_ssize_t _child(Py_ssize_t node, Py_ssize_t label, Py_ssize_t *parent,
-                       Py_ssize_t *last, Py_ssize_t *first_child,
-                       Py_ssize_t *sibling, Py_ssize_t *n_nodes) noexcept nogil:
-    """The trie node of prefix ``node`` + ``label``, made if new: a prefix is
-    one node, so beams that reach the same prefix merge by node identity."""
-    cdef Py_ssize_t c = first_child[node]
-    while c >= 0:
-        if last[c] == label:
-            return c
-        c = sibling[c]
-    c = n_nodes[0]
-    n_nodes[0] += 1
-    parent[c] = node
-    last[c] = label
-    first_child[c] = -1
-    sibling[c] = first_child[node]
-    first_child[node] = c
-    return c
-
-
 cdef Py_ssize_t _beam_search_one(
         const floating[:, ::1] logp, Py_ssize_t start, Py_ssize_t T,
         Py_ssize_t width, Py_ssize_t *parent, Py_ssize_t *last,
-        Py_ssize_t *first_child, Py_ssize_t *sibling, Py_ssize_t *slot,
         Py_ssize_t *beam, double *beam_b, double *beam_nb,
-        Py_ssize_t *cand, double *cand_b, double *cand_nb,
+        Py_ssize_t *extension, Py_ssize_t *cand_node, Py_ssize_t *cand_parent,
+        Py_ssize_t *cand_label, double *cand_b, double *cand_nb,
         Py_ssize_t *out) noexcept nogil:
     """Prefix beam search over rows start..start+T of ``logp``; the best
     prefix goes into ``out``, and its length is returned.
 
-    ``slot[node]`` is the candidate of a trie node during a step, -1 outside
-    one (and for every node the step makes, whose slots were reset).
+    A prefix is a node of a tree (``parent``, ``last`` label; node 0 is the
+    empty prefix), made only for the prefixes a step keeps, so the tree has
+    at most 1 + T * width nodes. Each beam keeps the log-probabilities of its
+    prefix with the alignments ending in a blank (b) and not (nb).
     """
     cdef Py_ssize_t K = logp.shape[1], blank = K - 1
-    cdef Py_ssize_t n_nodes = 1, n_beams = 1, n_cand, t, b, c, i, node, child
+    cdef Py_ssize_t n_nodes = 1, n_beams = 1, n_cand, t, b, y, c, i, node
     cdef Py_ssize_t best, n_out
     cdef double total, p, score, best_score
     parent[0] = -1
     last[0] = -1
-    first_child[0] = -1
-    sibling[0] = -1
-    slot[0] = -1
     beam[0] = 0
     beam_b[0] = 0.0
     beam_nb[0] = -INFINITY
     for t in range(T):
-        n_cand = 0
+        # extension[b * K + c]: the beam whose prefix is beam b's plus c, so
+        # that both ways of reaching one prefix add up in one candidate.
+        for i in range(n_beams * K):
+            extension[i] = -1
+        for y in range(n_beams):
+            if beam[y] == 0:
+                continue
+            for b in range(n_beams):
+                if beam[b] == parent[beam[y]]:
+                    extension[b * K + last[beam[y]]] = y
+        # Candidates 0..n_beams-1 are the beams' own prefixes, kept by a
+        # blank or by repeating their last label.
+        for b in range(n_beams):
+            node = beam[b]
+            cand_node[b] = node
+            cand_b[b] = _logaddexp(beam_b[b], beam_nb[b]) + logp[start + t, blank]
+            cand_nb[b] = (beam_nb[b] + logp[start + t, last[node]] if node
+                          else -INFINITY)
+        n_cand = n_beams
         for b in range(n_beams):
             node = beam[b]
             total = _logaddexp(beam_b[b], beam_nb[b])
-            for c in range(K):
+            for c in range(blank):
                 p = logp[start + t, c]
-                if c == blank:
-                    child = node
-                elif c == last[node]:
-                    # A repeat without a blank collapses into the prefix ...
-                    child = node
+                # A repeated label extends the prefix only after a blank.
+                p += beam_b[b] if c == last[node] else total
+                y = extension[b * K + c]
+                if y >= 0:
+                    cand_nb[y] = _logaddexp(cand_nb[y], p)
                 else:
-                    child = _child(node, c, parent, last, first_child, sibling,
-                                   &n_nodes)
-                if slot[child] < 0:
-                    slot[child] = n_cand
-                    cand[n_cand] = child
+                    cand_node[n_cand] = -1
+                    cand_parent[n_cand] = node
+                    cand_label[n_cand] = c
                     cand_b[n_cand] = -INFINITY
-                    cand_nb[n_cand] = -INFINITY
+                    cand_nb[n_cand] = p
                     n_cand += 1
-                i = slot[child]
-                if c == blank:
-                    cand_b[i] = _logaddexp(cand_b[i], total + p)
-                elif child == node:
-                    cand_nb[i] = _logaddexp(cand_nb[i], beam_nb[b] + p)
-                    # ... and after a blank it extends it by the same label.
-                    child = _child(node, c, parent, last, first_child,
-                                   sibling, &n_nodes)
-                    if slot[child] < 0:
-                        slot[child] = n_cand
-                        cand[n_cand] = child
-                        cand_b[n_cand] = -INFINITY
-                        cand_nb[n_cand] = -INFINITY
-                        n_cand += 1
-                    i = slot[child]
-                    cand_nb[i] = _logaddexp(cand_nb[i], beam_b[b] + p)
-                else:
-                    cand_nb[i] = _logaddexp(cand_nb[i], total + p)
-        # Keep the `width` most probable prefixes (ties: the first made).
+        # Keep the `width` most probable prefixes, most probable first (ties:
+        # the first candidate); only they become nodes.
         n_beams = 0
         while n_beams < width and n_beams < n_cand:
             best = -1
             best_score = -INFINITY
             for i in range(n_cand):
-                if cand[i] < 0:
+                if cand_node[i] == -2:
                     continue
                 score = _logaddexp(cand_b[i], cand_nb[i])
                 if best < 0 or score > best_score:
                     best, best_score = i, score
-            beam[n_beams] = cand[best]
+            node = cand_node[best]
+            if node < 0:
+                node = n_nodes
+                n_nodes += 1
+                parent[node] = cand_parent[best]
+                last[node] = cand_label[best]
+            beam[n_beams] = node
             beam_b[n_beams] = cand_b[best]
             beam_nb[n_beams] = cand_nb[best]
-            slot[cand[best]] = -1
-            cand[best] = -1
+            cand_node[best] = -2  # taken
             n_beams += 1
-        for i in range(n_cand):
-            if cand[i] >= 0:
-                slot[cand[i]] = -1
-    # The beams are kept most probable first.
     n_out = 0
     node = beam[0]
     while node > 0:
@@ -331,28 +312,30 @@ def ctc_beam_search(const floating[:, ::1] logp, const Py_ssize_t[::1] offsets,
         if T < 0 or offsets[i] < 0 or offsets[i + 1] > logp.shape[0]:
             raise ValueError(f"offsets[{i}:{i + 2}] is not a row range of logp.")
         longest = max(longest, T)
-    # Every step makes at most beam_width * (K - 1) prefixes of the longest
-    # sequence's trie, which is rebuilt for each sequence.
-    n_nodes = 1 + longest * beam_width * max(K - 1, 1)
+    # The work space of the longest sequence, reused for every sequence.
+    n_nodes = 1 + longest * beam_width
     n_cand = beam_width * K
     cdef Py_ssize_t[::1] parent = np.empty(n_nodes, dtype=np.intp)
     cdef Py_ssize_t[::1] last = np.empty(n_nodes, dtype=np.intp)
-    cdef Py_ssize_t[::1] first_child = np.empty(n_nodes, dtype=np.intp)
-    cdef Py_ssize_t[::1] sibling = np.empty(n_nodes, dtype=np.intp)
-    cdef Py_ssize_t[::1] slot = np.full(n_nodes, -1, dtype=np.intp)
     cdef Py_ssize_t[::1] beam = np.empty(beam_width, dtype=np.intp)
     cdef double[::1] beam_b = np.empty(beam_width)
     cdef double[::1] beam_nb = np.empty(beam_width)
-    cdef Py_ssize_t[::1] cand = np.empty(n_cand, dtype=np.intp)
+    cdef Py_ssize_t[::1] extension = np.empty(n_cand, dtype=np.intp)
+    cdef Py_ssize_t[::1] cand_node = np.empty(n_cand, dtype=np.intp)
+    cdef Py_ssize_t[::1] cand_parent = np.empty(n_cand, dtype=np.intp)
+    cdef Py_ssize_t[::1] cand_label = np.empty(n_cand, dtype=np.intp)
     cdef double[::1] cand_b = np.empty(n_cand)
     cdef double[::1] cand_nb = np.empty(n_cand)
     with nogil:
         for i in range(n):
+            if offsets[i + 1] == offsets[i]:
+                out_lengths[i] = 0  # and no row of out to point at
+                continue
             out_lengths[i] = _beam_search_one(
                 logp, offsets[i], offsets[i + 1] - offsets[i], beam_width,
-                &parent[0], &last[0], &first_child[0], &sibling[0], &slot[0],
-                &beam[0], &beam_b[0], &beam_nb[0], &cand[0], &cand_b[0],
-                &cand_nb[0], &out[offsets[i]])
+                &parent[0], &last[0], &beam[0], &beam_b[0], &beam_nb[0],
+                &extension[0], &cand_node[0], &cand_parent[0], &cand_label[0],
+                &cand_b[0], &cand_nb[0], &out[offsets[i]])
 
 
 # --------------------------------------------------------------------------
