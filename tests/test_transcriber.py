@@ -6,13 +6,14 @@ import inspect
 import os
 import pickle
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import cross_val_score
+from sklearn.model_selection import cross_val_predict, cross_val_score
 from sklearn.utils._param_validation import InvalidParameterError
 from test_tagger_checks import _assert_same_state, _invalid_values
 
@@ -354,6 +355,24 @@ def test_partial_fit_needs_classes_first(rng):
     model.partial_fit(X[10:], y[10:])
     assert model.n_iter_ == 2
     assert not hasattr(_make(solver="lbfgs"), "partial_fit")
+
+
+def test_threads_predict_as_serial(learned):
+    """The kernels release the GIL and predict writes nothing to the model."""
+    model, X_test, _ = learned
+    beam = copy.deepcopy(model).set_params(beam_width=4)
+    serial = [m.predict(X_test) for m in (model, beam)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda m: m.predict(X_test), [model, beam] * 4))
+    for k, result in enumerate(results):
+        _assert_same_outputs(result, serial[k % 2], "predict")
+
+
+def test_cross_val_predict_joins_the_folds(rng):
+    X, y = _data(rng, 30)
+    predicted = cross_val_predict(_make(), X, y, cv=3)
+    assert predicted.dtype == object and predicted.shape == (30,)
+    assert all(p.ndim == 1 for p in predicted)
 
 
 def test_cross_validation(rng):
