@@ -53,6 +53,18 @@ class _LabelSequences:
         return _LabelSequences(self.codes[rows], offsets)
 
 
+def _check_one_label_kind(labels):
+    """Refuse text labels in some sequences and numbers in others, which
+    concatenating them would silently turn into strings."""
+    text = [i for i, s in enumerate(labels) if s.shape[0] and s.dtype.kind in "SU"]
+    numbers = [i for i, s in enumerate(labels)
+               if s.shape[0] and s.dtype.kind in "biuf"]
+    if text and numbers:
+        raise TypeError(
+            f"y mixes label types: y[{text[0]}] holds strings but "
+            f"y[{numbers[0]}] holds numbers.")
+
+
 def _object_array(parts):
     """A 1-D object array of the arrays ``parts`` (never a 2-D stack)."""
     out = np.empty(len(parts), dtype=object)
@@ -196,6 +208,7 @@ class SequenceTranscriber(BaseRNN):
         # Without the empty sequences, whose float64 dtype (of np.asarray([]))
         # would make integer labels float.
         nonempty = [s for s in labels if s.shape[0]]
+        _check_one_label_kind(labels)
         flat = (np.concatenate(nonempty) if nonempty
                 else np.empty(0, dtype=getattr(self, "classes_",
                                                np.empty(0)).dtype))
@@ -227,8 +240,7 @@ class SequenceTranscriber(BaseRNN):
             i = int(np.searchsorted(offsets, k, side="right") - 1)
             raise ValueError(
                 f"y[{i}] holds the label {flat[k:k + 1].tolist()[0]!r}, which "
-                f"is not in classes_ "
-                f"{self.classes_.tolist()}.")
+                f"is not in classes_ {self.classes_.tolist()}.")
         targets = _LabelSequences(codes, offsets)
         self._check_alignable(seqs, targets)
         return targets

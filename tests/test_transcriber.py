@@ -289,6 +289,7 @@ def test_unalignable_pair_is_refused_by_index(rng):
     ([[[1, 2]], [1], [2]], ValueError, r"y\[0\] must be a 1-D"),
     ([[1.0, np.nan], [1.0], [2.0]], ValueError, r"y\[0\]"),
     ([[], [], []], ValueError, "at least one label"),
+    ([["a"], [1], []], TypeError, r"y\[0\] holds strings but y\[1\] holds"),
     ([["a"], ["b"]], ValueError, "X has 3 sequences but y has 2"),
     ([["a"], ["b"], ["a"], ["b"]], ValueError, "inconsistent numbers"),
 ])
