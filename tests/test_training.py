@@ -13,7 +13,7 @@ import warnings
 import _reference as ref
 import numpy as np
 import pytest
-from _helpers import outputs, take
+from _helpers import outputs, per_sequence, take
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
@@ -69,8 +69,8 @@ CLASSIFIERS = [RNNClassifier, SequenceTagger]
 
 
 def _concat(a, b):
-    if isinstance(a, list):
-        return a + b
+    if per_sequence(a):
+        return list(a) + list(b)
     return np.concatenate([a, b])
 
 
