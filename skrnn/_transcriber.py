@@ -12,8 +12,16 @@ from sklearn.utils.multiclass import (
     check_classification_targets,
 )
 
-from ._base import BaseRNN, sequence_weights
-from ._estimators import _ATTRIBUTES_DOC, _NOTES_DOC, _PARAMETERS_DOC
+from ._base import BaseRNN, extend_init, sequence_weights
+from ._estimators import (
+    _ATTRIBUTES_DOC,
+    _NOTES_DOC,
+    _PARAMETERS_DOC,
+    _PREDICT_STATE_DOC,
+    _STATE_RETURNS_DOC,
+    _per_sequence,
+    _returned,
+)
 from ._kernels._ctc import ctc_beam_search
 from ._loss import CTCLoss
 from ._network import Workspace
@@ -153,51 +161,7 @@ class SequenceTranscriber(BaseRNN):
         "beam_width": [Interval(Integral, 1, None, closed="left"), None],
     }
 
-    def __init__(
-        self,
-        hidden_layer_sizes=(64,),
-        *,
-        cell="lstm",
-        activation="tanh",
-        bidirectional=False,
-        dropout=0.0,
-        clip_norm=5.0,
-        solver="adam",
-        alpha=1e-4,
-        batch_size="auto",
-        learning_rate="constant",
-        learning_rate_init=0.001,
-        power_t=0.5,
-        max_iter=200,
-        shuffle=True,
-        random_state=None,
-        tol=1e-4,
-        verbose=False,
-        warm_start=False,
-        momentum=0.9,
-        nesterovs_momentum=True,
-        early_stopping=False,
-        validation_fraction=0.1,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        n_iter_no_change=10,
-        max_fun=15000,
-        beam_width=None,
-    ):
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes, cell=cell,
-            activation=activation, bidirectional=bidirectional, dropout=dropout,
-            clip_norm=clip_norm, solver=solver, alpha=alpha,
-            batch_size=batch_size, learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init, power_t=power_t,
-            max_iter=max_iter, shuffle=shuffle, random_state=random_state,
-            tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1,
-            beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun)
-        self.beam_width = beam_width
+    __init__ = extend_init(BaseRNN.__init__, beam_width=None)
 
     # -- targets ---------------------------------------------------------
 
@@ -304,7 +268,7 @@ class SequenceTranscriber(BaseRNN):
         return loss
 
     def _validation_score(self, seqs, targets, weights):
-        codes, offsets = self._decode(seqs, self._raw_predict_seqs(seqs))
+        codes, offsets = self._decode(seqs, self._raw_predict_seqs(seqs)[0])
         distances = _edit_distances(targets.codes, targets.offsets, codes,
                                     offsets)
         weights = np.ones(seqs.n_sequences) if weights is None else weights
@@ -407,6 +371,9 @@ class SequenceTranscriber(BaseRNN):
     def predict(self, X):
         """Transcribe every sequence into a label sequence.
 
+        Decoding reads whole sequences (a label may span a chunk boundary),
+        so unlike :meth:`predict_proba` it takes no ``initial_state``.
+
         Parameters
         ----------
         X : list of array-like of shape (T_i, n_features), or array-like
@@ -419,46 +386,48 @@ class SequenceTranscriber(BaseRNN):
             labels from ``classes_`` of length at most T_i; decoded as
             ``beam_width`` says.
         """
-        seqs, raw = self._raw_predict(X)
+        seqs, raw, _ = self._raw_predict(X)
         codes, offsets = self._decode(seqs, raw)
         labels = self.classes_[codes]
         return _object_array([labels[offsets[i]:offsets[i + 1]]
                               for i in range(seqs.n_sequences)])
 
-    def predict_proba(self, X):
-        """Posteriors of the labels and the blank at every time step.
+    def predict_proba(self, X, *, initial_state=None, return_state=False):
+        seqs, raw, state = self._raw_predict(X, initial_state, return_state)
+        proba = self._loss.link(raw.astype(np.float64))
+        return _returned(_per_sequence(seqs, proba), state)
+
+    predict_proba.__doc__ = """Posteriors of the labels and the blank at every step.
 
         Parameters
         ----------
         X : list of array-like of shape (T_i, n_features), or array-like
-            Sequences in any accepted form.
+            Sequences in any accepted form.""" + _PREDICT_STATE_DOC + """
 
         Returns
         -------
         proba : ndarray of shape (n_samples,), dtype object
             One (T_i, n_classes + 1) float64 array per sequence: columns in
-            the order of ``classes_``, then the blank, the last column.
-        """
-        seqs, raw = self._raw_predict(X)
-        proba = self._loss.link(raw.astype(np.float64))
-        return _object_array(np.split(proba, seqs.offsets[1:-1]))
+            the order of ``classes_``, then the blank, the last column.""" + (
+        _STATE_RETURNS_DOC + "\n        ")
 
-    def predict_log_proba(self, X):
-        """Log of :meth:`predict_proba`, computed without taking a log of it.
+    def predict_log_proba(self, X, *, initial_state=None, return_state=False):
+        seqs, raw, state = self._raw_predict(X, initial_state, return_state)
+        log_proba = self._loss.log_link(raw.astype(np.float64))
+        return _returned(_per_sequence(seqs, log_proba), state)
+
+    predict_log_proba.__doc__ = """Log of :meth:`predict_proba`, without a log of it.
 
         Parameters
         ----------
         X : list of array-like of shape (T_i, n_features), or array-like
-            Sequences in any accepted form.
+            Sequences in any accepted form.""" + _PREDICT_STATE_DOC + """
 
         Returns
         -------
         log_proba : ndarray of shape (n_samples,), dtype object
-            One (T_i, n_classes + 1) array per sequence, the blank last.
-        """
-        seqs, raw = self._raw_predict(X)
-        log_proba = self._loss.log_link(raw.astype(np.float64))
-        return _object_array(np.split(log_proba, seqs.offsets[1:-1]))
+            One (T_i, n_classes + 1) array per sequence, the blank last.""" + (
+        _STATE_RETURNS_DOC + "\n        ")
 
     def score(self, X, y, sample_weight=None):
         """One minus the label error rate of :meth:`predict` on X against y.

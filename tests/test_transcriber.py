@@ -135,6 +135,21 @@ def test_predict_proba_has_the_blank_last(learned):
         assert_allclose(np.exp(lp), p, rtol=1e-12)
 
 
+def test_posteriors_stream_in_chunks(rng):
+    """A unidirectional model's per-step posteriors, predicted chunk after
+    chunk from the carried state, equal those of whole sequences."""
+    X, y = _data(rng)
+    model = _make(max_iter=2).fit(X, y)
+    whole = model.predict_proba(X)
+    first, state = model.predict_proba([x[:3] for x in X], return_state=True)
+    rest = model.predict_proba([x[3:] for x in X], initial_state=state)
+    for w, a, b in zip(whole, first, rest):
+        assert_allclose(np.concatenate([a, b]), w, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="bidirectional"):
+        _make(bidirectional=True, max_iter=1).fit(X, y).predict_proba(
+            X, return_state=True)
+
+
 def test_zero_length_sequences_predict_empty(learned):
     model, X_test, _ = learned
     predicted = model.predict([np.empty((0, 3)), X_test[0]])
