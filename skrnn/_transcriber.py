@@ -56,7 +56,7 @@ class _LabelSequences:
         lengths = self.offsets[indices + 1] - starts
         offsets = np.zeros(indices.shape[0] + 1, dtype=np.intp)
         np.cumsum(lengths, out=offsets[1:])
-        # position k of the result is element (k - offsets[seq]) of its seq
+        # Each taken code's row: its sequence's start plus its rank in it.
         rows = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
         return _LabelSequences(self.codes[rows], offsets)
 
