@@ -606,7 +606,7 @@ def test_partial_fit_rejects_early_stopping(rng):
 
 
 def _partial_fit(est, X, y, first, **kwargs):
-    if first and not isinstance(est, RNNRegressor):
+    if first and hasattr(est, "class_weight"):  # the classifiers
         kwargs["classes"] = ["neg", "pos"]
     return est.partial_fit(X, y, **kwargs)
 
