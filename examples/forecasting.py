@@ -60,6 +60,16 @@ period as on the test period: 1.2% to 1.6% lower test RMSE on CO2, 8% to 19%
 on sunspots. The recursive forecast shows what working relative to the last
 value buys: the ridge, fitted on changes from the last value, carries the
 trend forward, which the seasonal-naive forecast cannot.
+
+Several steps ahead, the next-step GRU beats the naive and seasonal-naive
+forecasts at every horizon. On sunspots it also beats the recursive ridge at
+1, 5 and 11 years (18.6, 34.5 and 31.2 spots against 20.8, 35.1 and 34.5);
+on CO2 it ties the ridge one week ahead (0.386 against 0.385 ppm) and loses
+to it at 12 and 52 weeks (0.78 and 1.45 against 0.57 and 0.94 ppm): the
+ridge, fitted on a two-year window relative to its last value, carries the
+trend and the yearly cycle forward more faithfully than a small model of
+weekly changes whose errors add up. It trains in seconds and generates the
+forecasts of all origins in one call.
 """
 
 import os
