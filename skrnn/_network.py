@@ -441,6 +441,50 @@ class RecurrentNetwork:
             return H, None
         return H, _copy_state(self._state_dict(H if h_n is None else h_n, C))
 
+    # -- generation ------------------------------------------------------
+
+    def generate(self, flat, h, c, y0, exog, n_steps):
+        """Outputs of ``n_steps`` steps, each step's input being the previous
+        output (``y0`` (B, n_outputs) first) beside its row of ``exog``
+        (n_steps, B, n_exog); unidirectional per-step networks only.
+
+        ``h`` (and for the LSTM ``c``) are each layer's (B, H) states, which
+        the run starts from; returns the outputs (n_steps, B, n_outputs) and
+        the final states. One kernel call runs every step and layer.
+        """
+        offsets = {(key, name): offset for key, name, _, offset in self._slots}
+        layout, n_in = [], self.n_outputs + exog.shape[2]
+        for layer, hidden in enumerate(self.hidden_layer_sizes):
+            key = (layer, 0)
+            layout.append([offsets[key, "W_ih"], offsets[key, "W_hh"],
+                           offsets[key, "b"], offsets.get((key, "b_hn"), -1),
+                           n_in, hidden])
+            n_in = hidden
+        dtype = flat.dtype
+        B = y0.shape[0]
+        h_flat = np.concatenate([np.ascontiguousarray(a, dtype=dtype).ravel()
+                                 for a in h])
+        c_flat = (np.concatenate([np.ascontiguousarray(a, dtype=dtype).ravel()
+                                  for a in c]) if self._cell.cell_state
+                  else np.empty(0, dtype=dtype))
+        widest = self.n_gates * max(self.hidden_layer_sizes)
+        Y = np.empty((n_steps, B, self.n_outputs), dtype=dtype)
+        _recurrent.generate(
+            self._cell.code, self.relu, flat, np.array(layout, dtype=np.intp),
+            offsets["head", "W_out"], offsets["head", "b_out"], h_flat, c_flat,
+            np.ascontiguousarray(y0, dtype=dtype),
+            np.ascontiguousarray(exog, dtype=dtype), Y,
+            np.empty((B, exog.shape[2] + self.n_outputs), dtype=dtype),
+            np.empty((B, widest), dtype=dtype),
+            np.empty((B, widest), dtype=dtype) if self._cell.b_hn else None)
+        bounds = np.cumsum([0] + [B * units for units in self.hidden_layer_sizes])
+        split = [flat_part.reshape(B, units) for flat_part, units in zip(
+            np.split(h_flat, bounds[1:-1]), self.hidden_layer_sizes)]
+        split_c = ([part.reshape(B, units) for part, units in zip(
+            np.split(c_flat, bounds[1:-1]), self.hidden_layer_sizes)]
+            if self._cell.cell_state else None)
+        return Y, split, split_c
+
     # -- backward --------------------------------------------------------
 
     def backward(self, params, grads, batch, dZ, ws, input_grad=False,

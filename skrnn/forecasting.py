@@ -214,20 +214,18 @@ def generate(model, history, n_steps, *, exog=None):
               for r, e in zip(rows, extra)]
     predicted, state = model.predict(inputs, return_state=True)
     n = len(rows)
-    forecast = np.empty((n, n_steps, n_features))
-    forecast[:, 0] = [p.reshape(p.shape[0], -1)[-1] for p in predicted]
-    step = np.empty((n, n_features + n_exog), dtype=model._params.dtype)
+    first = np.array([p.reshape(p.shape[0], -1)[-1] for p in predicted])
+    future = np.zeros((n_steps - 1, n, n_exog))
     if n_exog:
-        future = np.stack([e[r.shape[0]:] for r, e in zip(rows, extra)])
-    offsets = np.arange(n + 1, dtype=np.int64)
-    for k in range(1, n_steps):
-        step[:, :n_features] = forecast[:, k - 1]
-        if n_exog:
-            step[:, n_features:] = future[:, k]
-        # One step of every series at once; the state carries each one on.
-        raw, state = model._raw_predict_seqs(Sequences(step, offsets), state,
-                                             return_state=True)
-        forecast[:, k] = raw
+        # Row k of the exogenous inputs is read at forecast step k + 1.
+        future[...] = np.stack([e[r.shape[0] + 1:] for r, e in zip(rows, extra)],
+                               axis=1)
+    # Every further step, layer and series in one kernel call, the state
+    # carried on from where the history left it.
+    rest, _, _ = model._network.generate(model._params, state.h, state.c or [],
+                                         first, future, n_steps - 1)
+    forecast = np.concatenate([first[:, None], rest.transpose(1, 0, 2)], axis=1)
+    forecast = forecast.astype(np.float64, copy=False)
     if one_d:
         forecast = forecast[..., 0]
     return forecast[0] if single else forecast
