@@ -340,10 +340,10 @@ def _objective_by_hand(est, X, y, sample_weight, params):
     try:
         if isinstance(est, RNNRegressor):
             diff = est.predict(X).reshape(len(X), -1) - np.reshape(y, (len(X), -1))
-            terms = 0.5 * np.sum(diff ** 2, axis=1)
+            terms = _regression_terms(est, diff)
         elif isinstance(est, SequenceRegressor):
             diff = np.concatenate(list(est.predict(X))) - np.concatenate(y)
-            terms = 0.5 * diff ** 2
+            terms = _regression_terms(est, diff.reshape(diff.shape[0], -1))
         else:
             log_proba = est.predict_log_proba(X)
             labels = y
@@ -360,6 +360,22 @@ def _objective_by_hand(est, X, y, sample_weight, params):
         float(np.sum(p[name] ** 2))
         for layer in views.layers for p in layer for name in ("W_ih", "W_hh"))
     return float(w @ terms) / w.sum() + 0.5 * est.alpha * squares / w.sum()
+
+
+def _regression_terms(est, r):
+    """Each sample's loss from its residuals r = prediction - target (n, k)."""
+    if est.loss == "absolute_error":
+        per_output = np.abs(r)
+    elif est.loss == "huber":
+        e = est.huber_epsilon
+        per_output = np.where(np.abs(r) <= e, 0.5 * r ** 2,
+                              e * np.abs(r) - 0.5 * e ** 2)
+    elif est.loss == "quantile":
+        q = est.quantile
+        per_output = np.maximum(-q * r, (1 - q) * r)
+    else:
+        per_output = 0.5 * r ** 2
+    return per_output.sum(axis=1)
 
 
 def _training_objective(est, X, y, sample_weight):
@@ -388,10 +404,18 @@ OBJECTIVE_CASES = [
     (SequenceRegressor, False, {}), (SequenceRegressor, True, {}),
     (RNNClassifier, False, {"readout": "attention"}),
     (RNNRegressor, False, {"readout": "mean"}),
-    (RNNClassifier, False, {"readout": "max", "cell": "gru"})]
+    (RNNClassifier, False, {"readout": "max", "cell": "gru"}),
+    (RNNRegressor, False, {"loss": "absolute_error"}),
+    (RNNRegressor, False, {"loss": "huber", "huber_epsilon": 0.05}),
+    (RNNRegressor, False, {"loss": "quantile", "quantile": 0.8}),
+    (SequenceRegressor, True, {"loss": "huber", "huber_epsilon": 0.1}),
+    (SequenceRegressor, False, {"loss": "quantile", "quantile": 0.3})]
 OBJECTIVE_IDS = ["classifier", "regressor", "tagger", "tagger-per-step",
                  "sequence-regressor", "sequence-regressor-per-step",
-                 "classifier-attention", "regressor-mean", "classifier-max"]
+                 "classifier-attention", "regressor-mean", "classifier-max",
+                 "regressor-absolute", "regressor-huber", "regressor-quantile",
+                 "sequence-regressor-huber-per-step",
+                 "sequence-regressor-quantile"]
 
 
 def _weights_for(Estimator, X, rng, per_step):
