@@ -99,7 +99,9 @@ _REGRESSION_LOSS_DOC = """
         huber_epsilon / 2)`` beyond, robust to outliers; and the pinball loss
         ``max(-quantile r, (1 - quantile) r)``, which fits the conditional
         ``quantile``. The names and meanings are scikit-learn's regressors';
-        ``score`` is R^2 whatever the loss, as theirs is.
+        ``score`` is R^2 whatever the loss, as theirs is. Early stopping and
+        ``validation_scores_`` use R^2 with 'squared_error' and the negative
+        mean loss with the others.
     huber_epsilon : float > 0, default=1.0
         The threshold of the 'huber' loss, in the units of y (scikit-learn's
         SGDRegressor calls it ``epsilon``, which is Adam's constant here, as
@@ -450,8 +452,13 @@ class _RegressorBase(BaseRNN):
         return regression_loss(self.loss, self.huber_epsilon, self.quantile)
 
     def _validation_score(self, seqs, targets, weights):
-        return r2_score(targets, self._raw_predict_seqs(seqs)[0],
-                        sample_weight=weights)
+        raw = self._raw_predict_seqs(seqs)[0]
+        if self.loss == "squared_error":
+            return r2_score(targets, raw, sample_weight=weights)
+        # R^2 does not rank the fits of a quantile or robust loss as that
+        # loss does: early stopping watches the loss itself.
+        w = np.ones(raw.shape[0]) if weights is None else weights
+        return -self._make_loss().loss_gradient(raw, targets, w / w.sum())[0]
 
     def _check_outputs(self, targets, reset, one_d):
         if reset:
