@@ -109,13 +109,19 @@ def _split_pipeline(estimator):
 
 def _classes_tensor(classes):
     """classes_ as an array ONNX can hold: int64, float, bool or string."""
+    if classes.dtype == object:
+        # Labels held as Python objects (strings from pandas, say) as a typed
+        # array, where that holds them exactly.
+        typed = np.asarray(classes.tolist())
+        if typed.dtype.kind in "iufbU" and np.array_equal(typed, classes):
+            classes = typed
     kind = classes.dtype.kind
     if kind in "iu":
         return classes.astype(np.int64)
     if kind in "fb":
         return classes
-    if kind in "US" or (kind == "O" and all(isinstance(c, str) for c in classes)):
-        return classes.astype(object)
+    if kind in "US":
+        return classes.astype(str).astype(object)
     raise ValueError(
         f"to_onnx exports class labels that are integers, floats, booleans or "
         f"strings; classes_ has dtype {classes.dtype} "
