@@ -290,10 +290,6 @@ def to_onnx(estimator):
 
     x = "X"
     for scaler in scalers:
-        if scaler.n_features_in_ != net.n_features:
-            raise ValueError(
-                f"The StandardScaler has {scaler.n_features_in_} features; the "
-                f"model reads {net.n_features} per step.")
         if scaler.with_mean:
             x = g.op("Sub", [x, g.const("mean", scaler.mean_.astype(np.float32))])
         if scaler.with_std:
@@ -353,7 +349,7 @@ def to_onnx(estimator):
         producer_name="skrnn")
     # onnxruntime releases older than the onnx package reject its newest IR.
     onnx_model.ir_version = min(onnx_model.ir_version, 8)
-    onnx.checker.check_model(onnx_model)
+    onnx.checker.check_model(onnx_model, full_check=True)
     return onnx_model
 
 
