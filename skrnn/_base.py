@@ -27,6 +27,7 @@ from . import __version__
 from ._network import RecurrentNetwork, Workspace
 from ._optimizers import SGD, Adam
 from ._packing import PackedBatch, minibatch_indices, predict_batches
+from ._progress import EpochProgress
 from ._sequences import check_sequences, check_step_features
 from ._state import RecurrentState
 
@@ -552,6 +553,7 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 updates_in_epoch = 0
                 order = minibatch_indices(n_train, batch_size,
                                           rng if self.shuffle else None)
+                order = EpochProgress(order, n_train, self.verbose, self.n_iter_ + 1)
                 for b, idx in enumerate(order):
                     batch = PackedBatch(train_seqs, idx)
                     weight_total = train_weights[self._batch_rows(batch)].sum()
