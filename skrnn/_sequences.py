@@ -579,7 +579,7 @@ def _check_column_dtypes(X, input_name, hint=""):
     api = sys.modules["pandas"].api.types
     for name, dtype in X.dtypes.items():
         if not (api.is_numeric_dtype(dtype) or api.is_bool_dtype(dtype)
-                or dtype == object):
+                or dtype == np.dtype(object)):
             raise ValueError(
                 f"Column {name!r} of {input_name} holds {dtype} values, not "
                 f"numbers; every feature must be numeric. {hint}".rstrip())

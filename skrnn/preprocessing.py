@@ -641,13 +641,15 @@ def channels_last(X):
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_channels, T), or list of ndarray of             shape (n_channels, T_i)
+    X : ndarray of shape (n_samples, n_channels, T), or list of ndarray of \
+            shape (n_channels, T_i)
         Channel-first sequences: one 3-D array, or one 2-D array per sequence
         (a 1-D object array of them is a list too).
 
     Returns
     -------
-    Xt : ndarray of shape (n_samples, T, n_channels), or list of ndarray of             shape (T_i, n_channels)
+    Xt : ndarray of shape (n_samples, T, n_channels), or list of ndarray of \
+            shape (T_i, n_channels)
         The same sequences, time first: transposed views, not copies.
 
     Raises
