@@ -926,6 +926,7 @@ def test_nested_cell_of_two_dimensions_needs_one_column():
         check_sequences(table)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_every_form_gives_identical_predictions(rng):
     """The same sequences in every accepted form: the same fit, the same predictions."""
     pd = pytest.importorskip("pandas")
@@ -965,6 +966,7 @@ def test_every_form_gives_identical_predictions(rng):
             assert_array_equal(reference.predict_proba(form), expected, err_msg=name)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_panel_and_nested_columns_are_feature_names(rng):
     from skrnn import RNNRegressor
 
