@@ -87,10 +87,14 @@ class StepTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=Non
 
     - numeric sequences in any form the skrnn estimators accept: a list of
       (T_i, n_features) or (T_i,) arrays, a 3-D array, a 2-D array or
-      DataFrame (n_samples, T) of univariate sequences, or a list of
+      DataFrame (n_samples, T) of univariate sequences, a nested table
+      (cells of 1-D series, one column per channel), or a list of
       scipy.sparse matrices. Real numbers become float64 unless every
       sequence is float32, which stays float32. NaN and infinity are *not*
       rejected here: the transformer decides (SimpleImputer accepts NaN);
+    - a DataFrame with an (instance, time) MultiIndex (a panel): its rows,
+      ordered instance by instance and by time as the estimators read them,
+      reach the transformer as one DataFrame, column names included;
     - a list of sequences of strings or other objects, e.g. the words of
       sentences as 1-D string arrays: each step is one row with one feature
       (a 2-D object array gives one row with n_features features);
