@@ -324,7 +324,8 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 validate_data(self, X, reset=False, skip_check_array=True)
             elif form != "2d" and not self._fitted_on_2d:
                 _check_feature_names(self, X, reset=False)
-            check_step_features(seqs, self._n_step_features, type(self).__name__)
+            check_step_features(seqs, self._n_step_features, type(self).__name__,
+                                X, form)
             dtype = self._params.dtype if dtype is None else dtype
             if seqs.dtype != dtype:
                 seqs = type(seqs)(seqs.data.astype(dtype), seqs.offsets)

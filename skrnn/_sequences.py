@@ -405,7 +405,7 @@ def check_sequences(X, *, input_name="X", accept_sparse=True, allow_empty=False)
     )
 
 
-def check_step_features(seqs, n_expected, estimator_name):
+def check_step_features(seqs, n_expected, estimator_name, X=None, form=None):
     """Check that `seqs` has the per-step feature count seen during fit.
 
     Parameters
@@ -416,6 +416,9 @@ def check_step_features(seqs, n_expected, estimator_name):
         Number of features per time step seen in fit.
     estimator_name : str
         Name of the estimator, for the error message.
+    X, form : the input and the form check_sequences found, default=None
+        A DataFrame read as the 2-D form gets a hint in the error: it may be
+        a long table, whose rows are time steps.
 
     Raises
     ------
@@ -423,9 +426,10 @@ def check_step_features(seqs, n_expected, estimator_name):
         If ``seqs.n_features != n_expected``.
     """
     if seqs.n_features != n_expected:
+        hint = f" {_LONG_TABLE_HINT}" if form == "2d" and _is_dataframe(X) else ""
         raise ValueError(
             f"X has {seqs.n_features} features, but {estimator_name} is "
-            f"expecting {n_expected} features as input."
+            f"expecting {n_expected} features as input.{hint}"
         )
 
 

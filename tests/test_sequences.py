@@ -983,3 +983,17 @@ def test_panel_and_nested_columns_are_feature_names(rng):
     # A later fit on a list forgets them.
     model.fit(X, y)
     assert not hasattr(model, "feature_names_in_")
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_long_table_at_predict_gets_a_hint(rng):
+    pd = pytest.importorskip("pandas")
+    from skrnn import RNNRegressor
+
+    X = ragged(rng, [3, 4], n_features=2)
+    model = RNNRegressor((2,), max_iter=1, random_state=0).fit(X, [0.0, 1.0])
+    long = pd.DataFrame([(i, t, *row) for i, x in enumerate(X)
+                         for t, row in enumerate(x)], columns=["id", "t", "a", "b"])
+    with pytest.raises(ValueError, match=r"X has 1 features, but RNNRegressor is "
+                       r"expecting 2 .* long table .*from_long"):
+        model.predict(long)
