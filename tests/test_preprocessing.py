@@ -793,3 +793,19 @@ def test_step_transformer_on_nested_tables_and_panels(rng):
     # The panel's column names reach the transformer.
     assert StepTransformer(StandardScaler()).fit(panel).feature_names_in_.tolist() == [
         "a", "b"]
+
+
+def test_add_static_on_a_panel_and_a_nested_table(rng):
+    X = [rng.standard_normal((t, 2)) for t in (3, 2)]
+    long = pd.DataFrame({
+        "id": np.repeat([0, 1], [3, 2]), "time": np.r_[0:3, 0:2],
+        "a": np.concatenate([x[:, 0] for x in X]),
+        "b": np.concatenate([x[:, 1] for x in X])})
+    expected = add_static(X, [7.0, 8.0])
+    for form in (from_long(long, id="id", time="time"),
+                 pd.DataFrame({"a": [x[:, 0] for x in X],
+                               "b": [x[:, 1] for x in X]})):
+        out = add_static(form, [7.0, 8.0])
+        assert len(out) == 2
+        for o, e in zip(out, expected):
+            assert_array_equal(o, e)
