@@ -23,12 +23,18 @@ NO_FIGURE = {"quickstart.py"}
 REQUIRES = {"dask_search.py": "distributed"}
 # What some scripts must write: their figures, exactly, and lines of output.
 FIGURES = {"forecasting.py": ["forecasting.png"],
-           "forecast_intervals.py": ["forecast_intervals.png"]}
+           "forecast_intervals.py": ["forecast_intervals.png"],
+           "transcribe_speakers.py": ["transcribe_speakers.png"]}
 PRINTS = {
     # The table has a row per model and series.
     "forecasting.py": ("| co2 | naive", "| co2 | ridge + mean of 3 RNNs",
                        "| sunspots | ridge (", "| sunspots | ridge + mean of 3 RNNs",
                        "| co2 | 52 |", "| sunspots | 11 |"),
+    # A row per decoding, the upper bound and chance.
+    "transcribe_speakers.py": ("| transcriber, greedy (best path) |",
+                               "| transcriber, beam search, width 16 |",
+                               "| tagger with boundaries known, runs merged |",
+                               "| chance: true count, random speakers"),
 }
 TIMEOUT = 300  # seconds per script; they take a few at one epoch
 

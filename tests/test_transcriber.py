@@ -14,11 +14,14 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import cross_val_predict, cross_val_score
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 from test_tagger_checks import _assert_same_state, _invalid_values
 
 from skrnn import SequenceTranscriber
+from skrnn.datasets import load_japanese_vowels
 from skrnn.metrics import label_error_rate, neg_label_error_rate_scorer
+from skrnn.preprocessing import StepTransformer
 
 SEED = int(os.environ.get("SKRNN_TEST_SEED", "0"))
 SMALL = dict(hidden_layer_sizes=(4,), max_iter=3, batch_size=5,
@@ -166,6 +169,47 @@ def test_score_and_scorer_are_one_minus_the_label_error_rate(learned):
         1 - rate)
     assert neg_label_error_rate_scorer(model, X_test, y_test) == pytest.approx(
         model.score(X_test, y_test) - 1)
+
+
+def _speaker_runs(utterances, speakers, n, rng):
+    """n runs of 2 to 4 utterances joined end to end, by random speakers
+    never one twice in a row (with no silence between utterances, a repeat
+    would be one long run of one voice), and their speaker sequences."""
+    names = np.unique(speakers)
+    X, y = [], []
+    for _ in range(n):
+        order = [rng.choice(names)]
+        for _ in range(int(rng.integers(1, 4))):
+            order.append(rng.choice(names[names != order[-1]]))
+        X.append(np.concatenate(
+            [utterances[rng.choice(np.flatnonzero(speakers == s))] for s in order]))
+        y.append(order)
+    return X, y
+
+
+def test_transcribes_the_speakers_of_joined_real_utterances():
+    """A real unaligned task: Japanese Vowels utterances joined with no
+    boundary given, trained on runs of training utterances and scored on
+    runs of test utterances, against chance (random speakers, as many as
+    the truth, none twice in a row)."""
+    X_train, X_test, s_train, s_test = load_japanese_vowels(return_X_y=True)
+    scaler = StepTransformer(StandardScaler()).fit(X_train)
+    rng = np.random.default_rng(SEED)
+    X, y = _speaker_runs(scaler.transform(X_train), s_train, 300, rng)
+    X_test, y_test = _speaker_runs(scaler.transform(X_test), s_test, 100, rng)
+    model = SequenceTranscriber((16,), cell="gru", bidirectional=True,
+                                learning_rate_init=0.02, max_iter=15,
+                                batch_size=16, random_state=SEED).fit(X, y)
+    rate = label_error_rate(y_test, model.predict(X_test))
+    guesses = []
+    for truth in y_test:
+        guess = [rng.choice(model.classes_)]
+        for _ in range(len(truth) - 1):
+            guess.append(rng.choice(model.classes_[model.classes_ != guess[-1]]))
+        guesses.append(guess)
+    chance = label_error_rate(y_test, guesses)
+    assert chance > 0.75, chance
+    assert rate < 0.25 * chance, (rate, chance)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
