@@ -259,8 +259,10 @@ def test_unsupported_labels_raise_value_error():
         to_onnx(clf)
 
 
-def test_skrnn_imports_without_onnx():
+def test_skrnn_imports_without_onnx(tmp_path):
     # onnx blocked from importing: skrnn and skrnn.onnx load; export says why not.
+    # From another directory: the checkout's own uncompiled skrnn must not
+    # shadow the installed one.
     code = (
         "import sys; sys.modules['onnx'] = None\n"
         "import skrnn, skrnn.onnx\n"
@@ -269,5 +271,5 @@ def test_skrnn_imports_without_onnx():
         "except ImportError as exc:\n"
         "    print(exc)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                            text=True, check=True)
+                            text=True, check=True, cwd=tmp_path)
     assert "pip install onnx onnxruntime" in result.stdout
