@@ -29,9 +29,31 @@ _PARAMETERS_DOC = """
     dropout : float in [0, 1), default=0.0
         Inverted-dropout rate on the input of every layer above the first and
         of the output layer, during training only.
+    recurrent_dropout : float in [0, 1), default=0.0
+        Variational inverted-dropout rate on the previous state ``h_{t-1}``
+        where it enters the recurrent product ``h_{t-1} W_hh`` of every layer
+        and direction: one mask per sequence, layer and direction, scaled by
+        ``1 / (1 - recurrent_dropout)`` and held over all the sequence's
+        steps. The state the cell carries (the GRU's ``z * h_{t-1}``, the
+        LSTM's cell) is not masked. Training only, with 'adam' and 'sgd' (the
+        full-batch 'lbfgs' objective is kept deterministic, as with
+        ``dropout``); 0 draws nothing from the random state.
     clip_norm : float > 0 or None, default=5.0
         Rescale each minibatch gradient whose global L2 norm exceeds
         ``clip_norm`` to that norm; None disables clipping.
+    bptt_steps : int >= 1 or None, default=None
+        Truncated backpropagation through time: every sequence is cut into
+        consecutive windows of ``bptt_steps`` steps; the state is carried
+        from window to window, but the gradient is taken within each window
+        only, so the memory of a training step grows with ``batch_size x
+        bptt_steps``, not with the lengths. A per-step loss is taken in every
+        window; a loss on the final state reaches only the last window (the
+        earlier ones run forward only). The windows' gradients are summed
+        into one optimiser step per minibatch (the loss stays the minibatch
+        loss). With ``bidirectional=True`` the reverse direction reads every
+        window backwards from the zero state, as if the window were the
+        whole sequence. None: full backpropagation through time. Needs
+        'adam' or 'sgd'.
     solver : {'adam', 'sgd', 'lbfgs'}, default='adam'
         The optimiser; 'lbfgs' is full-batch L-BFGS-B on the flat parameters.
     alpha : float, default=1e-4
@@ -137,7 +159,9 @@ class _ClassifierBase(BaseRNN):
         activation="tanh",
         bidirectional=False,
         dropout=0.0,
+        recurrent_dropout=0.0,
         clip_norm=5.0,
+        bptt_steps=None,
         solver="adam",
         alpha=1e-4,
         batch_size="auto",
@@ -164,7 +188,8 @@ class _ClassifierBase(BaseRNN):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, cell=cell,
             activation=activation, bidirectional=bidirectional, dropout=dropout,
-            clip_norm=clip_norm, solver=solver, alpha=alpha,
+            recurrent_dropout=recurrent_dropout, clip_norm=clip_norm,
+            bptt_steps=bptt_steps, solver=solver, alpha=alpha,
             batch_size=batch_size, learning_rate=learning_rate,
             learning_rate_init=learning_rate_init, power_t=power_t,
             max_iter=max_iter, shuffle=shuffle, random_state=random_state,
