@@ -1,0 +1,90 @@
+"""Memory of training on one long sequence: truncated against full BPTT.
+
+One float32 sequence of T steps and one feature, fitted for one epoch by
+``RNNRegressor`` (one target: the loss on the final state) and by
+``SequenceTagger`` (a label at every step), LSTM of H units, with
+``bptt_steps=W`` and with full BPTT. Every (estimator, T, W) runs in a fresh
+subprocess, which reports
+
+- ``traced``: the tracemalloc peak during ``fit`` (NumPy's buffers are
+  traced) minus the bytes of X and y as passed: what the fit allocates
+  beyond the data. The tagger's own per-step arrays (its encoded labels and
+  per-step weights, 16 bytes a step) are part of it;
+- ``rss``: the growth of the process's peak resident set during ``fit``.
+
+Run::
+
+    python benchmarks/bench_long.py                 # T = 1e4, 3e4, 1e5; W = 200
+    python benchmarks/bench_long.py --lengths 10000 100000 --hidden 32
+"""
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tracemalloc
+import warnings
+
+import numpy as np
+
+
+def _worker(estimator, T, bptt_steps, hidden):
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skrnn import RNNRegressor, SequenceTagger
+
+    rng = np.random.default_rng(0)
+    X = [rng.standard_normal((T, 1)).astype(np.float32)]
+    if estimator == "tagger":
+        y = [(X[0][:, 0] > 0).astype(np.int64)]
+        Estimator = SequenceTagger
+    else:
+        y = np.array([1.0])
+        Estimator = RNNRegressor
+    data_bytes = X[0].nbytes + sum(np.asarray(v).nbytes for v in y)
+    est = Estimator((hidden,), cell="lstm", max_iter=1,
+                    bptt_steps=bptt_steps, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        tracemalloc.start()
+        est.fit(X, y)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"traced": peak - data_bytes,
+                      "rss": (rss_after - rss_before) * 1024}))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lengths", type=int, nargs="+",
+                        default=[10_000, 30_000, 100_000])
+    parser.add_argument("--bptt", type=int, default=200)
+    parser.add_argument("--hidden", type=int, default=32)
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        estimator, T, steps = args.worker
+        _worker(estimator, int(T), None if steps == "None" else int(steps),
+                args.hidden)
+        return
+    print(f"| estimator | T | bptt_steps | traced beyond data (MiB) | "
+          f"traced / step (B) | peak RSS growth (MiB) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for estimator in ("regressor", "tagger"):
+        for steps in (args.bptt, None):
+            for T in args.lengths:
+                out = subprocess.run(
+                    [sys.executable, __file__, "--hidden", str(args.hidden),
+                     "--worker", estimator, str(T), str(steps)],
+                    check=True, capture_output=True, text=True).stdout
+                r = json.loads(out.strip().splitlines()[-1])
+                print(f"| {estimator} | {T} | {steps} | "
+                      f"{r['traced'] / 2**20:.2f} | {r['traced'] / T:.1f} | "
+                      f"{r['rss'] / 2**20:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
