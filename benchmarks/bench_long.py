@@ -70,8 +70,8 @@ def main():
         _worker(estimator, int(T), None if steps == "None" else int(steps),
                 args.hidden)
         return
-    print(f"| estimator | T | bptt_steps | traced beyond data (MiB) | "
-          f"traced / step (B) | peak RSS growth (MiB) |")
+    print("| estimator | T | bptt_steps | traced beyond data (MiB) | "
+          "traced / step (B) | peak RSS growth (MiB) |")
     print("| --- | --- | --- | --- | --- | --- |")
     for estimator in ("regressor", "tagger"):
         for steps in (args.bptt, None):

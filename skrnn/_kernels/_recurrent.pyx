@@ -536,7 +536,7 @@ cdef inline void _recurrent_product(int cell, const floating *hp,
 
 
 cdef inline const floating *_masked(const floating *hp, const floating *mask,
-                                   floating *out, Py_ssize_t n) noexcept nogil:
+                                    floating *out, Py_ssize_t n) noexcept nogil:
     """hp, or out = hp * mask over one step's n entries (recurrent dropout)."""
     cdef Py_ssize_t k
     if mask == NULL:
