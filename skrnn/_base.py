@@ -168,7 +168,7 @@ def _packed_window_rows(starts, lengths, k, bptt_steps):
     return rows
 
 
-def _carried(net, state, n):
+def _carried(state, n):
     """The initial state of a window's first ``n`` sequences, carried from
     the last window's final ``state`` (None: the first window). A reverse
     direction starts every window from the zero state."""
@@ -602,7 +602,7 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
             n = batch.n_sequences
             Z, final = net.forward(
                 views, batch, ws, dropout=dropout, rng=rng,
-                initial_state=_carried(net, state, n),
+                initial_state=_carried(state, n),
                 return_state=True, recurrent_mask=_prefix(masks, n))
             rows = rows[batch.gather]
             window_loss, dZ = self._loss.loss_gradient(
@@ -631,7 +631,7 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
             window, _ = _window_rows(seqs, starts[:n], lengths[:n], k,
                                      bptt_steps)
             batch = PackedBatch(window, np.arange(n))
-            initial = _carried(net, carried, n)
+            initial = _carried(carried, n)
             if dropout > 0 or masks is not None:
                 # A training pass, so the carried state sees the same dropout
                 # as the window that takes the gradient; its trace is dropped.

@@ -15,6 +15,7 @@ import warnings
 import _reference as ref
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
@@ -319,3 +320,15 @@ def test_truncated_tagger_learns_a_delayed_copy_as_well_as_full_bptt():
         scores[steps] = _quiet_fit(est, X, y).score(X_test, y_test)
     assert scores[None] > 0.95
     assert scores[50] >= scores[None] - 0.02
+
+
+@pytest.mark.parametrize("Estimator", [RNNClassifier, SequenceTagger])
+def test_sparse_input_is_windowed_like_dense(rng, Estimator):
+    X, y_seq, y_step = _data(rng)
+    y = _targets(Estimator, y_seq, y_step)
+    common = dict(max_iter=2, bptt_steps=BPTT, random_state=0,
+                  recurrent_dropout=0.2)
+    dense = _quiet_fit(Estimator((4,), **common), X, y)
+    sparse = _quiet_fit(Estimator((4,), **common),
+                        [sp.csr_matrix(x) for x in X], y)
+    assert_allclose(sparse._params, dense._params, rtol=1e-12, atol=1e-14)
