@@ -7,7 +7,7 @@ half and one in the second half, 0 elsewhere; the target is the sum of the
 two marked values. Predicting the mean (1) scores an MSE of 1/6 = 0.167;
 remembering only the second marked value, 1/12 = 0.083.
 
-An ``RNNRegressor`` (LSTM, loss on the final state) is fitted with full BPTT
+An ``RNNRegressor`` (``--cell``, LSTM by default; loss on the final state) is fitted with full BPTT
 and with ``bptt_steps`` windows. With the loss on the final state the
 gradient of a truncated fit reaches only the last window, so the markers
 before it can only be learnt through the forward state: the question is how
@@ -50,6 +50,7 @@ def main():
     parser.add_argument("--n-test", type=int, default=500)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--hidden", type=int, default=32)
+    parser.add_argument("--cell", default="lstm", choices=["lstm", "gru", "rnn"])
     parser.add_argument("--lr", type=float, default=0.003)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -57,12 +58,12 @@ def main():
     X, y = adding_problem(rng, args.n_train, args.T)
     X_test, y_test = adding_problem(rng, args.n_test, args.T)
     print(f"T={args.T}, {args.n_train} training / {args.n_test} test sequences, "
-          f"LSTM({args.hidden}), Adam lr {args.lr}, batch 32, {args.epochs} "
+          f"{args.cell}({args.hidden}), Adam lr {args.lr}, batch 32, {args.epochs} "
           f"epochs, seed {args.seed}")
     print("| bptt_steps | test MSE | train loss (last epoch) | fit time (s) |")
     print("| --- | --- | --- | --- |")
     for steps in args.bptt:
-        est = RNNRegressor((args.hidden,), cell="lstm",
+        est = RNNRegressor((args.hidden,), cell=args.cell,
                            bptt_steps=steps or None, max_iter=args.epochs,
                            learning_rate_init=args.lr, alpha=0.0,
                            n_iter_no_change=10**9, random_state=args.seed)
