@@ -459,7 +459,8 @@ class RecurrentNetwork:
         sequence run in chunks does). With ``input_grad`` (dense input only)
         returns the gradient with respect to the packed input ``batch.X``,
         which training never needs, else None; with ``return_state_grad``
-        also the gradient with respect to the initial states.
+        also the gradient with respect to the initial states. The recurrent
+        masks the forward pass was given (kept in its trace) apply again.
         """
         if input_grad and not isinstance(batch.X, np.ndarray):
             raise ValueError(
