@@ -1,5 +1,6 @@
 """The stacked, optionally bidirectional recurrent network on a flat parameter array."""
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -43,7 +44,7 @@ class Workspace:
         self.trace = None
 
     def get(self, key, shape):
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         buf = self._buffers.get(key)
         if buf is None or buf.shape[0] < size:
             buf = self._buffers[key] = np.empty(max(size, 1), dtype=self.dtype)
@@ -143,7 +144,7 @@ class RecurrentNetwork:
                   for _ in self.hidden_layer_sizes]
         head = {}
         for key, name, shape, offset in self._slots:
-            view = flat[offset:offset + int(np.prod(shape))].reshape(shape)
+            view = flat[offset:offset + math.prod(shape)].reshape(shape)
             if key == "head":
                 head[name] = view
             else:
