@@ -7,12 +7,12 @@ half and one in the second half, 0 elsewhere; the target is the sum of the
 two marked values. Predicting the mean (1) scores an MSE of 1/6 = 0.167;
 remembering only the second marked value, 1/12 = 0.083.
 
-An ``RNNRegressor`` (``--cell``, LSTM by default; loss on the final state) is fitted with full BPTT
-and with ``bptt_steps`` windows. With the loss on the final state the
-gradient of a truncated fit reaches only the last window, so the markers
-before it can only be learnt through the forward state: the question is how
-much that costs. Test MSE after the same number of epochs, same seed, same
-recipe.
+An ``RNNRegressor`` (``--cell``, LSTM by default; loss on the final state)
+is fitted with full BPTT and with ``bptt_steps`` windows. With the loss on
+the final state the gradient of a truncated fit reaches only the last
+window, so the markers before it can only be learnt through the forward
+state: the question is how much that costs. Test MSE after the same number
+of epochs, same seed, same recipe.
 
 Run::
 

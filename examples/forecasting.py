@@ -30,6 +30,16 @@ the forecast is made.
   were chosen on the validation period, where they also beat a plain GRU on
   the whole window.
 
+Then several steps ahead, from every origin of the test period: a next-step
+``SequenceRegressor`` (trained once on chunks of the training series, its
+targets the input advanced by one step, ``skrnn.forecasting.next_step``) reads
+the last chunk before the origin and runs forward on its own predictions
+(``skrnn.forecasting.generate``), against the naive and seasonal-naive
+forecasts and the tuned ridge run recursively. CO2 is modelled as its weekly
+changes (standardised; the forecast is their running sum from the last
+value), sunspots as standardised levels; the settings in ``NEXT_STEP`` were
+chosen on the validation period.
+
 The ridge + RNNs model of CO2 then forecasts three years recursively (each
 forecast fed back as the newest value of the window), plotted against the
 truth and the seasonal-naive forecast. The figure is saved to
@@ -50,6 +60,16 @@ period as on the test period: 1.2% to 1.6% lower test RMSE on CO2, 8% to 19%
 on sunspots. The recursive forecast shows what working relative to the last
 value buys: the ridge, fitted on changes from the last value, carries the
 trend forward, which the seasonal-naive forecast cannot.
+
+Several steps ahead, the next-step GRU beats the naive and seasonal-naive
+forecasts at every horizon. On sunspots it also beats the recursive ridge at
+1, 5 and 11 years (18.6, 34.5 and 31.2 spots against 20.8, 35.1 and 34.5);
+on CO2 it ties the ridge one week ahead (0.386 against 0.385 ppm) and loses
+to it at 12 and 52 weeks (0.78 and 1.45 against 0.57 and 0.94 ppm): the
+ridge, fitted on a two-year window relative to its last value, carries the
+trend and the yearly cycle forward more faithfully than a small model of
+weekly changes whose errors add up. It trains in seconds and generates the
+forecasts of all origins in one call.
 """
 
 import os
@@ -70,9 +90,14 @@ from sklearn.linear_model import Ridge  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import FunctionTransformer, StandardScaler  # noqa: E402
 
-from skrnn import RNNRegressor  # noqa: E402
+from skrnn import RNNRegressor, SequenceRegressor  # noqa: E402
 from skrnn.datasets import load_co2, load_sunspots  # noqa: E402
-from skrnn.forecasting import RelativeToLast, recursive_forecast  # noqa: E402
+from skrnn.forecasting import (  # noqa: E402
+    RelativeToLast,
+    generate,
+    next_step,
+    recursive_forecast,
+)
 from skrnn.preprocessing import StepTransformer, sliding_windows  # noqa: E402
 
 TEST_FRACTION = 0.2
@@ -110,6 +135,20 @@ SERIES = {
         rnn=dict(hidden_layer_sizes=(32,), cell="gru", learning_rate_init=0.01,
                  alpha=0.1, max_iter=80),
     ),
+}
+
+
+# The next-step models: whether they read changes or levels, the length of
+# the training chunks (and of the history read before each forecast), and
+# the horizons reported.
+NEXT_STEP = {
+    "co2": dict(changes=True, chunk=104, horizons=(1, 12, 52),
+                rnn=dict(hidden_layer_sizes=(16,), cell="gru",
+                         learning_rate_init=0.005, batch_size=16, max_iter=60)),
+    "sunspots": dict(changes=False, chunk=22, horizons=(1, 5, 11),
+                     rnn=dict(hidden_layer_sizes=(32,), cell="gru",
+                              learning_rate_init=0.005, batch_size=16,
+                              max_iter=60)),
 }
 
 
@@ -253,6 +292,85 @@ for name, result in results.items():
 for name, result in results.items():
     print(f"{name}: {len(result['y_test'])} test forecasts, {N_RNNS} RNNs trained "
           f"in {result['fit_seconds']:.1f} s")
+
+
+
+class NextStepForecaster:
+    """A SequenceRegressor trained on next-step pairs of chunks of a series,
+    on its standardised changes or levels, run forward by ``generate``."""
+
+    def __init__(self, changes, chunk, rnn, random_state):
+        self.changes, self.chunk = changes, chunk
+        if EPOCHS is not None:
+            rnn = {**rnn, "max_iter": int(EPOCHS)}
+        self.model = SequenceRegressor(**rnn, tol=0.0,
+                                       n_iter_no_change=rnn["max_iter"],
+                                       random_state=random_state)
+
+    def _inputs(self, values):
+        return np.diff(values) if self.changes else values
+
+    def fit(self, train):
+        z = self._inputs(train)
+        self.mean_, self.scale_ = z.mean(), z.std()
+        z = (z - self.mean_) / self.scale_
+        stride = max(1, self.chunk // 8)
+        pieces = [z[a:a + self.chunk]
+                  for a in range(0, len(z) - self.chunk + 1, stride)]
+        self.model.fit(*next_step(pieces))
+        return self
+
+    def forecast(self, values, origins, n_steps):
+        """(len(origins), n_steps): the values from each origin on, each
+        forecast from the series before its origin."""
+        z = (self._inputs(values) - self.mean_) / self.scale_
+        # The changes before origin o end at index o - 2 (values[o-1] - values[o-2]).
+        end = origins - 1 if self.changes else origins
+        ahead = generate(self.model, [z[e - self.chunk:e] for e in end], n_steps)
+        ahead = ahead * self.scale_ + self.mean_
+        if self.changes:
+            return values[origins - 1][:, None] + np.cumsum(ahead, axis=1)
+        return ahead
+
+
+print("\nMulti-step RMSE on the test period, from every origin that leaves "
+      "room for the longest horizon\n")
+print("| series | steps ahead | naive | seasonal naive | ridge, recursive | "
+      "next-step GRU + generate |")
+print("| --- | ---: | ---: | ---: | ---: | ---: |")
+for name, spec in SERIES.items():
+    values, season = spec["values"], spec["season"]
+    settings, result = NEXT_STEP[name], results[name]
+    first_test = result["first_test"]
+    horizons = settings["horizons"]
+    longest = max(horizons)
+    origins = np.arange(first_test, len(values) - longest + 1)
+    forecaster = NextStepForecaster(settings["changes"], settings["chunk"],
+                                    settings["rnn"], RANDOM_STATE)
+    fit_start = time.perf_counter()
+    forecaster.fit(values[:first_test])
+    next_seconds = time.perf_counter() - fit_start
+    generate_start = time.perf_counter()
+    rnn_ahead = forecaster.forecast(values, origins, longest)
+    generate_seconds = time.perf_counter() - generate_start
+    ridge_window, alpha, relative = tune_ridge(values, first_test,
+                                               spec["ridge_windows"])
+    Xr_train, yr_train, _, _, _ = split_windows(values, ridge_window, first_test)
+    ridge = make_ridge(alpha, relative).fit(Xr_train, yr_train)
+    ridge_ahead = np.stack([recursive_forecast(ridge, values[:o], longest,
+                                               window=ridge_window)
+                            for o in origins])
+    for h in horizons:
+        truth = values[origins + h - 1]
+        # The last observed value of the same season as the target.
+        seasons_back = season * int(np.ceil(h / season))
+        row = [values[origins - 1], values[origins + h - 1 - seasons_back],
+               ridge_ahead[:, h - 1], rnn_ahead[:, h - 1]]
+        cells = " | ".join(f"{rmse(f, truth):.4g}" for f in row)
+        print(f"| {name} | {h} | {cells} |")
+    print(f"{name}: {len(origins)} origins; next-step GRU trained in "
+          f"{next_seconds:.1f} s, {longest}-step forecasts of all origins "
+          f"generated in {generate_seconds:.2f} s")
 
 # Three years of CO2 forecast recursively from the start of the test period.
 spec, result = SERIES["co2"], results["co2"]

@@ -3,11 +3,19 @@
 __version__ = "0.1.0.dev0"
 
 from . import datasets, forecasting, metrics, preprocessing  # noqa: E402
-from ._estimators import RNNClassifier, RNNRegressor, SequenceTagger  # noqa: E402
+from ._estimators import (  # noqa: E402
+    RNNClassifier,
+    RNNRegressor,
+    SequenceRegressor,
+    SequenceTagger,
+)
+from ._state import RecurrentState  # noqa: E402
 
 __all__ = [
     "RNNClassifier",
     "RNNRegressor",
+    "RecurrentState",
+    "SequenceRegressor",
     "SequenceTagger",
     "datasets",
     "forecasting",

@@ -1,5 +1,6 @@
 """The estimator base: validation, initialisation, the epoch loop and prediction."""
 
+import inspect
 import threading
 import time
 import warnings
@@ -24,6 +25,7 @@ from ._network import RecurrentNetwork, Workspace
 from ._optimizers import SGD, Adam
 from ._packing import PackedBatch, minibatch_indices, predict_batches
 from ._sequences import Sequences, check_sequences, check_step_features
+from ._state import RecurrentState
 
 _BLAS_LOCK = threading.Lock()
 _BLAS_STATE = {"controller": None, "limiter": None, "users": 0}
@@ -190,6 +192,31 @@ def _prefix(masks, n):
     return [[m[:n] for m in row] for row in masks]
 
 
+def extend_init(base_init, **extra):
+    """An ``__init__`` that takes ``base_init``'s parameters and the keyword-only
+    ``extra`` ones (``name=default``), so each default is written once.
+
+    scikit-learn reads an estimator's parameters from its ``__init__``
+    signature, which is why the new one carries an explicit ``__signature__``.
+    """
+    signature = inspect.signature(base_init)
+    signature = signature.replace(parameters=list(signature.parameters.values()) + [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+        for name, default in extra.items()])
+
+    def __init__(self, *args, **kwargs):
+        values = signature.bind(self, *args, **kwargs)
+        values.apply_defaults()
+        values = dict(values.arguments)
+        del values["self"]
+        for name in extra:
+            setattr(self, name, values.pop(name))
+        base_init(self, **values)
+
+    __init__.__signature__ = signature
+    return __init__
+
+
 class BaseRNN(BaseEstimator, metaclass=ABCMeta):
     """Base class of the recurrent estimators.
 
@@ -319,6 +346,10 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
     def _make_loss(self):
         """The loss object matching the encoded targets."""
 
+    def _readout(self):
+        """What the head reads of a many-to-one network (see _readout.py)."""
+        return "last"
+
     def _sample_weights(self, seqs, targets, sample_weight):
         """Weights aligned with ``targets`` (per step for a per-step model)."""
         return sequence_weights(sample_weight, seqs.lengths, self._per_step)
@@ -430,6 +461,11 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 "truncated gradient is not the gradient of the loss that "
                 "L-BFGS's line search evaluates. Use bptt_steps=None with "
                 "solver='lbfgs'.")
+        if self.bptt_steps is not None and self._readout() != "last":
+            raise ValueError(
+                f"bptt_steps supports readout='last' and per-step estimators; "
+                f"readout={self._readout()!r} pools over every step, which "
+                "truncated BPTT does not implement yet. Use bptt_steps=None.")
         X_val, y_val = validation_data
         if (X_val is None) != (y_val is None):
             raise ValueError("Pass both X_val and y_val, or neither.")
@@ -452,12 +488,13 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
             self._random_state = check_random_state(self.random_state)
         rng = self._random_state
         architecture = (self.cell, self.activation, hidden, self.bidirectional,
-                        seqs.n_features, self.n_outputs_)
+                        seqs.n_features, self.n_outputs_, self._readout())
         if reuse and architecture != self._architecture:
             raise ValueError(
                 "warm_start=True needs the architecture of the previous fit "
                 f"(cell, activation, hidden_layer_sizes, bidirectional, "
-                f"features, outputs) {self._architecture}; got {architecture}. "
+                f"features, outputs, readout) {self._architecture}; got "
+                f"{architecture}. "
                 "Set warm_start=False to fit from scratch."
             )
         if not reuse:
@@ -466,7 +503,7 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 cell=self.cell, activation=self.activation,
                 n_features=seqs.n_features, hidden_layer_sizes=hidden,
                 bidirectional=self.bidirectional, n_outputs=self.n_outputs_,
-                per_step=self._per_step)
+                per_step=self._per_step, readout=self._readout())
             with _single_threaded_blas():
                 # The orthogonal initialisation's QR is BLAS work too.
                 self._params = self._network.init_params(rng, seqs.dtype)
@@ -954,56 +991,117 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
 
     # -- predict ---------------------------------------------------------
 
-    def _raw_predict(self, X):
-        """Validated X and its raw outputs (see :meth:`_raw_predict_seqs`)."""
+    def _raw_predict(self, X, initial_state=None, return_state=False):
+        """Validated X, its raw outputs (see :meth:`_raw_predict_seqs`) and,
+        with ``return_state``, the final states as a RecurrentState."""
         check_is_fitted(self, "_params")
         seqs = self._validate_sequences(X, reset=False,
                                         allow_empty=self._per_step)
-        return seqs, self._raw_predict_seqs(seqs)
+        if initial_state is not None or return_state:
+            if self._network.n_directions == 2:
+                raise ValueError(
+                    f"{type(self).__name__} with bidirectional=True cannot carry "
+                    "its state from one predict call to the next: its reverse "
+                    "direction reads each sequence from its end. Predict whole "
+                    "sequences, or fit with bidirectional=False.")
+            if initial_state is not None:
+                initial_state = self._check_initial_state(initial_state, seqs)
+        raw, state = self._raw_predict_seqs(seqs, initial_state, return_state)
+        return seqs, raw, state
 
-    def _raw_predict_seqs(self, seqs):
-        """Raw outputs in the caller's order: (n, k), or per step (sum T_i, k).
+    def _check_initial_state(self, state, seqs):
+        if not isinstance(state, RecurrentState):
+            raise TypeError(
+                "initial_state must be the RecurrentState that predict returned "
+                f"with return_state=True; got {type(state).__name__}.")
+        net = self._network
+        return state._checked(
+            seqs.n_sequences, net.hidden_layer_sizes, net._cell.cell_state,
+            net.readout if net.pooled else None, self._params.dtype,
+            type(self).__name__)
+
+    def _raw_predict_seqs(self, seqs, initial_state=None, return_state=False):
+        """Raw outputs in the caller's order: (n, k), or per step (sum T_i, k),
+        and the final states (a RecurrentState, or None without ``return_state``).
 
         Streams over length-sorted minibatches with a work space of its own,
         so it writes nothing to the estimator and threads can share a model.
+        Each sequence starts from its row of ``initial_state`` (zero if None).
         """
         net = self._network
         params = net.views(self._params)
         ws = Workspace(self._params.dtype)
         rows = seqs.n_steps if self._per_step else seqs.n_sequences
         out = np.empty((rows, self.n_outputs_), dtype=self._params.dtype)
-        # Zero-length sequences (a tagger's) have no rows to predict.
+        final = None
+        if return_state:
+            # A zero-length sequence (a tagger's) keeps the state it came with.
+            final = (RecurrentState._zeros(
+                seqs.n_sequences, net.hidden_layer_sizes, net._cell.cell_state,
+                net.readout if net.pooled else None, self._params.dtype)
+                if initial_state is None
+                else initial_state[np.arange(seqs.n_sequences)])
         nonempty = np.flatnonzero(seqs.lengths > 0)
         with _single_threaded_blas():
             max_steps = net.steps_per_batch(itemsize=self._params.dtype.itemsize)
             lengths = seqs.lengths[nonempty]
             for idx in predict_batches(lengths, max_steps):
+                members = nonempty[idx]
                 if lengths[idx[0]] > max_steps and net.n_directions == 1:
                     # One sequence longer than the budget: in chunks of time,
                     # the state carried over, so that memory beyond its data
                     # does not grow with its length (a reversed direction
                     # needs the whole sequence at once).
-                    self._predict_in_chunks(seqs, int(nonempty[idx[0]]),
-                                            max_steps, params, ws, out)
+                    self._predict_in_chunks(seqs, int(members[0]), max_steps,
+                                            params, ws, out, initial_state, final)
                     continue
-                batch = PackedBatch(seqs, nonempty[idx])
-                Z = net.predict(params, batch, ws)
+                batch = PackedBatch(seqs, members)
+                Z = self._predict_batch(batch, params, ws, batch.order,
+                                        initial_state, final)
                 out[batch.gather if self._per_step else batch.order] = Z
-        return out
+        return out, final
 
-    def _predict_in_chunks(self, seqs, i, max_steps, params, ws, out):
+    def _predict_batch(self, batch, params, ws, rows, initial_state, final):
+        """Raw outputs of one packed batch whose sequence j is row ``rows[j]``
+        of ``initial_state`` and ``final`` (either may be None)."""
+        net = self._network
+        state = pool = None
+        if initial_state is not None:
+            state = initial_state._layers(rows)
+            pool = initial_state._pool_rows(rows)
+        if final is None and pool is None:
+            return net.predict(params, batch, ws, initial_state=state)
+        result = net.predict(params, batch, ws, initial_state=state,
+                             return_state=True, pool_state=pool)
+        if final is not None:
+            final._write(rows, result[1], result[2] if net.pooled else None)
+        return result[0]
+
+    def _predict_in_chunks(self, seqs, i, max_steps, params, ws, out,
+                           initial_state, final):
         start, stop = int(seqs.offsets[i]), int(seqs.offsets[i + 1])
-        state = None
+        rows = np.array([i])
+        # The chunks hand their state on through `carried`, row i of a state
+        # of its own, so that `initial_state` is only read.
+        carried = (initial_state[rows] if initial_state is not None else
+                   RecurrentState._zeros(
+                       1, self._network.hidden_layer_sizes,
+                       self._network._cell.cell_state,
+                       self._network.readout if self._network.pooled else None,
+                       self._params.dtype))
         for a in range(start, stop, max_steps):
             b = min(a + max_steps, stop)
             chunk = type(seqs)(seqs.data[a:b], np.array([0, b - a], dtype=np.int64))
-            Z, state = self._network.predict(params, PackedBatch(chunk, [0]), ws,
-                                             initial_state=state,
-                                             return_state=True)
+            Z = self._predict_batch(PackedBatch(chunk, [0]), params, ws,
+                                    np.array([0]), carried if a > start or
+                                    initial_state is not None else None, carried)
             if self._per_step:
                 out[a:b] = Z
         if not self._per_step:
             out[i] = Z[0]
+        if final is not None:
+            final._write(rows, carried._layers([0]),
+                         carried._pool_rows([0]) if self._network.pooled else None)
 
     # -- persistence -----------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The public estimators: RNNClassifier, RNNRegressor and SequenceTagger."""
+"""The public estimators: per-sequence and per-step classifiers and regressors."""
 
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
@@ -12,8 +12,9 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import assert_all_finite, check_array, column_or_1d
 
-from ._base import BaseRNN, sequence_weights
+from ._base import BaseRNN, extend_init, sequence_weights
 from ._loss import BinaryLogLoss, MultinomialLogLoss, SquaredError
+from ._readout import READOUTS
 
 _PARAMETERS_DOC = """
     hidden_layer_sizes : array-like of shape (n_layers,), default=(64,)
@@ -98,6 +99,31 @@ _PARAMETERS_DOC = """
     max_fun : int, default=15000
         Maximum loss evaluations of the 'lbfgs' solver."""
 
+_READOUT_DOC = """
+    readout : {'last', 'mean', 'max', 'attention'}, default='last'
+        What the output layer reads of each sequence: the top layer's final
+        state ('last'; of both directions if bidirectional), or its states at
+        every step pooled per unit by their mean ('mean') or maximum ('max'),
+        or weighted by a softmax over the steps of a learned score per step
+        ('attention', the weights ``a_t = softmax_t(h_t . w)``). Pooling
+        reads every step, so it helps on long sequences whose label depends
+        on what happens anywhere in them."""
+
+_PREDICT_STATE_DOC = """
+        initial_state : RecurrentState or None, default=None
+            The state returned by an earlier call with ``return_state=True``:
+            each sequence of X continues from the row of its position. None
+            starts every sequence from the zero state.
+        return_state : bool, default=False
+            Also return the final states (a :class:`~skrnn.RecurrentState`),
+            so that the next chunk of every sequence can continue from it.
+            Predicting in chunks this way equals predicting whole sequences,
+            to round-off. Unidirectional models only."""
+
+_STATE_RETURNS_DOC = """
+        state : RecurrentState
+            Only with ``return_state=True``: where every sequence stopped."""
+
 _ATTRIBUTES_DOC = """
     loss_ : float
         Training loss after the last epoch (data loss plus L2 term).
@@ -151,54 +177,7 @@ class _ClassifierBase(BaseRNN):
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
-    def __init__(
-        self,
-        hidden_layer_sizes=(64,),
-        *,
-        cell="lstm",
-        activation="tanh",
-        bidirectional=False,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        clip_norm=5.0,
-        bptt_steps=None,
-        solver="adam",
-        alpha=1e-4,
-        batch_size="auto",
-        learning_rate="constant",
-        learning_rate_init=0.001,
-        power_t=0.5,
-        max_iter=200,
-        shuffle=True,
-        random_state=None,
-        tol=1e-4,
-        verbose=False,
-        warm_start=False,
-        momentum=0.9,
-        nesterovs_momentum=True,
-        early_stopping=False,
-        validation_fraction=0.1,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        n_iter_no_change=10,
-        max_fun=15000,
-        class_weight=None,
-    ):
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes, cell=cell,
-            activation=activation, bidirectional=bidirectional, dropout=dropout,
-            recurrent_dropout=recurrent_dropout, clip_norm=clip_norm,
-            bptt_steps=bptt_steps, solver=solver, alpha=alpha,
-            batch_size=batch_size, learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init, power_t=power_t,
-            max_iter=max_iter, shuffle=shuffle, random_state=random_state,
-            tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1,
-            beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun)
-        self.class_weight = class_weight
+    __init__ = extend_init(BaseRNN.__init__, class_weight=None)
 
     def _encode_labels(self, labels, reset):
         """Labels -> integer codes into classes_; sets classes_ and n_outputs_.
@@ -288,7 +267,7 @@ class _ClassifierBase(BaseRNN):
         return weights
 
     def _validation_score(self, seqs, targets, weights):
-        raw = self._raw_predict_seqs(seqs)
+        raw, _ = self._raw_predict_seqs(seqs)
         return accuracy_score(self._codes(targets), self._decide(raw),
                               sample_weight=weights)
 
@@ -298,10 +277,10 @@ class _ClassifierBase(BaseRNN):
         return raw.argmax(axis=1)
 
     def _proba(self, raw):
-        return self._loss_for(raw).link(raw)
+        return self._make_loss().link(raw)
 
-    def _loss_for(self, raw):
-        return BinaryLogLoss() if self.n_outputs_ == 1 else MultinomialLogLoss()
+    def _log_proba(self, raw):
+        return self._make_loss().log_link(raw)
 
 
 class RNNClassifier(ClassifierMixin, _ClassifierBase):
@@ -309,8 +288,9 @@ class RNNClassifier(ClassifierMixin, _ClassifierBase):
         """Recurrent network classifier: one label per sequence.
 
     The final state of the top recurrent layer (of both directions, if
-    bidirectional) goes through a linear layer with a logistic output for two
-    classes and a softmax for more, trained on the log-loss.
+    bidirectional), or its states pooled over all steps (``readout``), go
+    through a linear layer with a logistic output for two classes and a
+    softmax for more, trained on the log-loss.
 
     Parameters
     ----------"""
@@ -318,7 +298,9 @@ class RNNClassifier(ClassifierMixin, _ClassifierBase):
         + """
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes in the loss, ``{label: weight}``; 'balanced'
-        weighs them inversely to their frequencies.
+        weighs them inversely to their frequencies."""
+        + _READOUT_DOC
+        + """
 
     Attributes
     ----------
@@ -355,6 +337,16 @@ class RNNClassifier(ClassifierMixin, _ClassifierBase):
     """
     )
 
+    _parameter_constraints: dict = {
+        **_ClassifierBase._parameter_constraints,
+        "readout": [StrOptions(set(READOUTS))],
+    }
+
+    __init__ = extend_init(_ClassifierBase.__init__, readout="last")
+
+    def _readout(self):
+        return self.readout
+
     def _validate_targets(self, seqs, y, reset):
         y = _labels_1d(y, seqs.n_sequences)
         return self._targets_for_loss(self._encode_labels(y, reset))
@@ -363,53 +355,55 @@ class RNNClassifier(ClassifierMixin, _ClassifierBase):
         counts = np.bincount(self._codes(targets))
         return targets if counts[counts > 0].min() >= 2 else None
 
-    def predict(self, X):
-        """Predict the class of each sequence.
+    def predict(self, X, *, initial_state=None, return_state=False):
+        seqs, raw, state = self._raw_predict(X, initial_state, return_state)
+        return _returned(self.classes_[self._decide(raw)], state)
+
+    predict.__doc__ = """Predict the class of each sequence.
 
         Parameters
         ----------
         X : list of array-like of shape (T_i, n_features), or array-like
-            Sequences in any accepted form.
+            Sequences in any accepted form.""" + _PREDICT_STATE_DOC + """
 
         Returns
         -------
         y : ndarray of shape (n_samples,)
-            The predicted labels.
-        """
-        _, raw = self._raw_predict(X)
-        return self.classes_[self._decide(raw)]
+            The predicted labels.""" + _STATE_RETURNS_DOC + "\n        "
 
-    def predict_proba(self, X):
-        """Class probabilities of each sequence.
+    def predict_proba(self, X, *, initial_state=None, return_state=False):
+        seqs, raw, state = self._raw_predict(X, initial_state, return_state)
+        return _returned(self._proba(raw), state)
+
+    predict_proba.__doc__ = """Class probabilities of each sequence.
 
         Parameters
         ----------
         X : list of array-like of shape (T_i, n_features), or array-like
-            Sequences in any accepted form.
+            Sequences in any accepted form.""" + _PREDICT_STATE_DOC + """
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            Probabilities, columns in the order of ``classes_``.
-        """
-        _, raw = self._raw_predict(X)
-        return self._proba(raw)
+            Probabilities, columns in the order of ``classes_``.""" + (
+        _STATE_RETURNS_DOC + "\n        ")
 
-    def predict_log_proba(self, X):
-        """Log of :meth:`predict_proba`, computed without taking a log of it.
+    def predict_log_proba(self, X, *, initial_state=None, return_state=False):
+        seqs, raw, state = self._raw_predict(X, initial_state, return_state)
+        return _returned(self._log_proba(raw), state)
+
+    predict_log_proba.__doc__ = """Log of :meth:`predict_proba`, without a log of it.
 
         Parameters
         ----------
         X : list of array-like of shape (T_i, n_features), or array-like
-            Sequences in any accepted form.
+            Sequences in any accepted form.""" + _PREDICT_STATE_DOC + """
 
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
-            Log-probabilities, columns in the order of ``classes_``.
-        """
-        _, raw = self._raw_predict(X)
-        return self._loss_for(raw).log_link(raw)
+            Log-probabilities, columns in the order of ``classes_``.""" + (
+        _STATE_RETURNS_DOC + "\n        ")
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy of :meth:`predict` on X against y.
@@ -440,17 +434,70 @@ class RNNClassifier(ClassifierMixin, _ClassifierBase):
                 f"y cannot be compared with the predicted labels: {exc}") from exc
 
 
-class RNNRegressor(RegressorMixin, BaseRNN):
+class _RegressorBase(BaseRNN):
+    """What the two regressors share: squared error, R^2 and partial_fit."""
+
+    def _make_loss(self):
+        return SquaredError()
+
+    def _validation_score(self, seqs, targets, weights):
+        return r2_score(targets, self._raw_predict_seqs(seqs)[0],
+                        sample_weight=weights)
+
+    def _check_outputs(self, targets, reset, one_d):
+        if reset:
+            self._y_1d = one_d
+            self.n_outputs_ = targets.shape[1]
+        elif targets.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {targets.shape[1]} outputs, but the model was fitted "
+                f"with {self.n_outputs_}.")
+        return targets
+
+    @available_if(BaseRNN._check_solver)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the model with one epoch over X, y.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features), or array-like
+            Sequences in any accepted form.
+        y : array-like
+            Targets, as for :meth:`fit`.
+        sample_weight : array-like, default=None
+            Weights, as for :meth:`fit`.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def _r2(self, y, predicted, weights):
+        with np.errstate(over="ignore", invalid="ignore"):
+            score = r2_score(y, predicted, sample_weight=weights)
+        if y.shape[0] >= 2 and not np.isfinite(score):
+            raise ValueError(
+                "y is too large to score: the squared errors overflow float64. "
+                "Scale the targets (e.g. with TransformedTargetRegressor).")
+        return float(score)
+
+
+class RNNRegressor(RegressorMixin, _RegressorBase):
     __doc__ = (
         """Recurrent network regressor: one value or vector per sequence.
 
     The final state of the top recurrent layer (of both directions, if
-    bidirectional) goes through a linear output layer, trained on the squared
-    error ``0.5 * ||prediction - y||^2`` per sequence.
+    bidirectional), or its states pooled over all steps (``readout``), go
+    through a linear output layer, trained on the squared error
+    ``0.5 * ||prediction - y||^2`` per sequence.
 
     Parameters
     ----------"""
         + _PARAMETERS_DOC
+        + _READOUT_DOC
         + """
 
     Attributes
@@ -461,6 +508,7 @@ class RNNRegressor(RegressorMixin, BaseRNN):
     See Also
     --------
     RNNClassifier : The same network with a classification head.
+    SequenceRegressor : One value or vector per time step.
     sklearn.neural_network.MLPRegressor : The feed-forward counterpart whose
         parameters these follow.
 
@@ -483,64 +531,39 @@ class RNNRegressor(RegressorMixin, BaseRNN):
     """
     )
 
+    _parameter_constraints: dict = {
+        **BaseRNN._parameter_constraints,
+        "readout": [StrOptions(set(READOUTS))],
+    }
+
+    __init__ = extend_init(BaseRNN.__init__, readout="last")
+
+    def _readout(self):
+        return self.readout
+
     def _validate_targets(self, seqs, y, reset):
         y = _regression_targets(y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         _check_n_targets(y.shape[0], seqs.n_sequences)
-        targets = y.reshape(y.shape[0], -1)
-        if reset:
-            self._y_1d = y.ndim == 1
-            self.n_outputs_ = targets.shape[1]
-        elif targets.shape[1] != self.n_outputs_:
-            raise ValueError(
-                f"y has {targets.shape[1]} outputs, but the model was fitted "
-                f"with {self.n_outputs_}.")
-        return targets
+        return self._check_outputs(y.reshape(y.shape[0], -1), reset, y.ndim == 1)
 
-    def _make_loss(self):
-        return SquaredError()
+    def predict(self, X, *, initial_state=None, return_state=False):
+        seqs, raw, state = self._raw_predict(X, initial_state, return_state)
+        return _returned(raw[:, 0] if self._y_1d else raw, state)
 
-    def _validation_score(self, seqs, targets, weights):
-        return r2_score(targets, self._raw_predict_seqs(seqs),
-                        sample_weight=weights)
-
-    @available_if(BaseRNN._check_solver)
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
-        """Update the model with one epoch over X, y.
+    predict.__doc__ = """Predict the target of each sequence.
 
         Parameters
         ----------
         X : list of array-like of shape (T_i, n_features), or array-like
-            Sequences in any accepted form.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Targets.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weight of each sequence.
-
-        Returns
-        -------
-        self : object
-            The updated estimator.
-        """
-        return self._fit(X, y, sample_weight, incremental=True)
-
-    def predict(self, X):
-        """Predict the target of each sequence.
-
-        Parameters
-        ----------
-        X : list of array-like of shape (T_i, n_features), or array-like
-            Sequences in any accepted form.
+            Sequences in any accepted form.""" + _PREDICT_STATE_DOC + """
 
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Predictions, 1-D if the model was fitted on a 1-D y.
-        """
-        _, raw = self._raw_predict(X)
-        return raw[:, 0] if self._y_1d else raw
+            Predictions, 1-D if the model was fitted on a 1-D y.""" + (
+        _STATE_RETURNS_DOC + "\n        ")
 
     def score(self, X, y, sample_weight=None):
         """Coefficient of determination R^2 of :meth:`predict` on X against y.
@@ -577,14 +600,7 @@ class RNNRegressor(RegressorMixin, BaseRNN):
                 f"y has shape {y.shape}, but the model predicts "
                 f"{self.n_outputs_} output(s) per sequence.")
         weights = _score_weights(sample_weight, n)
-        with np.errstate(over="ignore", invalid="ignore"):
-            score = r2_score(y.reshape(predicted.shape), predicted,
-                             sample_weight=weights)
-        if n >= 2 and not np.isfinite(score):
-            raise ValueError(
-                "y is too large to score: the squared errors overflow float64. "
-                "Scale the targets (e.g. with TransformedTargetRegressor).")
-        return float(score)
+        return self._r2(y.reshape(predicted.shape), predicted, weights)
 
 
 class SequenceTagger(_ClassifierBase):
@@ -620,8 +636,9 @@ class SequenceTagger(_ClassifierBase):
         + _NOTES_DOC
         + """
 
-    y is a list of 1-D label arrays, ``len(y[i]) == len(X[i])``; predict
-    returns a list of 1-D arrays and score is the accuracy over all steps.
+    y is a list (or 1-D object array) of 1-D label arrays,
+    ``len(y[i]) == len(X[i])``; predict returns a 1-D object array of 1-D
+    label arrays and score is the accuracy over all steps.
 
     Examples
     --------
@@ -643,56 +660,57 @@ class SequenceTagger(_ClassifierBase):
         flat = np.concatenate(_step_labels(y, seqs.lengths))
         return self._targets_for_loss(self._encode_labels(flat, reset))
 
-    def _split(self, seqs, flat):
-        return np.split(flat, seqs.offsets[1:-1])
+    def predict(self, X, *, initial_state=None, return_state=False):
+        seqs, raw, state = self._raw_predict(X, initial_state, return_state)
+        return _returned(_per_sequence(seqs, self.classes_[self._decide(raw)]),
+                         state)
 
-    def predict(self, X):
-        """Predict the label of every time step.
-
-        Parameters
-        ----------
-        X : list of array-like of shape (T_i, n_features), or array-like
-            Sequences in any accepted form.
-
-        Returns
-        -------
-        y : list of ndarray of shape (T_i,)
-            The predicted labels of each sequence.
-        """
-        seqs, raw = self._raw_predict(X)
-        return self._split(seqs, self.classes_[self._decide(raw)])
-
-    def predict_proba(self, X):
-        """Label probabilities of every time step.
+    predict.__doc__ = """Predict the label of every time step.
 
         Parameters
         ----------
         X : list of array-like of shape (T_i, n_features), or array-like
-            Sequences in any accepted form.
+            Sequences in any accepted form.""" + _PREDICT_STATE_DOC + """
 
         Returns
         -------
-        proba : list of ndarray of shape (T_i, n_classes)
-            Probabilities, columns in the order of ``classes_``.
-        """
-        seqs, raw = self._raw_predict(X)
-        return self._split(seqs, self._proba(raw))
+        y : ndarray of shape (n_samples,), dtype object
+            One array of shape (T_i,) per sequence: its predicted labels.""" + (
+        _STATE_RETURNS_DOC + "\n        ")
 
-    def predict_log_proba(self, X):
-        """Log of :meth:`predict_proba`, computed without taking a log of it.
+    def predict_proba(self, X, *, initial_state=None, return_state=False):
+        seqs, raw, state = self._raw_predict(X, initial_state, return_state)
+        return _returned(_per_sequence(seqs, self._proba(raw)), state)
+
+    predict_proba.__doc__ = """Label probabilities of every time step.
 
         Parameters
         ----------
         X : list of array-like of shape (T_i, n_features), or array-like
-            Sequences in any accepted form.
+            Sequences in any accepted form.""" + _PREDICT_STATE_DOC + """
 
         Returns
         -------
-        log_proba : list of ndarray of shape (T_i, n_classes)
-            Log-probabilities, columns in the order of ``classes_``.
-        """
-        seqs, raw = self._raw_predict(X)
-        return self._split(seqs, self._loss_for(raw).log_link(raw))
+        proba : ndarray of shape (n_samples,), dtype object
+            One array of shape (T_i, n_classes) per sequence, columns in the
+            order of ``classes_``.""" + _STATE_RETURNS_DOC + "\n        "
+
+    def predict_log_proba(self, X, *, initial_state=None, return_state=False):
+        seqs, raw, state = self._raw_predict(X, initial_state, return_state)
+        return _returned(_per_sequence(seqs, self._log_proba(raw)), state)
+
+    predict_log_proba.__doc__ = """Log of :meth:`predict_proba`, without a log of it.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features), or array-like
+            Sequences in any accepted form.""" + _PREDICT_STATE_DOC + """
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples,), dtype object
+            One array of shape (T_i, n_classes) per sequence.""" + (
+        _STATE_RETURNS_DOC + "\n        ")
 
     def score(self, X, y, sample_weight=None):
         """Accuracy over all time steps of all sequences.
@@ -730,6 +748,115 @@ class SequenceTagger(_ClassifierBase):
                 f"y cannot be compared with the predicted labels: {exc}") from exc
 
 
+class SequenceRegressor(RegressorMixin, _RegressorBase):
+    __doc__ = (
+        """Recurrent network regressor per time step: one value or vector per step.
+
+    The regression twin of :class:`SequenceTagger`: the top recurrent layer's
+    state at every step (both directions, aligned in time, if bidirectional)
+    goes through a linear output layer, trained on the squared error
+    ``0.5 * ||prediction - y_t||^2`` averaged over the time steps of a
+    minibatch. Trained on targets that are the input advanced by one step
+    (:func:`skrnn.forecasting.next_step`), it is a next-step model that
+    :func:`skrnn.forecasting.generate` runs forward on its own predictions.
+
+    Parameters
+    ----------"""
+        + _PARAMETERS_DOC
+        + """
+
+    Attributes
+    ----------"""
+        + _ATTRIBUTES_DOC
+        + """
+
+    See Also
+    --------
+    SequenceTagger : One label per time step.
+    RNNRegressor : One value or vector per sequence.
+    skrnn.forecasting.next_step : Next-step training pairs from series.
+
+    Notes
+    -----"""
+        + _NOTES_DOC
+        + """
+
+    y is a list (or 1-D object array) of arrays of shape ``(T_i,)`` or
+    ``(T_i, n_outputs)``, ``len(y[i]) == len(X[i])``; predict returns a 1-D
+    object array of such arrays, and score is the R^2 over all steps.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrnn import SequenceRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = [rng.standard_normal((int(rng.integers(4, 12)), 1)) for _ in range(40)]
+    >>> y = [np.cumsum(x[:, 0]) for x in X]
+    >>> reg = SequenceRegressor((8,), learning_rate_init=0.05, max_iter=30,
+    ...                         random_state=0).fit(X, y)
+    >>> [p.shape == (len(x),) for p, x in zip(reg.predict(X[:2]), X[:2])]
+    [True, True]
+    """
+    )
+
+    _per_step = True
+
+    def _validate_targets(self, seqs, y, reset):
+        flat, one_d = _step_targets(y, seqs.lengths)
+        return self._check_outputs(flat, reset, one_d)
+
+    def predict(self, X, *, initial_state=None, return_state=False):
+        seqs, raw, state = self._raw_predict(X, initial_state, return_state)
+        return _returned(_per_sequence(seqs, raw[:, 0] if self._y_1d else raw),
+                         state)
+
+    predict.__doc__ = """Predict the target of every time step.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features), or array-like
+            Sequences in any accepted form.""" + _PREDICT_STATE_DOC + """
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,), dtype object
+            One array of shape (T_i,) per sequence, or (T_i, n_outputs) if
+            the model was fitted on 2-D targets.""" + (
+        _STATE_RETURNS_DOC + "\n        ")
+
+    def score(self, X, y, sample_weight=None):
+        """R^2 of :meth:`predict` over all time steps of all sequences.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (T_i, n_features), or array-like
+            Sequences in any accepted form.
+        y : list of array-like of shape (T_i,) or (T_i, n_outputs)
+            True targets of every step.
+        sample_weight : array-like of shape (n_samples,) or list of arrays, \
+                default=None
+            Weight of each sequence, applied to each of its steps, or one
+            array of per-step weights per sequence, as in :meth:`fit`.
+
+        Returns
+        -------
+        score : float
+            scikit-learn's ``r2_score`` over the steps of all sequences
+            stacked, averaged uniformly over the outputs.
+        """
+        predicted = self.predict(X)
+        lengths = np.array([p.shape[0] for p in predicted], dtype=np.int64)
+        truth, _ = _step_targets(y, lengths)
+        if truth.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {truth.shape[1]} output(s) per step, but the model "
+                f"predicts {self.n_outputs_}.")
+        flat = np.concatenate([p.reshape(p.shape[0], -1) for p in predicted])
+        weights = (None if sample_weight is None else
+                   sequence_weights(sample_weight, lengths, per_step=True))
+        return self._r2(truth, flat, weights)
+
+
 def _step_labels(y, lengths):
     """y of a tagger checked against the sequence lengths: one 1-D label array
     per sequence."""
@@ -755,6 +882,43 @@ def _step_labels(y, lengths):
             # would become the label "nan".
             assert_all_finite(yi, input_name=f"y[{i}]")
     return labels
+
+
+def _step_targets(y, lengths):
+    """y of a per-step regressor checked against the sequence lengths.
+
+    Returns the targets of all steps stacked, (sum T_i, n_outputs) float64,
+    and whether each y[i] was 1-D.
+    """
+    if isinstance(y, np.ndarray) and y.dtype != object and y.ndim in (2, 3):
+        y = list(y)
+    if not isinstance(y, (list, tuple, np.ndarray)):
+        raise TypeError(
+            "y must be a list of per-step target arrays, one per sequence; got "
+            f"{type(y).__name__}.")
+    _check_n_targets(len(y), lengths.shape[0])
+    parts, ndims = [], set()
+    for i, yi in enumerate(y):
+        yi = check_array(yi, ensure_2d=False, dtype=np.float64,
+                         input_name=f"y[{i}]", ensure_min_samples=0,
+                         ensure_min_features=0)
+        if yi.ndim not in (1, 2) or yi.shape[0] != lengths[i]:
+            raise ValueError(
+                f"y[{i}] must have one target per time step of sequence {i} "
+                f"({lengths[i]} steps), shape ({lengths[i]},) or "
+                f"({lengths[i]}, n_outputs); got shape {yi.shape}.")
+        ndims.add(yi.ndim)
+        parts.append(yi.reshape(yi.shape[0], -1))
+    widths = {p.shape[1] for p in parts}
+    if len(widths) > 1 or len(ndims) > 1:
+        raise ValueError(
+            "y's arrays must all have the same number of outputs and "
+            f"dimensions; got widths {sorted(widths)} and dimensions "
+            f"{sorted(ndims)}.")
+    flat = np.concatenate(parts) if parts else np.empty((0, 1))
+    if flat.size == 0:
+        raise ValueError("y is empty: at least one target is required.")
+    return flat, ndims == {1}
 
 
 def _regression_targets(y):
@@ -803,3 +967,20 @@ def _check_n_targets(n_targets, n_sequences):
             "Found input variables with inconsistent numbers of samples: "
             f"X has {n_sequences} sequences but y has {n_targets} targets.")
 
+
+
+def _returned(out, state):
+    """A predict method's result: ``out``, with the final states if asked for."""
+    return out if state is None else (out, state)
+
+
+def _per_sequence(seqs, flat):
+    """Per-step rows as a 1-D object array of one array per sequence.
+
+    An object array iterates like a list, supports fancy indexing and
+    concatenates with ``np.concatenate``, which cross_val_predict needs.
+    """
+    out = np.empty(seqs.n_sequences, dtype=object)
+    for i, part in enumerate(np.split(flat, seqs.offsets[1:-1])):
+        out[i] = part
+    return out

@@ -5,6 +5,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _readout
 from ._kernels import _recurrent
 
 # Bytes of input projection the predict kernels form at a time: a chunk of
@@ -59,12 +60,13 @@ class Workspace:
 class _Params:
     """Views of one flat vector as the weights of each layer and the head."""
 
-    __slots__ = ("layers", "W_out", "b_out")
+    __slots__ = ("layers", "W_out", "b_out", "w_att")
 
-    def __init__(self, layers, W_out, b_out):
+    def __init__(self, layers, W_out, b_out, w_att=None):
         self.layers = layers
         self.W_out = W_out
         self.b_out = b_out
+        self.w_att = w_att  # the attention readout's score vector
 
 
 class _Trace(NamedTuple):
@@ -73,6 +75,7 @@ class _Trace(NamedTuple):
     cells: list  # [layer][direction]: (the direction's input, its kernel buffers)
     masks: list  # [layer]: the dropout mask on the layer's output, or None
     features: np.ndarray  # what the head read
+    pooled: tuple  # a pooled readout's cache for its backward, or None
 
 
 class RecurrentNetwork:
@@ -84,9 +87,12 @@ class RecurrentNetwork:
     A bidirectional layer runs a second direction on every sequence reversed
     in time and concatenates both directions' states, aligned in time, as the
     next layer's input. The head maps features to raw outputs, ``Z = F W_out +
-    b_out``: for a many-to-one network F is each sequence's final state (of the
-    reverse direction, its state after reading the whole sequence backwards);
-    for a per-step network F is the top layer's output at every step.
+    b_out``: for a many-to-one network with the ``'last'`` readout F is each
+    sequence's final state (of the reverse direction, its state after reading
+    the whole sequence backwards); with a pooled readout (``'mean'``,
+    ``'max'``, ``'attention'``, see :mod:`skrnn._readout`) it pools the top
+    layer's output over each sequence's steps; for a per-step network F is
+    the top layer's output at every step.
 
     States: ``state[layer][direction]`` is a dict with ``"h"`` and, for the
     LSTM, ``"c"``, each (B, H) with one row per sequence in the batch's packed
@@ -101,7 +107,7 @@ class RecurrentNetwork:
     """
 
     def __init__(self, *, cell, activation, n_features, hidden_layer_sizes,
-                 bidirectional, n_outputs, per_step):
+                 bidirectional, n_outputs, per_step, readout="last"):
         self.cell = cell
         self._cell = CELLS[cell]
         self.relu = activation == "relu"
@@ -110,6 +116,12 @@ class RecurrentNetwork:
         self.n_directions = 2 if bidirectional else 1
         self.n_outputs = int(n_outputs)
         self.per_step = per_step
+        if readout not in _readout.READOUTS:
+            raise ValueError(f"readout must be one of {_readout.READOUTS}; got "
+                             f"{readout!r}.")
+        # A per-step head reads every step as it is: there is nothing to pool.
+        self.readout = "last" if per_step else readout
+        self.pooled = self.readout != "last"
         self.n_gates = self._cell.n_gates
 
         weights, biases = [], []
@@ -124,6 +136,8 @@ class RecurrentNetwork:
                     biases.append((key, "b_hn", (hidden,)))
             n_in = hidden * self.n_directions
         self.n_head_in = n_in
+        if self.readout == "attention":
+            weights.append(("head", "w_att", (n_in,)))
         weights.append(("head", "W_out", (n_in, self.n_outputs)))
         biases.append(("head", "b_out", (self.n_outputs,)))
 
@@ -149,7 +163,7 @@ class RecurrentNetwork:
                 head[name] = view
             else:
                 layers[key[0]][key[1]][name] = view
-        return _Params(layers, head["W_out"], head["b_out"])
+        return _Params(layers, head["W_out"], head["b_out"], head.get("w_att"))
 
     def steps_per_batch(self, itemsize=4):
         """Time steps per predict minibatch.
@@ -164,7 +178,7 @@ class RecurrentNetwork:
         per_step = self.n_features
         n_layers = len(self.hidden_layer_sizes)
         for layer, hidden in enumerate(self.hidden_layer_sizes):
-            if self.per_step or layer < n_layers - 1:
+            if self.per_step or self.pooled or layer < n_layers - 1:
                 # states, and for two directions the reversed input and the
                 # merged output
                 per_step += self.n_directions * hidden * (
@@ -178,6 +192,8 @@ class RecurrentNetwork:
         block is a random orthogonal matrix, so the recurrence neither grows
         nor shrinks a state at the start of training; biases are zero except
         the LSTM forget gate's, which is 1 so the cell remembers by default.
+        The attention readout's score vector starts at zero: attention starts
+        as the mean over the steps.
         """
         flat = np.zeros(self.n_params, dtype=dtype)
         params = self.views(flat)
@@ -263,6 +279,7 @@ class RecurrentNetwork:
         recurrent_mask = self._check_masks(recurrent_mask, batch, ws.dtype)
         n_layers = len(self.hidden_layer_sizes)
         cells, masks, final = [], [], []
+        pooled = None
         inp = batch.X
         for layer in range(n_layers):
             layer_cells, layer_final = [], []
@@ -277,19 +294,23 @@ class RecurrentNetwork:
                 layer_final.append(bufs)
             cells.append(layer_cells)
             final.append(layer_final)
-            if layer == n_layers - 1 and not self.per_step:
+            top_pools = layer == n_layers - 1 and self.pooled
+            if layer == n_layers - 1 and self.readout == "last" and not self.per_step:
                 # The head reads each sequence's final state, of both directions.
                 feats = np.concatenate([b["h_n"] for b in layer_final], axis=1)
             else:
                 feats = self._merge_directions([b["H"] for b in layer_final],
                                                batch, ws, layer)
+            if top_pools:
+                feats, pooled = _readout.forward(self.readout, feats, batch,
+                                                 params.w_att)
             mask = None
             if dropout > 0:
                 mask = _dropout_mask(rng, feats.shape, dropout, ws, ("mask", layer))
                 feats = feats * mask
             masks.append(mask)
             inp = feats
-        ws.trace = _Trace(cells, masks, feats)
+        ws.trace = _Trace(cells, masks, feats, pooled)
         Z = feats @ params.W_out + params.b_out
         if not return_state:
             return Z
@@ -385,15 +406,18 @@ class RecurrentNetwork:
 
     # -- forward only (predict) ------------------------------------------
 
-    def predict(self, params, batch, ws, initial_state=None, return_state=False):
+    def predict(self, params, batch, ws, initial_state=None, return_state=False,
+                pool_state=None):
         """Raw outputs Z of a packed minibatch, as :meth:`forward` without dropout.
 
         Keeps nothing for a backward pass: the kernels hold the input
         projection of one chunk of steps at a time and only the states a
-        layer passes on (every step's, below the top or for a per-step head;
-        the final ones at the top of a many-to-one network), so the work
-        space stays small and in cache. With ``return_state`` also returns
-        the final states.
+        layer passes on (every step's, below the top, for a per-step head or
+        a pooled readout; the final ones at the top of a 'last' readout), so
+        the work space stays small and in cache. With ``return_state`` also
+        returns the final states, and for a pooled readout its running
+        statistics (see :mod:`skrnn._readout`) as a third value; passing
+        those back as ``pool_state`` continues the pooling where it stopped.
         """
         initial_state = self._check_state(initial_state, batch, ws.dtype,
                                           "initial_state")
@@ -401,7 +425,7 @@ class RecurrentNetwork:
         inp = batch.X
         final = []
         for layer in range(n_layers):
-            keep_all = self.per_step or layer < n_layers - 1
+            keep_all = self.per_step or self.pooled or layer < n_layers - 1
             states, layer_final = [], []
             for direction in range(self.n_directions):
                 x = self._direction_input(inp, batch, ws, layer, direction)
@@ -418,8 +442,15 @@ class RecurrentNetwork:
                 # Row j of each holds sequence j's final state, as h_n of the
                 # training forward does.
                 inp = np.concatenate(states, axis=1)
+        stats = None
+        if self.pooled:
+            stats = _readout.merge(self.readout, pool_state, _readout.statistics(
+                self.readout, inp, batch, params.w_att))
+            inp = _readout.features(self.readout, stats).astype(ws.dtype, copy=False)
         Z = inp @ params.W_out + params.b_out
-        return (Z, final) if return_state else Z
+        if not return_state:
+            return Z
+        return (Z, final, stats) if self.pooled else (Z, final)
 
     def _cell_infer(self, p, x, batch, ws, key, keep_all, state, return_state):
         n, n_seqs = batch.n_steps, batch.n_sequences
@@ -448,6 +479,50 @@ class RecurrentNetwork:
             return H, None
         return H, _copy_state(self._state_dict(H if h_n is None else h_n, C))
 
+    # -- generation ------------------------------------------------------
+
+    def generate(self, flat, h, c, y0, exog, n_steps):
+        """Outputs of ``n_steps`` steps, each step's input being the previous
+        output (``y0`` (B, n_outputs) first) beside its row of ``exog``
+        (n_steps, B, n_exog); unidirectional per-step networks only.
+
+        ``h`` (and for the LSTM ``c``) are each layer's (B, H) states, which
+        the run starts from; returns the outputs (n_steps, B, n_outputs) and
+        the final states. One kernel call runs every step and layer.
+        """
+        offsets = {(key, name): offset for key, name, _, offset in self._slots}
+        layout, n_in = [], self.n_outputs + exog.shape[2]
+        for layer, hidden in enumerate(self.hidden_layer_sizes):
+            key = (layer, 0)
+            layout.append([offsets[key, "W_ih"], offsets[key, "W_hh"],
+                           offsets[key, "b"], offsets.get((key, "b_hn"), -1),
+                           n_in, hidden])
+            n_in = hidden
+        dtype = flat.dtype
+        B = y0.shape[0]
+        h_flat = np.concatenate([np.ascontiguousarray(a, dtype=dtype).ravel()
+                                 for a in h])
+        c_flat = (np.concatenate([np.ascontiguousarray(a, dtype=dtype).ravel()
+                                  for a in c]) if self._cell.cell_state
+                  else np.empty(0, dtype=dtype))
+        widest = self.n_gates * max(self.hidden_layer_sizes)
+        Y = np.empty((n_steps, B, self.n_outputs), dtype=dtype)
+        _recurrent.generate(
+            self._cell.code, self.relu, flat, np.array(layout, dtype=np.intp),
+            offsets["head", "W_out"], offsets["head", "b_out"], h_flat, c_flat,
+            np.ascontiguousarray(y0, dtype=dtype),
+            np.ascontiguousarray(exog, dtype=dtype), Y,
+            np.empty((B, exog.shape[2] + self.n_outputs), dtype=dtype),
+            np.empty((B, widest), dtype=dtype),
+            np.empty((B, widest), dtype=dtype) if self._cell.b_hn else None)
+        bounds = np.cumsum([0] + [B * units for units in self.hidden_layer_sizes])
+        split = [flat_part.reshape(B, units) for flat_part, units in zip(
+            np.split(h_flat, bounds[1:-1]), self.hidden_layer_sizes)]
+        split_c = ([part.reshape(B, units) for part, units in zip(
+            np.split(c_flat, bounds[1:-1]), self.hidden_layer_sizes)]
+            if self._cell.cell_state else None)
+        return Y, split, split_c
+
     # -- backward --------------------------------------------------------
 
     def backward(self, params, grads, batch, dZ, ws, input_grad=False,
@@ -469,7 +544,7 @@ class RecurrentNetwork:
                 "input takes its gradient through scipy's product, not dX.")
         d_final_state = self._check_state(d_final_state, batch, ws.dtype,
                                           "d_final_state")
-        cells, masks, feats = ws.trace
+        cells, masks, feats, pooled = ws.trace
         np.matmul(feats.T, dZ, out=grads.W_out)
         dZ.sum(axis=0, out=grads.b_out)
         d_out = dZ @ params.W_out.T
@@ -480,7 +555,11 @@ class RecurrentNetwork:
             hidden = self.hidden_layer_sizes[layer]
             if masks[layer] is not None:
                 d_out *= masks[layer]
-            if layer == n_layers - 1 and not self.per_step:
+            if layer == n_layers - 1 and self.pooled:
+                d_out = _readout.backward(self.readout, d_out, pooled, batch,
+                                          params.w_att, grads.w_att)
+            if (layer == n_layers - 1 and self.readout == "last"
+                    and not self.per_step):
                 d_states = []
                 for direction in range(self.n_directions):
                     d = ws.zeros(("dH", direction), (n, hidden))

@@ -1,4 +1,4 @@
-"""Forecasting with one-step regressors: recursive forecasts and RelativeToLast."""
+"""Forecasting: next-step pairs, generation, recursive forecasts and RelativeToLast."""
 
 from numbers import Integral
 
@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._base import sequence_weights
-from ._estimators import _regression_targets
+from ._estimators import SequenceRegressor, _regression_targets
 from ._sequences import (
     Sequences,
     _is_dataframe,
@@ -22,7 +22,213 @@ from ._sequences import (
     check_step_features,
 )
 
-__all__ = ["RelativeToLast", "recursive_forecast"]
+__all__ = ["RelativeToLast", "generate", "next_step", "recursive_forecast"]
+
+
+def _series_list(series, name):
+    """One series or a list of them -> list of (T_i, F) float arrays, and
+    whether a single series was given and whether it was 1-D."""
+    single = not isinstance(series, (list, tuple)) and np.ndim(series) in (1, 2)
+    items = [series] if single else list(series)
+    if len(items) == 0:
+        raise ValueError(f"{name} is empty: give one series or a list of series.")
+    out, one_d = [], set()
+    for i, s in enumerate(items):
+        where = name if single else f"{name}[{i}]"
+        if np.ndim(s) not in (1, 2):
+            raise ValueError(
+                f"{where} must be 1-D (T,) or 2-D (T, n_features), rows being "
+                f"time steps; got {np.ndim(s)} dimensions.")
+        a = check_array(s, ensure_2d=False, dtype=(np.float64, np.float32),
+                        input_name=where, ensure_min_samples=0)
+        one_d.add(a.ndim == 1)
+        out.append(a.reshape(a.shape[0], -1))
+    if len({a.shape[1] for a in out}) > 1:
+        raise ValueError(f"the series of {name} have different numbers of "
+                         f"columns: {sorted({a.shape[1] for a in out})}.")
+    return out, single, one_d == {True}
+
+
+def next_step(series, *, exog=None):
+    """Next-step training pairs: each series as input, advanced by one step as target.
+
+    ``X[i] = series[i][:-1]`` and ``Y[i] = series[i][1:]``: a
+    :class:`~skrnn.SequenceRegressor` fitted on them learns to predict every
+    step's next value in one pass over each series (T steps of work), where
+    expanding windows pair every prefix with its next value (T^2 / 2 steps).
+
+    Parameters
+    ----------
+    series : array-like of shape (T,) or (T, n_features), or list of them
+        One series or several, oldest row first; each needs 2 rows or more.
+    exog : array-like of shape (T, n_exog), or list of them, default=None
+        Exogenous inputs known in advance (a calendar, a price), aligned
+        row by row with `series`. The input at step t then also holds
+        ``exog[t + 1]``, the exogenous values of the step it predicts.
+
+    Returns
+    -------
+    X : list of ndarray of shape (T_i - 1, n_features + n_exog)
+        The inputs, one per series.
+    Y : list of ndarray of shape (T_i - 1,) or (T_i - 1, n_features)
+        The targets, 1-D for 1-D series.
+
+    See Also
+    --------
+    generate : Run a next-step model forward on its own predictions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrnn.forecasting import next_step
+    >>> X, Y = next_step(np.arange(5.0))
+    >>> X[0].ravel(), Y[0]
+    (array([0., 1., 2., 3.]), array([1., 2., 3., 4.]))
+    """
+    rows, _, one_d = _series_list(series, "series")
+    extra = _exog_rows(exog, rows, 0)
+    X, Y = [], []
+    for i, (r, e) in enumerate(zip(rows, extra)):
+        if r.shape[0] < 2:
+            raise ValueError(f"series[{i}] has {r.shape[0]} row(s); a next-step "
+                             "pair needs at least 2.")
+        X.append(r[:-1] if e is None else np.hstack([r[:-1], e[1:]]))
+        Y.append(r[1:, 0] if one_d else r[1:])
+    return X, Y
+
+
+def _exog_rows(exog, rows, n_steps):
+    """Each series' exogenous rows, checked to cover it and n_steps beyond."""
+    if exog is None:
+        return [None] * len(rows)
+    extra, _, _ = _series_list(exog, "exog")
+    if len(extra) != len(rows):
+        raise ValueError(f"exog holds {len(extra)} series, but there are "
+                         f"{len(rows)}: give one exogenous table per series.")
+    for i, (r, e) in enumerate(zip(rows, extra)):
+        if e.shape[0] != r.shape[0] + n_steps:
+            raise ValueError(
+                f"exog[{i}] has {e.shape[0]} rows; it needs {r.shape[0] + n_steps}"
+                f": one per row of series {i}"
+                + (f" and one per each of the {n_steps} steps ahead." if n_steps
+                   else "."))
+    return extra
+
+
+@validate_params(
+    {
+        "model": [HasMethods(["predict"])],
+        "history": ["array-like", list],
+        "n_steps": [Interval(Integral, 1, None, closed="left")],
+        "exog": ["array-like", list, None],
+    },
+    prefer_skip_nested_validation=True,
+)
+def generate(model, history, n_steps, *, exog=None):
+    """Forecast `n_steps` ahead with a next-step model fed its own predictions.
+
+    The model reads each history once, which gives its state and its
+    prediction of the next row; from then on each prediction is fed back as
+    the next input, the recurrent state carried over, so the forecast costs
+    ``len(history) + n_steps`` steps of work.
+
+    Parameters
+    ----------
+    model : fitted SequenceRegressor
+        A next-step model, fitted on :func:`next_step` pairs of series with
+        the columns of `history` (and, with `exog`, the exogenous columns
+        after them); unidirectional.
+    history : array-like of shape (T,) or (T, n_features), or list of them
+        The observed series, oldest row first, one or several (of any
+        lengths >= 1).
+    n_steps : int >= 1
+        How many rows to forecast.
+    exog : array-like of shape (T + n_steps, n_exog), or list of them, \
+            default=None
+        The exogenous inputs of each series, known in advance: one row per
+        row of its history, then one per forecast step. Required if the
+        model was fitted with exogenous columns.
+
+    Returns
+    -------
+    forecast : ndarray of shape (n_steps,) or (n_steps, n_features)
+        The rows after the end of `history`; for a list of histories, of
+        shape (n_series, n_steps) or (n_series, n_steps, n_features). 1-D
+        series give 1-D rows.
+
+    Raises
+    ------
+    ValueError
+        If the model is not a fitted unidirectional SequenceRegressor, its
+        inputs are not the history's columns plus `exog`'s, or it does not
+        predict every column of the history.
+
+    See Also
+    --------
+    next_step : The training pairs of a next-step model.
+    recursive_forecast : The same for a model of fixed windows.
+
+    Notes
+    -----
+    Errors compound: from the second step on the inputs hold forecasts, not
+    observations. Generation equals re-running the model on the history
+    extended by its own predictions, to round-off.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrnn import SequenceRegressor
+    >>> from skrnn.forecasting import generate, next_step
+    >>> series = np.sin(np.arange(200) / 4)
+    >>> X, Y = next_step(series)
+    >>> model = SequenceRegressor((16,), learning_rate_init=0.01, max_iter=50,
+    ...                           random_state=0).fit(X, Y)
+    >>> generate(model, series, 3).shape
+    (3,)
+    """
+    if not isinstance(model, SequenceRegressor):
+        raise ValueError(
+            f"generate needs a fitted SequenceRegressor trained on next-step "
+            f"targets (see next_step); got {type(model).__name__}.")
+    check_is_fitted(model, "_params")
+    rows, single, one_d = _series_list(history, "history")
+    extra = _exog_rows(exog, rows, n_steps)
+    n_features = rows[0].shape[1]
+    n_exog = 0 if extra[0] is None else extra[0].shape[1]
+    if model.n_outputs_ != n_features:
+        raise ValueError(
+            f"The model predicts {model.n_outputs_} value(s) per step, but "
+            f"history has {n_features} column(s): generation feeds each "
+            "prediction back as the next row, so the model must predict "
+            "every column of history, in order.")
+    if model._n_step_features != n_features + n_exog:
+        raise ValueError(
+            f"The model reads {model._n_step_features} feature(s) per step, but "
+            f"history has {n_features} column(s) and exog {n_exog}: pass the "
+            "exogenous columns the model was fitted with.")
+    for i, r in enumerate(rows):
+        if r.shape[0] == 0:
+            raise ValueError(f"history[{i}] is empty: generation needs at "
+                             "least one observed row.")
+    inputs = [r if e is None else np.hstack([r, e[1:r.shape[0] + 1]])
+              for r, e in zip(rows, extra)]
+    predicted, state = model.predict(inputs, return_state=True)
+    n = len(rows)
+    first = np.array([p.reshape(p.shape[0], -1)[-1] for p in predicted])
+    future = np.zeros((n_steps - 1, n, n_exog))
+    if n_exog:
+        # Row k of the exogenous inputs is read at forecast step k + 1.
+        future[...] = np.stack([e[r.shape[0] + 1:] for r, e in zip(rows, extra)],
+                               axis=1)
+    # Every further step, layer and series in one kernel call, the state
+    # carried on from where the history left it.
+    rest, _, _ = model._network.generate(model._params, state.h, state.c or [],
+                                         first, future, n_steps - 1)
+    forecast = np.concatenate([first[:, None], rest.transpose(1, 0, 2)], axis=1)
+    forecast = forecast.astype(np.float64, copy=False)
+    if one_d:
+        forecast = forecast[..., 0]
+    return forecast[0] if single else forecast
 
 
 @validate_params(
@@ -93,7 +299,10 @@ def recursive_forecast(estimator, history, n_steps, *, window):
       For a long horizon, compare with a direct model (one estimator per
       horizon, from ``sliding_windows(..., horizon=h)``).
 
-    One ``predict`` call is made per step.
+    One ``predict`` call is made per step, on the whole window. A
+    :class:`~skrnn.SequenceRegressor` (a next-step model) is run by
+    :func:`generate` instead: it reads the window once and then one step per
+    forecast row.
 
     Examples
     --------
@@ -140,6 +349,9 @@ def recursive_forecast(estimator, history, n_steps, *, window):
             f"history has {n_rows} rows, but window={window} needs at least "
             f"{window} rows."
         )
+    if isinstance(estimator, SequenceRegressor):
+        # A next-step model reads the window once and carries its state on.
+        return generate(estimator, history[n_rows - window:], n_steps)
     # One buffer for the window and the forecast: step i reads rows
     # [i, i + window) and writes row i + window, so sliding costs no copy.
     buffer = np.empty((window + n_steps, n_features), dtype=rows.dtype)

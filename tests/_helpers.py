@@ -2,18 +2,24 @@
 
 import numpy as np
 
-from skrnn import RNNRegressor
+from skrnn import RNNRegressor, SequenceRegressor
+
+
+def per_sequence(output):
+    """Whether `output` holds one array per sequence (a per-step model's)."""
+    return isinstance(output, list) or (isinstance(output, np.ndarray)
+                                        and output.dtype == object)
 
 
 def stacked(output):
-    """A tagger's list of per-sequence outputs as one array; others unchanged."""
-    return np.concatenate(output) if isinstance(output, list) else output
+    """A per-step model's per-sequence outputs as one array; others unchanged."""
+    return np.concatenate(list(output)) if per_sequence(output) else output
 
 
 def outputs(est, X):
-    """predict_proba of a classifier or tagger (stacked), predict of a regressor."""
-    if isinstance(est, RNNRegressor):
-        return est.predict(X)
+    """predict_proba of a classifier or tagger, predict of a regressor (stacked)."""
+    if isinstance(est, (RNNRegressor, SequenceRegressor)):
+        return stacked(est.predict(X))
     return stacked(est.predict_proba(X))
 
 

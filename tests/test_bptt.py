@@ -21,10 +21,10 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skrnn import RNNClassifier, RNNRegressor, SequenceTagger
+from skrnn import RNNClassifier, RNNRegressor, SequenceRegressor, SequenceTagger
 from skrnn._network import Workspace
 
-ESTIMATORS = [RNNClassifier, RNNRegressor, SequenceTagger]
+ESTIMATORS = [RNNClassifier, RNNRegressor, SequenceTagger, SequenceRegressor]
 LENGTHS = [11, 7, 4, 9, 1, 6]
 BPTT = 3
 FD_STEP = 1e-5
@@ -50,6 +50,8 @@ def _data(rng, lengths=LENGTHS, n_features=2):
 def _targets(Estimator, y_seq, y_step):
     if Estimator is SequenceTagger:
         return y_step
+    if Estimator is SequenceRegressor:
+        return [y.astype(float) - 0.5 for y in y_step]
     if Estimator is RNNRegressor:
         return y_seq.astype(float) + 0.5
     return y_seq
@@ -87,6 +89,17 @@ def test_bptt_with_lbfgs_is_refused(rng):
     X, y_seq, y_step = _data(rng)
     with pytest.raises(ValueError, match="bptt_steps needs a stochastic"):
         SequenceTagger((3,), solver="lbfgs", bptt_steps=5).fit(X, y_step)
+
+
+@pytest.mark.parametrize("readout", ["mean", "max", "attention"])
+@pytest.mark.parametrize("Estimator", [RNNClassifier, RNNRegressor])
+def test_bptt_with_a_pooled_readout_is_refused(rng, Estimator, readout):
+    X, y_seq, y_step = _data(rng)
+    est = Estimator((3,), readout=readout, bptt_steps=5, max_iter=1)
+    with pytest.raises(ValueError, match="bptt_steps supports readout='last'"):
+        est.fit(X, _targets(Estimator, y_seq, y_step))
+    _quiet_fit(est.set_params(bptt_steps=None), X,
+               _targets(Estimator, y_seq, y_step))
 
 
 # --------------------------------------------------------------------------

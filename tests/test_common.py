@@ -15,6 +15,9 @@ ESTIMATORS = [
     Estimator(cell=cell, **CHECK_PARAMS)
     for Estimator in (RNNClassifier, RNNRegressor)
     for cell in ("gru", "lstm", "rnn")
+] + [
+    RNNClassifier(readout="attention", **CHECK_PARAMS),
+    RNNRegressor(readout="max", **CHECK_PARAMS),
 ]
 
 

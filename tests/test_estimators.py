@@ -343,20 +343,21 @@ def test_regressor_column_target_is_raveled_like_mlp():
 
 @ignore_convergence
 @pytest.mark.parametrize("n_classes", [2, 4])
-def test_tagger_predict_lists(n_classes):
+def test_tagger_predicts_object_arrays(n_classes):
     X, Y = small_problem(SequenceTagger, n=20, n_classes=n_classes)
     tagger = SequenceTagger(**FAST).fit(X, Y)
     assert_array_equal(tagger.classes_, np.arange(n_classes))
 
     predicted = tagger.predict(X)
-    assert isinstance(predicted, list) and len(predicted) == 20
+    assert predicted.dtype == object and predicted.shape == (20,)
     for p, x in zip(predicted, X):
         assert p.shape == (x.shape[0],)
         assert set(p.tolist()) <= set(range(n_classes))
 
     proba = tagger.predict_proba(X)
     log_proba = tagger.predict_log_proba(X)
-    assert isinstance(proba, list) and len(proba) == 20
+    assert proba.dtype == object and proba.shape == (20,)
+    assert log_proba.dtype == object and log_proba.shape == (20,)
     for p, lp, x, labels in zip(proba, log_proba, X, predicted):
         assert p.shape == (x.shape[0], n_classes)
         assert_allclose(p.sum(axis=1), 1.0, rtol=0, atol=1e-12)

@@ -17,8 +17,8 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skrnn import RNNRegressor
-from skrnn.forecasting import RelativeToLast, recursive_forecast
+from skrnn import RNNRegressor, SequenceRegressor
+from skrnn.forecasting import RelativeToLast, generate, next_step, recursive_forecast
 from skrnn.preprocessing import sliding_windows
 
 
@@ -439,3 +439,102 @@ def test_relative_to_last_in_grid_search(rng):
     best = search.best_estimator_
     assert best.regressor_.hidden_layer_sizes == best.regressor.hidden_layer_sizes
     assert search.predict(X[:3]).shape == (3,)
+
+
+# --------------------------------------------------------------------------
+# next_step and generate
+# --------------------------------------------------------------------------
+
+
+def test_next_step_pairs_advance_by_one():
+    series = np.arange(6.0)
+    X, Y = next_step(series)
+    assert_array_equal(X[0][:, 0], series[:-1])
+    assert_array_equal(Y[0], series[1:])
+    table = np.column_stack([series, -series])
+    X, Y = next_step([table, table[:3]])
+    assert [x.shape for x in X] == [(5, 2), (2, 2)]
+    assert_array_equal(Y[1], table[1:3])
+    # Exogenous columns: the input at step t holds exog[t + 1].
+    exog = 10 * np.arange(6.0)[:, None]
+    X, Y = next_step(series, exog=exog)
+    assert_array_equal(X[0], np.column_stack([series[:-1], exog[1:, 0]]))
+
+
+def test_next_step_refuses_bad_series():
+    with pytest.raises(ValueError, match=r"series\[1\] has 1 row"):
+        next_step([np.arange(3.0), np.arange(1.0)])
+    with pytest.raises(ValueError, match="different numbers of columns"):
+        next_step([np.ones((3, 2)), np.ones((3, 1))])
+    with pytest.raises(ValueError, match=r"exog\[0\] has 4 rows; it needs 5"):
+        next_step(np.arange(5.0), exog=np.ones((4, 1)))
+    with pytest.raises(ValueError, match="3 dimensions"):
+        next_step([np.ones((3, 2, 1))])
+
+
+def _next_step_model(series_list, exog=None, **params):
+    X, Y = next_step(series_list, exog=exog)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return SequenceRegressor(**{"hidden_layer_sizes": (6,), "max_iter": 3,
+                                    "random_state": 0, **params}).fit(X, Y)
+
+
+def _rerun(model, history, n_steps, exog=None):
+    """The forecast by re-reading the history extended by every prediction."""
+    rows = history.reshape(len(history), -1)
+    for _ in range(n_steps):
+        x = rows if exog is None else np.hstack([rows, exog[1:len(rows) + 1]])
+        last = model.predict([x])[0].reshape(len(rows), -1)[-1]
+        rows = np.vstack([rows, last])
+    out = rows[len(history):]
+    return out[:, 0] if history.ndim == 1 else out
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_generate_equals_rereading_the_extended_history(cell, rng):
+    series = np.cumsum(rng.standard_normal(60)) / 5
+    model = _next_step_model([series[:30], series[30:]], cell=cell,
+                             hidden_layer_sizes=(6, 5))
+    forecast = generate(model, series[:25], 7)
+    assert forecast.shape == (7,)
+    assert_allclose(forecast, _rerun(model, series[:25], 7), rtol=1e-10,
+                    atol=1e-12)
+
+
+def test_generate_many_multivariate_histories_with_exog(rng):
+    table = rng.standard_normal((50, 2))
+    exog = rng.standard_normal((50, 1))
+    model = _next_step_model([table[:25], table[25:]],
+                             exog=[exog[:25], exog[25:]], cell="lstm")
+    histories = [table[:10], table[20:33]]
+    future = [exog[:10 + 4], exog[20:33 + 4]]
+    forecast = generate(model, histories, 4, exog=future)
+    assert forecast.shape == (2, 4, 2)
+    for i in range(2):
+        assert_allclose(forecast[i], _rerun(model, histories[i], 4, future[i]),
+                        rtol=1e-10, atol=1e-12)
+
+
+def test_generate_refuses_models_and_inputs_it_cannot_run(rng):
+    series = rng.standard_normal(40)
+    model = _next_step_model(series)
+    with pytest.raises(ValueError, match="needs a fitted SequenceRegressor"):
+        generate(Ridge(), series, 3)
+    with pytest.raises(ValueError, match="history has 2 column"):
+        generate(model, np.ones((5, 2)), 3)
+    with_exog = _next_step_model(series, exog=rng.standard_normal((40, 1)))
+    with pytest.raises(ValueError, match="reads 2 feature"):
+        generate(with_exog, series, 3)
+    with pytest.raises(ValueError, match=r"exog\[0\] has 10 rows; it needs 13"):
+        generate(with_exog, series[:10], 3, exog=np.ones((10, 1)))
+    bidirectional = _next_step_model(series, bidirectional=True)
+    with pytest.raises(ValueError, match="bidirectional=True cannot carry"):
+        generate(bidirectional, series, 3)
+
+
+def test_recursive_forecast_runs_a_next_step_model_by_generate(rng):
+    series = rng.standard_normal(40)
+    model = _next_step_model(series)
+    assert_allclose(recursive_forecast(model, series, 5, window=12),
+                    generate(model, series[-12:], 5), rtol=0, atol=0)

@@ -41,7 +41,13 @@ from hypothesis import strategies as st
 from sklearn.dummy import DummyRegressor
 from sklearn.preprocessing import StandardScaler
 
-from skrnn import RNNClassifier, RNNRegressor, SequenceTagger, metrics
+from skrnn import (
+    RNNClassifier,
+    RNNRegressor,
+    SequenceRegressor,
+    SequenceTagger,
+    metrics,
+)
 from skrnn.forecasting import RelativeToLast, recursive_forecast
 from skrnn.preprocessing import SlidingWindows, StepTransformer, sliding_windows
 
@@ -49,7 +55,9 @@ N_EXAMPLES = int(os.environ.get("SKRNN_FUZZ_EXAMPLES", "60"))
 FUZZ_SEED = int(os.environ.get("SKRNN_FUZZ_SEED", "0"))
 N_FEATURES = 3
 TINY = dict(hidden_layer_sizes=(2,), max_iter=1, random_state=0)
-ESTIMATORS = [RNNClassifier, RNNRegressor, SequenceTagger]
+ESTIMATORS = [RNNClassifier, RNNRegressor, SequenceTagger, SequenceRegressor]
+PER_STEP = (SequenceTagger, SequenceRegressor)
+REGRESSORS = (RNNRegressor, SequenceRegressor)
 
 
 def fuzz(factor=1):
@@ -352,6 +360,8 @@ def _good_y(Estimator, lengths, rng):
         return np.array(["a", "b"] * n)[:n]
     if Estimator is RNNRegressor:
         return rng.standard_normal(n)
+    if Estimator is SequenceRegressor:
+        return [rng.standard_normal(t) for t in lengths]
     steps = np.arange(sum(lengths))
     flat = np.where(steps % 2 == 0, "a", "b")
     ends = np.cumsum(lengths)
@@ -369,21 +379,24 @@ def y_cases(draw, Estimator, lengths):
                         "series-odd-index", "list", "object", "ints", "bools",
                         "huge", "scalar", "3d"]
         + (["step-short", "step-long", "step-2d", "step-scalar", "not-list"]
-           if Estimator is SequenceTagger else [])))
+           if Estimator in PER_STEP else [])))
     if defect == "none":
         return y, True
     if defect == "short":
         return y[:-1], False
     if defect == "long":
-        extra = y[:1] if Estimator is SequenceTagger else y[:1]
-        return (list(y) + list(extra) if Estimator is SequenceTagger
-                else np.concatenate([y, extra])), False
+        return (list(y) + list(y[:1]) if Estimator in PER_STEP
+                else np.concatenate([y, y[:1]])), False
     if defect == "none-y":
         return None, False
     if defect == "scalar":
         return 1.0, False
     if defect == "3d":
-        return np.ones((n, 2, 2)), False
+        # A per-step regressor reads it as (2, 2) targets of each sequence.
+        return np.ones((n, 2, 2)), (Estimator is SequenceRegressor
+                                    and all(t == 2 for t in lengths))
+    if Estimator is SequenceRegressor:
+        return _step_regression_defect(draw, y, lengths, defect)
     if Estimator is SequenceTagger:
         k = draw(st.integers(0, n - 1))
         y = list(y)
@@ -448,6 +461,40 @@ def y_cases(draw, Estimator, lengths):
     raise AssertionError(defect)
 
 
+def _step_regression_defect(draw, y, lengths, defect):
+    """(y, valid) of a per-step regressor with one defect."""
+    n = len(lengths)
+    k = draw(st.integers(0, n - 1))
+    y = list(y)
+    if defect in ("nan", "inf"):
+        y[k] = np.full(lengths[k], np.nan if defect == "nan" else np.inf)
+        return y, False
+    if defect == "step-short":
+        y[k] = y[k][:-1]
+        return y, False
+    if defect == "step-long":
+        y[k] = np.append(y[k], 0.0)
+        return y, False
+    if defect == "step-2d":  # one (T_k, 1) array among 1-D ones
+        y[k] = y[k].reshape(-1, 1)
+        return y, n == 1
+    if defect == "step-scalar":
+        y[k] = 1.0
+        return y, False
+    if defect == "not-list":
+        return np.concatenate(y), False
+    if defect == "series-odd-index":
+        return pd.Series(y, index=np.arange(n) * 3 + 5, dtype=object), "maybe"
+    return {
+        "list": ([list(v) for v in y], True),
+        "object": ([np.asarray(v, dtype=object) for v in y], True),
+        "ints": ([np.round(4 * v).astype(int) for v in y], True),
+        "bools": ([v > 0 for v in y], True),
+        "huge": ([1e300 * v for v in y], "maybe"),
+        "2d": ([np.column_stack([v, -v]) for v in y], True),
+    }[defect]
+
+
 @st.composite
 def weight_cases(draw, n, lengths=None):
     """(sample_weight, valid)."""
@@ -495,6 +542,12 @@ def _check_predictions(est, X, n, lengths):
         assert len(predicted) == n
         for p, t in zip(predicted, lengths):
             assert p.shape == (t,) and set(p) <= set(est.classes_)
+    elif isinstance(est, SequenceRegressor):
+        assert predicted.dtype == object and predicted.shape == (n,)
+        for p, t in zip(predicted, lengths):
+            assert p.shape[0] == t and p.dtype.kind == "f"
+            _assert_finite(p)
+        return
     elif isinstance(est, RNNClassifier):
         assert predicted.shape == (n,) and set(predicted) <= set(est.classes_)
     else:
@@ -557,7 +610,7 @@ def test_fit_fuzz(Estimator, method, data):
     n = len(case.lengths)
     y, y_valid = data.draw(y_cases(Estimator, case.lengths), label="y")
     w, w_valid = data.draw(weight_cases(
-        n, case.lengths if Estimator is SequenceTagger else None),
+        n, case.lengths if Estimator in PER_STEP else None),
         label="sample_weight")
     solver = data.draw(st.sampled_from(["adam", "sgd", "lbfgs"]
                                        if method == "fit" else ["adam", "sgd"]))
@@ -572,7 +625,7 @@ def test_fit_fuzz(Estimator, method, data):
         call = lambda: est.fit(X=case.X, y=y, sample_weight=w)  # noqa: E731
     else:
         kwargs = {}
-        if Estimator is not RNNRegressor:
+        if Estimator not in REGRESSORS:
             classes = ["a", "b"]
             if y_valid is True:
                 flat = (np.concatenate([np.asarray(v) for v in y])
@@ -604,7 +657,7 @@ def test_predict_fuzz(Estimator, data):
     valid = case.valid
     if case.what.startswith("dataframe") or case.what.endswith("-1-d"):
         valid = False  # one feature per step, fitted with three
-    if "zero-length" in case.what and Estimator is SequenceTagger:
+    if "zero-length" in case.what and Estimator in PER_STEP:
         valid = True
     if valid == "maybe":
         valid = True  # huge inputs saturate the gates: finite outputs
@@ -622,7 +675,7 @@ def test_score_fuzz(Estimator, data):
     n = len(case.lengths)
     y, y_valid = data.draw(y_cases(Estimator, case.lengths), label="y")
     w, w_valid = data.draw(weight_cases(
-        n, case.lengths if Estimator is SequenceTagger else None),
+        n, case.lengths if Estimator in PER_STEP else None),
         label="sample_weight")
     est = _fitted(Estimator)
     x_valid = case.valid if not case.what.startswith("dataframe") else False
@@ -632,7 +685,10 @@ def test_score_fuzz(Estimator, data):
         x_valid = False
     if Estimator is RNNRegressor and y_valid is True and np.ndim(y) == 2:
         y_valid = False  # one output fitted, two scored
-    if Estimator is not RNNRegressor and y_valid is True:
+    if Estimator is SequenceRegressor and y_valid is True and any(
+            np.ndim(v) == 2 and np.shape(v)[1] != 1 for v in y):
+        y_valid = False  # one output fitted, two scored
+    if Estimator not in REGRESSORS and y_valid is True:
         flat = (np.concatenate([np.ravel(v) for v in y]) if not isinstance(
             y, (np.ndarray, pd.Series)) or Estimator is SequenceTagger
             else np.asarray(y))
@@ -648,6 +704,8 @@ def test_score_fuzz(Estimator, data):
         assert np.isscalar(score) or np.ndim(score) == 0
         if Estimator is RNNRegressor:
             assert np.isfinite(score) or n == 1  # R^2 of one target is NaN
+        elif Estimator is SequenceRegressor:
+            assert np.isfinite(score) or sum(case.lengths) == 1
         else:
             assert 0.0 <= score <= 1.0
 
@@ -986,7 +1044,7 @@ def test_score_checks_y_and_sample_weight_by_name(Estimator):
         est.score(X, y, sample_weight=np.ones((4, 1)))
     with pytest.raises((TypeError, ValueError), match=r"\by\b"):
         est.score(X, None)
-    nan_y = ([np.full(len(x), np.nan) for x in X] if Estimator is SequenceTagger
+    nan_y = ([np.full(len(x), np.nan) for x in X] if Estimator in PER_STEP
              else np.full(len(X), np.nan))
     # the tagger names the sequence whose labels hold it: y[0]
     with pytest.raises(ValueError, match=r"Input y(\[0\])? contains NaN"):

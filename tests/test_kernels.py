@@ -924,6 +924,33 @@ def _masked_backward(cell, X, params, batch_sizes, fwd, dH, mask, **kw):
                      **kw)
 
 
+# --------------------------------------------------------------------------
+# Generation: the network fed its own outputs
+# --------------------------------------------------------------------------
+
+
+def _generate_by_reference(cell, layers, W_out, b_out, h0, c0, y0, exog):
+    """Each step through ref.forward, one layer after another, one sequence at
+    a time; the output of each step is the next step's input."""
+    n_steps, B = exog.shape[:2]
+    Y = np.empty((n_steps, B, W_out.shape[1]))
+    for j in range(B):
+        h = [s[j] for s in h0]
+        c = [s[j] for s in c0] if c0 else [None] * len(layers)
+        y = y0[j]
+        for k in range(n_steps):
+            inp = np.concatenate([y, exog[k, j]])[None]
+            for layer, params in enumerate(layers):
+                out = ref.forward(cell, inp, params, h0=h[layer], c0=c[layer])
+                h[layer] = out["h"][0]
+                if cell == "lstm":
+                    c[layer] = out["c"][0]
+                inp = out["h"]
+            y = inp[0] @ W_out + b_out
+            Y[k, j] = y
+    return Y
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("cell", ref.CELLS)
 def test_recurrent_mask_matches_reference(rng, cell, dtype):
@@ -1027,3 +1054,70 @@ def test_recurrent_mask_needs_its_work_space(rng):
             mask=np.ones((2, N_HIDDEN)))
     with pytest.raises(ValueError, match="mask"):
         _forward("lstm", X, params, batch_sizes, mask=np.ones((3, N_HIDDEN)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cell", ref.CELLS)
+def test_generate_matches_reference(rng, cell, dtype):
+    n_out, n_exog, hidden, B, n_steps = 2, 1, (4, 3), 3, 6
+    code = {"rnn-tanh": _recurrent.ELMAN, "rnn-relu": _recurrent.ELMAN,
+            "lstm": _recurrent.LSTM, "gru": _recurrent.GRU}[cell]
+    layers, pieces, layout, offset, n_in = [], [], [], 0, n_out + n_exog
+    for units in hidden:
+        params = ref.init_params(cell, n_in, units, rng)
+        layers.append(params)
+        row = []
+        for name in ("W_ih", "W_hh", "b", "b_hn"):
+            if name in params:
+                row.append(offset)
+                pieces.append(params[name].ravel())
+                offset += params[name].size
+            else:
+                row.append(-1)
+        layout.append(row + [n_in, units])
+        n_in = units
+    W_out = rng.uniform(-0.5, 0.5, (hidden[-1], n_out))
+    b_out = rng.uniform(-0.5, 0.5, n_out)
+    flat = np.concatenate(pieces + [W_out.ravel(), b_out]).astype(dtype)
+    h0 = [rng.uniform(-0.5, 0.5, (B, units)) for units in hidden]
+    c0 = [rng.uniform(-0.5, 0.5, (B, units)) for units in hidden] \
+        if cell == "lstm" else []
+    y0 = rng.uniform(-1, 1, (B, n_out))
+    exog = rng.uniform(-1, 1, (n_steps, B, n_exog))
+    expected = _generate_by_reference(cell, layers, W_out, b_out, h0, c0, y0, exog)
+    h = np.concatenate([a.ravel() for a in h0]).astype(dtype)
+    c = (np.concatenate([a.ravel() for a in c0]) if c0 else np.empty(0)).astype(dtype)
+    widest = ref.N_GATES[cell] * max(hidden)
+    Y = np.empty((n_steps, B, n_out), dtype=dtype)
+    _recurrent.generate(
+        code, cell == "rnn-relu", flat, np.array(layout, dtype=np.intp),
+        offset, offset + W_out.size, h, c, y0.astype(dtype), exog.astype(dtype),
+        Y, np.empty((B, n_out + n_exog), dtype=dtype),
+        np.empty((B, widest), dtype=dtype),
+        np.empty((B, widest), dtype=dtype) if cell == "gru" else None)
+    tol = {"rtol": 1e-12, "atol": 1e-13} if dtype == np.float64 else {
+        "rtol": 1e-4, "atol": 1e-5}
+    assert_allclose(Y, expected, **tol)
+
+
+def test_generate_refuses_inconsistent_arguments(rng):
+    flat = np.zeros(100)
+    layout = np.array([[0, 12, 16, -1, 3, 4]], dtype=np.intp)
+
+    def run(layout=layout, W_out=20, h=8, exog=(2, 2, 1), Y=(2, 2, 2)):
+        _recurrent.generate(_recurrent.ELMAN, False, flat, layout, W_out, 28,
+                            np.zeros(h), np.empty(0), np.zeros((2, 2)),
+                            np.zeros(exog), np.empty(Y), np.empty((2, 3)),
+                            np.empty((2, 4)), None)
+
+    run()  # consistent
+    with pytest.raises(ValueError, match="lies outside params"):
+        run(W_out=99)
+    with pytest.raises(ValueError, match="layer 0 reads 5 inputs"):
+        run(layout=np.array([[0, 12, 16, -1, 5, 4]], dtype=np.intp))
+    with pytest.raises(ValueError, match="need 8 entries"):
+        run(h=6)
+    with pytest.raises(ValueError, match="exog has 3 x 2 rows"):
+        run(exog=(3, 2, 1))
+    with pytest.raises(ValueError, match="Y has rows of 2 x 1"):
+        run(Y=(2, 2, 1))

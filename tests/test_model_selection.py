@@ -26,6 +26,7 @@ from contextlib import nullcontext
 import joblib
 import numpy as np
 import pytest
+from _helpers import per_sequence
 from numpy.testing import assert_array_equal
 from scipy.stats import loguniform
 from sklearn.base import clone
@@ -46,7 +47,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import ThreadpoolController, threadpool_limits
 
-from skrnn import RNNClassifier, RNNRegressor, SequenceTagger
+from skrnn import RNNClassifier, RNNRegressor, SequenceRegressor, SequenceTagger
 from skrnn._network import RecurrentNetwork
 from skrnn.metrics import get_flat_scorer
 from skrnn.preprocessing import StepTransformer
@@ -145,7 +146,7 @@ def fit_on(backend, search, X, y, **fit_params):
 
 
 def assert_same_predictions(a, b):
-    if isinstance(a, list):  # a tagger's: one array per sequence
+    if per_sequence(a):  # a tagger's: one array per sequence
         assert len(a) == len(b)
         for a_i, b_i in zip(a, b):
             assert_array_equal(a_i, b_i)
@@ -255,15 +256,24 @@ def test_cross_val_predict_matches_serial(task, method, backend, rng):
         assert_array_equal(serial[test], held_out)
 
 
-@pytest.mark.xfail(
-    raises=ValueError,
-    reason="cross_val_predict joins the folds' predictions with np.concatenate, "
-    "which cannot stack a tagger's list of arrays of different lengths",
-)
-def test_cross_val_predict_tagger(rng):
+@pytest.mark.parametrize("per_step", ["tagger", "sequence-regressor"])
+def test_cross_val_predict_per_step(rng, per_step):
+    """Per-step predictions are object arrays, which cross_val_predict joins."""
     X, y, _ = make_data(rng, "tagger")
-    predicted = cross_val_predict(make_estimator("tagger"), X, y, cv=3)
-    assert [len(p) for p in predicted] == [len(x) for x in X]
+    if per_step == "tagger":
+        est = make_estimator("tagger")
+    else:
+        y = [np.cumsum(x[:, 0]) for x in X]
+        est = SequenceRegressor(hidden_layer_sizes=(4,), max_iter=3,
+                                random_state=0)
+    cv = KFold(3)
+    predicted = cross_val_predict(est, X, y, cv=cv)
+    assert predicted.dtype == object and predicted.shape == (len(X),)
+    for train, test in cv.split(X):
+        model = clone(est).fit([X[i] for i in train], [y[i] for i in train])
+        held_out = model.predict([X[i] for i in test])
+        for i, p in zip(test, held_out):
+            assert_array_equal(predicted[i], p)
 
 
 # --------------------------------------------------------------------------

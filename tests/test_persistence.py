@@ -23,13 +23,13 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import skrnn
 import skrnn._base
-from skrnn import RNNClassifier, RNNRegressor, SequenceTagger
+from skrnn import RNNClassifier, RNNRegressor, SequenceRegressor, SequenceTagger
 from skrnn._network import RecurrentNetwork
 
 SEED = int(os.environ.get("SKRNN_TEST_SEED", "0"))
 N_FEATURES = 3
 SMALL = dict(hidden_layer_sizes=(4,), max_iter=2, random_state=SEED)
-ESTIMATORS = [RNNClassifier, RNNRegressor, SequenceTagger]
+ESTIMATORS = [RNNClassifier, RNNRegressor, SequenceTagger, SequenceRegressor]
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning")
@@ -47,6 +47,8 @@ def _data(Estimator, rng, n=12, low=2, high=9):
         y = np.array(["a", "b", "c"] * (n // 3) + ["a"] * (n % 3))
     elif Estimator is RNNRegressor:
         y = np.array([x[:, 0].mean() for x in X])
+    elif Estimator is SequenceRegressor:
+        y = [np.cumsum(x[:, 0]) for x in X]
     else:
         y = [np.where(x[:, 0] > 0, "pos", "neg") for x in X]
         y[0][0], y[-1][-1] = "pos", "neg"
@@ -61,7 +63,7 @@ def _fit(Estimator, rng, **params):
 def _predictions(est, X):
     """Everything predict-like the estimator offers, as a dict of arrays."""
     out = {"predict": est.predict(X)}
-    if not isinstance(est, RNNRegressor):
+    if hasattr(est, "predict_proba"):
         out["predict_proba"] = est.predict_proba(X)
         out["predict_log_proba"] = est.predict_log_proba(X)
     return {name: stacked(value) for name, value in out.items()}

@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from _helpers import outputs, stacked, take
+from _helpers import outputs, per_sequence, stacked, take
 from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -351,7 +351,7 @@ def test_float32_is_kept(Estimator, rng):
     assert outputs(est, [x.astype(np.float64) for x in X]).dtype == np.float32
     if Estimator is not RNNRegressor:
         log_proba = est.predict_log_proba(X)
-        log_proba = (np.concatenate(log_proba) if isinstance(log_proba, list)
+        log_proba = (np.concatenate(list(log_proba)) if per_sequence(log_proba)
                      else log_proba)
         assert log_proba.dtype == np.float32
 
@@ -911,7 +911,7 @@ def test_predict_shapes_and_finiteness_property(Estimator, X):
     n = len(X)
     predicted = est.predict(X)
     if Estimator is SequenceTagger:
-        assert isinstance(predicted, list) and len(predicted) == n
+        assert predicted.dtype == object and predicted.shape == (n,)
         for p, x in zip(predicted, X):
             assert p.shape == (len(x),)
             assert set(p) <= set(est.classes_)
@@ -1307,7 +1307,8 @@ def _predict_memory_beyond_the_data(est, n_steps, rng):
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    out_bytes = sum(o.nbytes for o in out) if isinstance(out, list) else out.nbytes
+    out_bytes = (sum(o.nbytes for o in out) if per_sequence(out)
+                 else out.nbytes)
     # The validated copy of x is the data.
     return peak - x.nbytes - out_bytes, out_bytes
 

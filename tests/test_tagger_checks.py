@@ -1,11 +1,12 @@
 """Ragged analogues of scikit-learn's estimator checks.
 
-sklearn's ``check_estimator`` feeds tabular X, which SequenceTagger (y is one
-label array per sequence) cannot take, and which the sequence models read
-only as equal-length univariate sequences. These are the checks that apply,
-rewritten for ragged lists of (T_i, n_features) arrays and run on all three
-estimators: parameters and cloning, fitted state, persistence, invariances,
-parameter validation and the purity of fit and predict.
+sklearn's ``check_estimator`` feeds tabular X, which SequenceTagger and
+SequenceRegressor (y is one array per sequence) cannot take, and which the
+sequence models read only as equal-length univariate sequences. These are
+the checks that apply, rewritten for ragged lists of (T_i, n_features) arrays
+and run on every estimator: parameters and cloning, fitted state,
+persistence, invariances, parameter validation and the purity of fit and
+predict.
 """
 
 import copy
@@ -17,7 +18,7 @@ from numbers import Integral
 
 import numpy as np
 import pytest
-from _helpers import stacked, take
+from _helpers import per_sequence, stacked, take
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
@@ -28,12 +29,13 @@ from sklearn.utils._param_validation import (
     make_constraint,
 )
 
-from skrnn import RNNClassifier, RNNRegressor, SequenceTagger
+from skrnn import RNNClassifier, RNNRegressor, SequenceRegressor, SequenceTagger
 
 SEED = int(os.environ.get("SKRNN_TEST_SEED", "0"))
 SMALL = dict(hidden_layer_sizes=(4,), max_iter=3, batch_size=5,
              learning_rate_init=0.05)
-ESTIMATORS = [RNNClassifier, RNNRegressor, SequenceTagger]
+ESTIMATORS = [RNNClassifier, RNNRegressor, SequenceTagger, SequenceRegressor]
+REGRESSORS = (RNNRegressor, SequenceRegressor)
 PREDICT_METHODS = ("predict", "predict_proba", "predict_log_proba")
 
 # The fits here stop at max_iter on purpose.
@@ -53,6 +55,8 @@ def _data(Estimator, rng, n=20):
         y = [np.where(np.cumsum(x[:, 0]) > 0, "pos", "neg") for x in X]
         y[0][0], y[1][0] = "pos", "neg"
         return X, y
+    if Estimator is SequenceRegressor:
+        return X, [np.cumsum(x[:, 0]) / 3 for x in X]
     means = np.array([x[:, 0].mean() for x in X])
     if Estimator is RNNRegressor:
         return X, means
@@ -74,8 +78,8 @@ def _assert_outputs_equal(a, b, method, exact):
     and are bit-identical with this build; the round-off tolerance allows for
     a BLAS whose GEMM rounds a row differently with the number of rows.
     """
-    if isinstance(a, list):
-        assert isinstance(b, list) and len(a) == len(b)
+    if per_sequence(a):
+        assert per_sequence(b) and len(a) == len(b)
         assert [x.shape for x in a] == [x.shape for x in b]
     a, b = stacked(a), stacked(b)
     if exact or (method == "predict" and a.dtype.kind not in "f"):
@@ -199,7 +203,7 @@ def test_fit_returns_self(Estimator, rng):
     X, y = _data(Estimator, rng)
     est = _make(Estimator)
     assert est.fit(X, y) is est
-    kwargs = {} if Estimator is RNNRegressor else {"classes": ["neg", "pos"]}
+    kwargs = {} if Estimator in REGRESSORS else {"classes": ["neg", "pos"]}
     est = _make(Estimator)
     assert est.partial_fit(X, y, **kwargs) is est
     assert est.partial_fit(X, y) is est
@@ -222,7 +226,7 @@ def test_fit_sets_only_underscored_attributes(Estimator, rng):
     or fitted (``x_``) attributes only, and leaves the parameters alone."""
     X, y = _data(Estimator, rng)
     # A dict parameter must not be modified in place either.
-    extra = {} if Estimator is RNNRegressor else {"class_weight": {"pos": 2.0}}
+    extra = {} if Estimator in REGRESSORS else {"class_weight": {"pos": 2.0}}
     est = _make(Estimator, **extra)
     params = copy.deepcopy(est.get_params())
     before = set(vars(est))
@@ -271,7 +275,7 @@ def test_fit_does_not_modify_inputs(Estimator, rng):
     _assert_same_state(originals, (X, y, weights, X_val, y_val), "inputs")
     assert [id(x) for x in X] == ids
     # also partial_fit and the lbfgs path
-    kwargs = {} if Estimator is RNNRegressor else {"classes": ["neg", "pos"]}
+    kwargs = {} if Estimator in REGRESSORS else {"classes": ["neg", "pos"]}
     _make(Estimator).partial_fit(X, y, sample_weight=weights, **kwargs)
     _make(Estimator, solver="lbfgs").fit(X, y, sample_weight=weights)
     _assert_same_state(originals, (X, y, weights, X_val, y_val), "inputs")
@@ -346,7 +350,7 @@ def test_subset_invariance(fitted):
             _assert_outputs_equal(part, take(full, subset), method, exact=False)
         # one sequence at a time
         singles = [getattr(est, method)([x])[0] for x in X]
-        _assert_outputs_equal(list(singles) if isinstance(full, list)
+        _assert_outputs_equal(list(singles) if per_sequence(full)
                               else np.asarray(singles), full, method, exact=False)
 
 
@@ -366,12 +370,16 @@ def test_output_shapes_and_types(fitted):
     est, X, _ = fitted
     predicted = est.predict(X)
     if isinstance(est, SequenceTagger):
-        assert isinstance(predicted, list) and len(predicted) == len(X)
+        assert predicted.dtype == object and predicted.shape == (len(X),)
         assert [p.shape for p in predicted] == [(len(x),) for x in X]
         assert set(np.concatenate(predicted)) <= set(est.classes_)
         proba = est.predict_proba(X)
         assert [p.shape for p in proba] == [(len(x), 2) for x in X]
         assert_allclose(np.concatenate(proba).sum(axis=1), 1.0, rtol=1e-12)
+    elif isinstance(est, SequenceRegressor):
+        assert predicted.dtype == object and predicted.shape == (len(X),)
+        assert [p.shape for p in predicted] == [(len(x),) for x in X]
+        assert all(p.dtype == np.float64 for p in predicted)
     elif isinstance(est, RNNClassifier):
         assert predicted.shape == (len(X),)
         assert set(predicted) <= set(est.classes_)
@@ -469,7 +477,7 @@ def test_invalid_parameter_raises(Estimator, name, value, rng):
         est.fit(X, y)
     assert not hasattr(est, "_params")
     if hasattr(est, "partial_fit"):
-        kwargs = {} if Estimator is RNNRegressor else {"classes": ["neg", "pos"]}
+        kwargs = {} if Estimator in REGRESSORS else {"classes": ["neg", "pos"]}
         with pytest.raises(InvalidParameterError, match=match):
             est.partial_fit(X, y, **kwargs)
 

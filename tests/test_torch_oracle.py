@@ -40,12 +40,13 @@ def _cell_and_activation(cell):
 
 
 def _make_network(cell, n_layers, bidirectional, per_step,
-                  n_features=N_FEATURES, n_hidden=N_HIDDEN, n_outputs=N_OUTPUTS):
+                  n_features=N_FEATURES, n_hidden=N_HIDDEN, n_outputs=N_OUTPUTS,
+                  readout="last"):
     kind, activation = _cell_and_activation(cell)
     return RecurrentNetwork(
         cell=kind, activation=activation, n_features=n_features,
         hidden_layer_sizes=(n_hidden,) * n_layers, bidirectional=bidirectional,
-        n_outputs=n_outputs, per_step=per_step)
+        n_outputs=n_outputs, per_step=per_step, readout=readout)
 
 
 def _make_torch(torch, net, dtype):
@@ -65,6 +66,9 @@ def _make_torch(torch, net, dtype):
     else:
         module = torch.nn.GRU(**kwargs)
     head = torch.nn.Linear(net.n_head_in, net.n_outputs, dtype=dtype)
+    if net.readout == "attention":
+        # The attention readout's score vector rides along on the head.
+        head.w_att = torch.nn.Parameter(torch.zeros(net.n_head_in, dtype=dtype))
     return module, head
 
 
@@ -116,6 +120,8 @@ def _torch_layout(net, params, module, head, grad=False):
         ("head W_out", params.W_out, of(head.weight).T),
         ("head b_out", params.b_out, of(head.bias)),
     ]
+    if net.readout == "attention":
+        pairs.append(("head w_att", params.w_att, of(head.w_att)))
     return pairs, tied
 
 
@@ -136,14 +142,22 @@ def _random_params(net, rng, dtype):
     return flat.astype(dtype)
 
 
-def _torch_forward(torch, module, head, sequences, per_step):
+def _torch_forward(torch, module, head, sequences, per_step, readout="last"):
     """Raw outputs in the caller's order (per step: data rows) and the final states."""
     packed = torch.nn.utils.rnn.pack_sequence(sequences, enforce_sorted=False)
     out, final = module(packed)
     h_n = final[0] if isinstance(final, tuple) else final
+    padded, _ = torch.nn.utils.rnn.pad_packed_sequence(out)
+    steps = [padded[:len(s), i] for i, s in enumerate(sequences)]
     if per_step:
-        padded, _ = torch.nn.utils.rnn.pad_packed_sequence(out)
-        feats = torch.cat([padded[:len(s), i] for i, s in enumerate(sequences)])
+        feats = torch.cat(steps)
+    elif readout == "mean":
+        feats = torch.stack([s.mean(dim=0) for s in steps])
+    elif readout == "max":
+        feats = torch.stack([s.max(dim=0).values for s in steps])
+    elif readout == "attention":
+        feats = torch.stack([torch.softmax(s @ head.w_att, dim=0) @ s
+                             for s in steps])
     else:
         # h_n is (layers * directions, B, H), the last layer's directions last.
         n_dir = 2 if module.bidirectional else 1
@@ -166,15 +180,19 @@ def _final_states(net, batch, ws):
     return h, c
 
 
-def _run_both(torch, cell, n_layers, bidirectional, per_step, dtype, rng):
+def _run_both(torch, cell, n_layers, bidirectional, per_step, dtype, rng,
+              readout="last"):
     """Forward and backward of one configuration in skrnn and torch.
 
     Returns a dict quantity -> (skrnn value, torch value), both in the caller's
     order (rows of sequences, or data rows for per-step outputs and inputs).
     """
     t_dtype = torch.float64 if dtype == np.float64 else torch.float32
-    net = _make_network(cell, n_layers, bidirectional, per_step)
+    net = _make_network(cell, n_layers, bidirectional, per_step, readout=readout)
     flat = _random_params(net, rng, dtype)
+    if readout == "attention":
+        # Scores that differ from step to step: zero would be the mean.
+        net.views(flat).w_att[...] = rng.normal(size=net.n_head_in)
     params = net.views(flat)
     lengths = np.array(LENGTHS)
     data = rng.standard_normal((lengths.sum(), N_FEATURES)).astype(dtype)
@@ -203,7 +221,8 @@ def _run_both(torch, cell, n_layers, bidirectional, per_step, dtype, rng):
     module, head = _make_torch(torch, net, t_dtype)
     _load_into_torch(torch, net, params, module, head)
     sequences = [torch.tensor(seqs[i], requires_grad=True) for i in range(n_seqs)]
-    Z_t, final_t = _torch_forward(torch, module, head, sequences, per_step)
+    Z_t, final_t = _torch_forward(torch, module, head, sequences, per_step,
+                                  readout)
     loss_t = (torch.from_numpy(R) * Z_t).sum()
     loss_t.backward()
 
@@ -250,6 +269,25 @@ def test_network_matches_torch(torch, cell, n_layers, bidirectional, per_step,
         ours, theirs = np.asarray(ours), np.asarray(theirs)
         assert ours.shape == theirs.shape, quantity
         assert np.isfinite(ours).all(), quantity
+        assert_allclose(
+            ours, theirs, **TOL[dtype],
+            err_msg=f"{quantity}: max relative discrepancy "
+                    f"{_max_relative(ours, theirs, TOL[dtype]['atol']):.3g}")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("n_layers", [1, 2])
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("readout", ["mean", "max", "attention"])
+def test_pooled_readouts_match_torch(torch, readout, cell, n_layers,
+                                     bidirectional, dtype, rng):
+    results = _run_both(torch, cell, n_layers, bidirectional, False, dtype, rng,
+                        readout=readout)
+    assert ("d head w_att" in results) == (readout == "attention")
+    for quantity, (ours, theirs) in results.items():
+        ours, theirs = np.asarray(ours), np.asarray(theirs)
+        assert ours.shape == theirs.shape, quantity
         assert_allclose(
             ours, theirs, **TOL[dtype],
             err_msg=f"{quantity}: max relative discrepancy "

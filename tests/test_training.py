@@ -13,12 +13,12 @@ import warnings
 import _reference as ref
 import numpy as np
 import pytest
-from _helpers import outputs, take
+from _helpers import outputs, per_sequence, take
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 
-from skrnn import RNNClassifier, RNNRegressor, SequenceTagger
+from skrnn import RNNClassifier, RNNRegressor, SequenceRegressor, SequenceTagger
 from skrnn._base import BaseRNN
 from skrnn._network import Workspace
 from skrnn._optimizers import SGD, Adam
@@ -62,15 +62,20 @@ def _tagging(rng, n=16):
     return X, y
 
 
+def _step_regression(rng, n=16):
+    X = _ragged(rng, n)
+    return X, [np.cumsum(x[:, 0]) / 3 for x in X]
+
+
 DATA = {RNNClassifier: _classification, RNNRegressor: _regression,
-        SequenceTagger: _tagging}
+        SequenceTagger: _tagging, SequenceRegressor: _step_regression}
 ESTIMATORS = list(DATA)
 CLASSIFIERS = [RNNClassifier, SequenceTagger]
 
 
 def _concat(a, b):
-    if isinstance(a, list):
-        return a + b
+    if per_sequence(a):
+        return list(a) + list(b)
     return np.concatenate([a, b])
 
 
@@ -320,7 +325,7 @@ def _flat_weights(est, X, sample_weight):
     lengths = [len(x) for x in X]
     if isinstance(sample_weight, list):
         return np.concatenate(sample_weight)
-    if isinstance(est, SequenceTagger):
+    if est._per_step:
         return np.repeat(sample_weight, lengths)
     return np.asarray(sample_weight, dtype=np.float64)
 
@@ -336,6 +341,9 @@ def _objective_by_hand(est, X, y, sample_weight, params):
         if isinstance(est, RNNRegressor):
             diff = est.predict(X).reshape(len(X), -1) - np.reshape(y, (len(X), -1))
             terms = 0.5 * np.sum(diff ** 2, axis=1)
+        elif isinstance(est, SequenceRegressor):
+            diff = np.concatenate(list(est.predict(X))) - np.concatenate(y)
+            terms = 0.5 * diff ** 2
         else:
             log_proba = est.predict_log_proba(X)
             labels = y
@@ -347,7 +355,8 @@ def _objective_by_hand(est, X, y, sample_weight, params):
         est._params = saved
     w = _flat_weights(est, X, sample_weight)
     views = est._network.views(params)
-    squares = float(np.sum(views.W_out ** 2)) + sum(
+    squares = float(np.sum(views.W_out ** 2)) + (
+        0.0 if views.w_att is None else float(views.w_att @ views.w_att)) + sum(
         float(np.sum(p[name] ** 2))
         for layer in views.layers for p in layer for name in ("W_ih", "W_hh"))
     return float(w @ terms) / w.sum() + 0.5 * est.alpha * squares / w.sum()
@@ -373,6 +382,18 @@ def _training_objective(est, X, y, sample_weight):
     return objective
 
 
+OBJECTIVE_CASES = [
+    (RNNClassifier, False, {}), (RNNRegressor, False, {}),
+    (SequenceTagger, False, {}), (SequenceTagger, True, {}),
+    (SequenceRegressor, False, {}), (SequenceRegressor, True, {}),
+    (RNNClassifier, False, {"readout": "attention"}),
+    (RNNRegressor, False, {"readout": "mean"}),
+    (RNNClassifier, False, {"readout": "max", "cell": "gru"})]
+OBJECTIVE_IDS = ["classifier", "regressor", "tagger", "tagger-per-step",
+                 "sequence-regressor", "sequence-regressor-per-step",
+                 "classifier-attention", "regressor-mean", "classifier-max"]
+
+
 def _weights_for(Estimator, X, rng, per_step):
     if per_step:
         return [rng.uniform(0.0, 2.0, len(x)) for x in X]
@@ -380,19 +401,18 @@ def _weights_for(Estimator, X, rng, per_step):
 
 
 @pytest.mark.parametrize("solver", list(STOCHASTIC))
-@pytest.mark.parametrize("Estimator, per_step", [
-    (RNNClassifier, False), (RNNRegressor, False), (SequenceTagger, False),
-    (SequenceTagger, True)], ids=["classifier", "regressor", "tagger",
-                                  "tagger-per-step"])
+@pytest.mark.parametrize("Estimator, per_step, params", OBJECTIVE_CASES,
+                         ids=OBJECTIVE_IDS)
 def test_first_epoch_loss_is_the_weighted_objective_by_hand(Estimator, per_step,
-                                                            solver, rng):
+                                                            params, solver, rng):
     """With one minibatch the first recorded loss is the objective at the
     initial weights: data loss weighted per sequence (or per step) plus the
     L2 term, both over the sum of the weights, as in MLPClassifier."""
     X, y = DATA[Estimator](rng)
     sample_weight = _weights_for(Estimator, X, rng, per_step)
     est = _fit_quietly(_one_batch(Estimator, solver, len(X), alpha=0.5,
-                                  max_iter=1), X, y, sample_weight=sample_weight)
+                                  max_iter=1, **params), X, y,
+                       sample_weight=sample_weight)
     initial = est._network.init_params(np.random.RandomState(SEED), np.float64)
     assert_allclose(est.loss_curve_[0],
                     _objective_by_hand(est, X, y, sample_weight, initial),
@@ -402,19 +422,18 @@ def test_first_epoch_loss_is_the_weighted_objective_by_hand(Estimator, per_step,
 FD_H = 1e-6
 
 
-@pytest.mark.parametrize("Estimator, per_step", [
-    (RNNClassifier, False), (RNNRegressor, False), (SequenceTagger, False),
-    (SequenceTagger, True)], ids=["classifier", "regressor", "tagger",
-                                  "tagger-per-step"])
+@pytest.mark.parametrize("Estimator, per_step, params", OBJECTIVE_CASES,
+                         ids=OBJECTIVE_IDS)
 def test_training_objective_gradient_matches_finite_differences(
-        Estimator, per_step, rng):
+        Estimator, per_step, params, rng):
     """Loss and gradient of the training loop's objective, with alpha > 0 and
     sample weights, against the objective by hand and its central
     differences, on a random subset of the weights and biases."""
     X, y = DATA[Estimator](rng)
     sample_weight = _weights_for(Estimator, X, rng, per_step)
     est = _fit_quietly(_one_batch(Estimator, "adam", len(X), alpha=0.5,
-                                  max_iter=2), X, y, sample_weight=sample_weight)
+                                  max_iter=2, **params), X, y,
+                       sample_weight=sample_weight)
     objective = _training_objective(est, X, y, sample_weight)
     params = est._params.copy()
     loss, grad = objective(params)
@@ -587,7 +606,7 @@ def test_partial_fit_rejects_early_stopping(rng):
 
 
 def _partial_fit(est, X, y, first, **kwargs):
-    if first and not isinstance(est, RNNRegressor):
+    if first and hasattr(est, "class_weight"):  # the classifiers
         kwargs["classes"] = ["neg", "pos"]
     return est.partial_fit(X, y, **kwargs)
 

@@ -462,6 +462,15 @@ cdef int _fits1(const floating[::1] a, str name, Py_ssize_t n) except -1:
     return 0
 
 
+cdef int _within(Py_ssize_t offset, Py_ssize_t size, Py_ssize_t n_params,
+                 str name, Py_ssize_t layer) except -1:
+    if offset < 0 or offset + size > n_params:
+        where = f"layer {layer}'s " if layer >= 0 else "the head's "
+        raise ValueError(f"{where}{name} ({size} entries at {offset}) lies "
+                         f"outside params ({n_params} entries).")
+    return 0
+
+
 cdef tuple _shape(const floating[:, ::1] a):
     return None if a is None else (a.shape[0], a.shape[1])
 
@@ -702,3 +711,114 @@ cdef void _input_side_grads(const floating[:, ::1] X,
         gemm(False, True, <int> N, <int> n_in, <int> GH, <floating> 1.0,
              &dA[0, 0], <int> GH, &W_ih[0, 0], <int> GH, <floating> 0.0,
              &dX[0, 0], <int> n_in)
+
+
+# --------------------------------------------------------------------------
+# Generation: a stacked per-step network fed its own outputs
+# --------------------------------------------------------------------------
+
+
+def generate(int cell, bint relu, const floating[::1] params,
+             const Py_ssize_t[:, ::1] layers, Py_ssize_t W_out, Py_ssize_t b_out,
+             floating[::1] h, floating[::1] c, const floating[:, ::1] y0,
+             const floating[:, :, ::1] exog, floating[:, :, ::1] Y,
+             floating[:, ::1] x, floating[:, ::1] A, floating[:, ::1] R):
+    """Run a unidirectional per-step network ``n_steps = Y.shape[0]`` steps on
+    its own outputs: the input of step k is ``[y_{k-1}, exog[k]]``, with
+    ``y_{-1} = y0`` (B, n_out), and its output goes to ``Y[k]`` (B, n_out).
+
+    ``params`` is the network's flat vector; row l of ``layers`` holds layer
+    l's offsets of W_ih, W_hh, b and b_hn (-1 without), its input width and
+    its units. ``h`` (and for the LSTM ``c``) hold every layer's state, layer
+    after layer, each (B, H_l) row-major: the initial states on entry and the
+    final ones on return. ``x`` (B, n_out + n_exog), ``A`` and for the GRU
+    ``R`` (B, the widest G*H) are work space.
+    """
+    cdef Py_ssize_t n_steps = Y.shape[0], B = y0.shape[0], n_out = y0.shape[1]
+    cdef Py_ssize_t n_exog = exog.shape[2], n_layers = layers.shape[0]
+    cdef Py_ssize_t n_gates = 4 if cell == _LSTM else (3 if cell == _GRU else 1)
+    cdef Py_ssize_t layer, k, r, n_in, hidden, gH, state_size = 0, widest = 0
+    cdef Py_ssize_t n_params = params.shape[0]
+    if cell not in (_ELMAN, _LSTM, _GRU):
+        raise ValueError(f"cell must be ELMAN, LSTM or GRU; got {cell}.")
+    if layers.shape[1] != 6 or n_layers == 0:
+        raise ValueError(f"layers has {n_layers} rows of {layers.shape[1]}; it "
+                         "needs one row of 6 per layer.")
+    for layer in range(n_layers):
+        n_in, hidden = layers[layer, 4], layers[layer, 5]
+        gH = n_gates * hidden
+        if n_in != (n_out + n_exog if layer == 0 else layers[layer - 1, 5]):
+            raise ValueError(f"layer {layer} reads {n_in} inputs; the layer "
+                             "below it gives another number.")
+        _within(layers[layer, 0], n_in * gH, n_params, "W_ih", layer)
+        _within(layers[layer, 1], hidden * gH, n_params, "W_hh", layer)
+        _within(layers[layer, 2], gH, n_params, "b", layer)
+        if cell == _GRU:
+            _within(layers[layer, 3], hidden, n_params, "b_hn", layer)
+        state_size += B * hidden
+        widest = max(widest, gH)
+    _within(W_out, layers[n_layers - 1, 5] * n_out, n_params, "W_out", -1)
+    _within(b_out, n_out, n_params, "b_out", -1)
+    if h.shape[0] != state_size or (cell == _LSTM and c.shape[0] != state_size):
+        raise ValueError(f"h (and c) need {state_size} entries: every layer's "
+                         "(B, H_l) state.")
+    if exog.shape[0] != n_steps or exog.shape[1] != B:
+        raise ValueError(f"exog has {exog.shape[0]} x {exog.shape[1]} rows; it "
+                         f"needs {n_steps} steps of {B}.")
+    if Y.shape[1] != B or Y.shape[2] != n_out:
+        raise ValueError(f"Y has rows of {Y.shape[1]} x {Y.shape[2]}; it needs "
+                         f"{B} x {n_out}.")
+    _fits(x, "x", B, n_out + n_exog)
+    _fits(A, "A", B, widest)
+    if cell == _GRU:
+        _fits(R, "R", B, widest)
+    if n_steps == 0 or B == 0:
+        return
+    cdef const floating *p = &params[0]
+    cdef const floating *inp
+    cdef floating *hl
+    cdef floating *cl
+    cdef floating *Ab = &A[0, 0]
+    cdef floating *Rb = &R[0, 0] if cell == _GRU else NULL
+    cdef floating *xb = &x[0, 0]
+    cdef Py_ssize_t offset, width = n_out + n_exog
+    with nogil:
+        for k in range(n_steps):
+            for r in range(B):
+                memcpy(xb + r * width, &y0[r, 0] if k == 0 else &Y[k - 1, r, 0],
+                       n_out * sizeof(floating))
+                if n_exog:
+                    memcpy(xb + r * width + n_out, &exog[k, r, 0],
+                           n_exog * sizeof(floating))
+            inp = xb
+            n_in = width
+            offset = 0
+            for layer in range(n_layers):
+                hidden = layers[layer, 5]
+                gH = n_gates * hidden
+                hl = &h[offset]
+                cl = &c[offset] if cell == _LSTM else NULL
+                # A = inp @ W_ih + b   (B x I) @ (I x gH)
+                for r in range(B):
+                    memcpy(Ab + r * gH, p + layers[layer, 2], gH * sizeof(floating))
+                gemm(False, False, <int> B, <int> gH, <int> n_in, <floating> 1.0,
+                     inp, <int> n_in, p + layers[layer, 0], <int> gH, <floating> 1.0,
+                     Ab, <int> gH)
+                # GRU: R = h @ W_hh; else A += h @ W_hh   (B x H) @ (H x gH)
+                gemm(False, False, <int> B, <int> gH, <int> hidden,
+                     <floating> 1.0, hl, <int> hidden, p + layers[layer, 1], <int> gH,
+                     <floating> (0.0 if cell == _GRU else 1.0),
+                     Rb if cell == _GRU else Ab, <int> gH)
+                # In place, as the inference pass updates its states.
+                _infer_block(cell, relu, Ab, Rb,
+                             p + layers[layer, 3] if cell == _GRU else NULL, hl, cl,
+                             hl, cl, B, hidden)
+                inp = hl
+                n_in = hidden
+                offset += B * hidden
+            # Y[k] = h_top @ W_out + b_out   (B x H) @ (H x n_out)
+            for r in range(B):
+                memcpy(&Y[k, r, 0], p + b_out, n_out * sizeof(floating))
+            gemm(False, False, <int> B, <int> n_out, <int> n_in, <floating> 1.0,
+                 inp, <int> n_in, p + W_out, <int> n_out, <floating> 1.0,
+                 &Y[k, 0, 0], <int> n_out)

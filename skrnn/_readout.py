@@ -1,0 +1,111 @@
+"""Pooled readouts: each sequence's steps reduced to one vector (mean, max, attention).
+
+A pooled readout reads the top layer's output S at every step (both
+directions side by side, aligned in time) and reduces each sequence's rows to
+one vector ``F_j``:
+
+- ``'mean'``: ``F_j = sum_t S_jt / T_j``;
+- ``'max'``: ``F_j = max_t S_jt`` per unit (the first maximum gets the gradient);
+- ``'attention'``: scores ``s_jt = S_jt . w``, weights ``a_jt = softmax_t(s_j)``
+  within the sequence, ``F_j = sum_t a_jt S_jt``.
+
+Each is also written as running *statistics* that merge chunk by chunk
+(sums and counts; maxima; a max-shifted softmax's running maximum, normaliser
+and weighted sum), so that a sequence predicted in chunks with its state
+carried over reads the same features as the whole sequence, to round-off.
+"""
+
+import numpy as np
+
+READOUTS = ("last", "mean", "max", "attention")
+
+
+def sequence_rows(batch):
+    """Packed rows of each sequence in turn, and where each sequence's rows begin.
+
+    Returns ``rows`` (N,) and ``starts`` (B,): sequence j (in packed order)
+    owns ``rows[starts[j]:starts[j] + lengths[j]]``, its steps in time order.
+    """
+    lengths = batch.lengths
+    starts = np.zeros(lengths.shape[0], dtype=np.intp)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    # Step t of sequence j is packed row starts_of_step[t] + j.
+    t = np.arange(batch.n_steps, dtype=np.intp) - np.repeat(starts, lengths)
+    rows = batch.starts[t] + np.repeat(np.arange(lengths.shape[0], dtype=np.intp),
+                                       lengths)
+    return rows, starts
+
+
+def statistics(kind, S, batch, w_att=None):
+    """The running statistics of one chunk of steps ``S`` (packed rows)."""
+    rows, starts = sequence_rows(batch)
+    by_seq = S[rows]
+    if kind == "mean":
+        return {"sum": np.add.reduceat(by_seq, starts, axis=0),
+                "count": batch.lengths.astype(S.dtype)}
+    if kind == "max":
+        return {"max": np.maximum.reduceat(by_seq, starts, axis=0)}
+    scores = by_seq @ w_att
+    top = np.maximum.reduceat(scores, starts)
+    e = np.exp(scores - np.repeat(top, batch.lengths))
+    return {"top": top, "norm": np.add.reduceat(e, starts),
+            "acc": np.add.reduceat(e[:, None] * by_seq, starts, axis=0)}
+
+
+def merge(kind, old, new):
+    """Statistics of two consecutive chunks of the same sequences."""
+    if old is None:
+        return new
+    if kind == "mean":
+        return {"sum": old["sum"] + new["sum"], "count": old["count"] + new["count"]}
+    if kind == "max":
+        return {"max": np.maximum(old["max"], new["max"])}
+    top = np.maximum(old["top"], new["top"])
+    a, b = np.exp(old["top"] - top), np.exp(new["top"] - top)
+    return {"top": top, "norm": a * old["norm"] + b * new["norm"],
+            "acc": a[:, None] * old["acc"] + b[:, None] * new["acc"]}
+
+
+def features(kind, stats):
+    """The pooled features ``F`` (B, D) of merged statistics."""
+    if kind == "mean":
+        return stats["sum"] / stats["count"][:, None]
+    if kind == "max":
+        return stats["max"]
+    return stats["acc"] / stats["norm"][:, None]
+
+
+def forward(kind, S, batch, w_att=None):
+    """Pooled features of a training minibatch and what :func:`backward` needs."""
+    F = features(kind, statistics(kind, S, batch, w_att))
+    return np.ascontiguousarray(F, dtype=S.dtype), (S, F)
+
+
+def backward(kind, dF, cache, batch, w_att=None, d_w_att=None):
+    """dL/dS (packed rows) from dL/dF; writes dL/dw into ``d_w_att`` for attention."""
+    S, F = cache
+    rows, starts = sequence_rows(batch)
+    lengths = batch.lengths
+    dS = np.zeros_like(S)
+    if kind == "mean":
+        dS[rows] = np.repeat(dF / lengths[:, None].astype(dF.dtype), lengths, axis=0)
+        return dS
+    by_seq = S[rows]
+    if kind == "max":
+        # The first step that attains each maximum takes the whole gradient.
+        hit = by_seq == np.repeat(F, lengths, axis=0)
+        position = np.where(hit, np.arange(rows.shape[0])[:, None], rows.shape[0])
+        first = np.minimum.reduceat(position, starts, axis=0)
+        dS[rows[first], np.arange(S.shape[1])[None, :]] = dF
+        return dS
+    scores = by_seq @ w_att
+    top = np.maximum.reduceat(scores, starts)
+    e = np.exp(scores - np.repeat(top, lengths))
+    alpha = e / np.repeat(np.add.reduceat(e, starts), lengths)
+    dF_steps = np.repeat(dF, lengths, axis=0)
+    # ds_t = a_t (dF . S_t - dF . F): the softmax's Jacobian applied to dF . S.
+    g = np.einsum("ij,ij->i", dF_steps, by_seq)
+    d_scores = alpha * (g - np.repeat(np.einsum("ij,ij->i", dF, F), lengths))
+    np.matmul(by_seq.T, d_scores, out=d_w_att)
+    dS[rows] = alpha[:, None] * dF_steps + d_scores[:, None] * w_att[None, :]
+    return dS
