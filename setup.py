@@ -42,7 +42,7 @@ extensions = [
         depends=["skrnn/_kernels/_cells.h", "skrnn/_kernels/_cells_impl.h"],
         define_macros=MACROS,
     )
-    for name in ("_blas", "_recurrent", "_pack")
+    for name in ("_blas", "_recurrent", "_pack", "_ctc")
 ]
 
 # force: the generated C depends on the directives, which a file's timestamp

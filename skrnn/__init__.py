@@ -10,6 +10,7 @@ from ._estimators import (  # noqa: E402
     SequenceTagger,
 )
 from ._state import RecurrentState  # noqa: E402
+from ._transcriber import SequenceTranscriber  # noqa: E402
 
 __all__ = [
     "RNNClassifier",
@@ -17,6 +18,7 @@ __all__ = [
     "RecurrentState",
     "SequenceRegressor",
     "SequenceTagger",
+    "SequenceTranscriber",
     "datasets",
     "forecasting",
     "metrics",

@@ -230,6 +230,8 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
     """
 
     _per_step = False
+    # Whether the loss splits into windows of steps, as bptt_steps needs.
+    _truncatable = True
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": [
@@ -461,6 +463,11 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 "truncated gradient is not the gradient of the loss that "
                 "L-BFGS's line search evaluates. Use bptt_steps=None with "
                 "solver='lbfgs'.")
+        if self.bptt_steps is not None and not self._truncatable:
+            raise ValueError(
+                f"{type(self).__name__} does not support bptt_steps: its loss "
+                "does not split into windows of time steps. Use "
+                "bptt_steps=None.")
         if self.bptt_steps is not None and self._readout() != "last":
             raise ValueError(
                 f"bptt_steps supports readout='last' and per-step estimators; "
@@ -552,7 +559,7 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                                         recurrent_dropout, params.dtype)
         Z = net.forward(views, batch, ws, dropout=dropout, rng=rng,
                         recurrent_mask=masks)
-        rows = batch.gather if self._per_step else batch.order
+        rows = self._batch_rows(batch)
         w = weights[rows] / weight_total
         loss, dZ = self._loss.loss_gradient(Z, targets[rows], w)
         dZ = dZ.astype(Z.dtype, copy=False)
@@ -702,6 +709,11 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                      dZ.astype(Z.dtype, copy=False), ws)
         return loss
 
+    def _batch_rows(self, batch):
+        """Rows of the targets and weights that ``batch`` reads: one per packed
+        step for a per-step model, one per sequence otherwise."""
+        return batch.gather if self._per_step else batch.order
+
     def _regularize(self, params, grad, weight_total):
         """Add MLP's L2 term on the weights (not biases), to loss and ``grad``.
 
@@ -768,8 +780,8 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 for b, idx in enumerate(order):
                     if self.bptt_steps is None:
                         batch = PackedBatch(train_seqs, idx)
-                        rows = batch.gather if self._per_step else batch.order
-                        weight_total = train_weights[rows].sum()
+                        weight_total = train_weights[
+                            self._batch_rows(batch)].sum()
                         if weight_total <= 0:
                             continue
                         loss = self._minibatch_loss_grad(

@@ -54,7 +54,9 @@ _PARAMETERS_DOC = """
         loss). With ``bidirectional=True`` the reverse direction reads every
         window backwards from the zero state, as if the window were the
         whole sequence. None: full backpropagation through time. Needs
-        'adam' or 'sgd'.
+        'adam' or 'sgd', and a loss that splits into windows: the 'last'
+        readout or a per-step loss (not a pooled readout, nor the CTC loss of
+        SequenceTranscriber).
     solver : {'adam', 'sgd', 'lbfgs'}, default='adam'
         The optimiser; 'lbfgs' is full-batch L-BFGS-B on the flat parameters.
     alpha : float, default=1e-4

@@ -1,4 +1,5 @@
-"""Flat (per-time-step) and whole-sequence metrics and scorers for sequence taggers.
+"""Flat (per-time-step) and whole-sequence metrics and scorers for sequence taggers,
+and the edit-distance metrics of transcribers.
 
 A tagger's y is a list of 1-D label arrays, one per sequence. scikit-learn's
 metrics and its string scorers (``scoring="accuracy"``, ``"f1_macro"``, ...)
@@ -11,6 +12,11 @@ multilabel-indicator rows and scored by *subset* accuracy, a different and
 silently wrong number. The metrics here concatenate the steps of all
 sequences (the "flat" metrics) or compare whole sequences, and the scorers
 make them usable as ``scoring=``.
+
+A transcriber's y is a list of label sequences whose lengths need not match
+the predicted ones: :func:`edit_distance` and :func:`label_error_rate`
+compare them by the Levenshtein distance, and
+``neg_label_error_rate_scorer`` makes the rate usable as ``scoring=``.
 """
 
 import numpy as np
@@ -28,8 +34,10 @@ from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import assert_all_finite
 
 from ._base import sequence_weights
+from ._kernels._ctc import edit_distances
 
 __all__ = [
+    "edit_distance",
     "flat_accuracy_score",
     "flat_accuracy_scorer",
     "flat_classification_report",
@@ -41,6 +49,8 @@ __all__ = [
     "flat_recall_score",
     "get_flat_scorer",
     "get_flat_scorer_names",
+    "label_error_rate",
+    "neg_label_error_rate_scorer",
     "sequence_accuracy_score",
     "sequence_accuracy_scorer",
 ]
@@ -583,3 +593,177 @@ zero_division=0.0)
 flat_accuracy_scorer = get_flat_scorer("flat_accuracy")
 flat_f1_macro_scorer = get_flat_scorer("flat_f1_macro")
 sequence_accuracy_scorer = get_flat_scorer("sequence_accuracy")
+
+
+# --------------------------------------------------------------------------
+# Edit distance: transcribers
+
+
+def label_sequence(labels, name):
+    """One label sequence as a 1-D array; a string is its characters.
+
+    Raises TypeError or ValueError naming ``name`` if it is not a sequence of
+    labels, or holds NaN or inf.
+    """
+    if isinstance(labels, str):
+        labels = list(labels)
+    elif isinstance(labels, bytes) or not hasattr(labels, "__len__"):
+        raise TypeError(
+            f"{name} must be a sequence of labels (a list, 1-D array or "
+            f"string); got {type(labels).__name__}.")
+    array = np.asarray(labels)
+    if array.ndim != 1:
+        raise ValueError(
+            f"{name} must be a 1-D sequence of labels; got shape "
+            f"{array.shape}.")
+    if array.dtype.kind in "fc":
+        assert_all_finite(array, input_name=name)
+    return array
+
+
+def label_sequences(y, name, n_expected=None):
+    """y of a transcriber as a list of 1-D label arrays, one per sequence."""
+    if isinstance(y, np.ndarray) and y.dtype != object and y.ndim == 2:
+        # Equal-length label sequences stacked as rows.
+        y = list(y)
+    if isinstance(y, (str, bytes)) or not isinstance(y, (list, tuple,
+                                                          np.ndarray)):
+        raise TypeError(
+            f"{name} must be a list of label sequences, one per sequence; got "
+            f"{type(y).__name__}.")
+    if isinstance(y, np.ndarray) and y.ndim != 1:
+        raise ValueError(
+            f"{name} must be a list or 1-D object array of label sequences; "
+            f"got an array of shape {y.shape}.")
+    if n_expected is not None and len(y) != n_expected:
+        raise ValueError(
+            "Found input variables with inconsistent numbers of samples: "
+            f"X has {n_expected} sequences but {name} has {len(y)} label "
+            "sequences.")
+    return [label_sequence(yi, f"{name}[{i}]") for i, yi in enumerate(y)]
+
+
+def _codes_and_offsets(sequences, index):
+    """Integer codes of label sequences under the shared ``index`` (label ->
+    code, grown as labels appear), and the (n + 1,) offsets delimiting them."""
+    lengths = np.fromiter((s.shape[0] for s in sequences), dtype=np.intp,
+                          count=len(sequences))
+    offsets = np.zeros(len(sequences) + 1, dtype=np.intp)
+    np.cumsum(lengths, out=offsets[1:])
+    # A dict, not np.unique: it needs no order on the labels, and does not
+    # cast numbers to strings when y_true and y_pred mix them.
+    codes = np.fromiter(
+        (index.setdefault(label, len(index))
+         for s in sequences for label in s.tolist()),
+        dtype=np.intp, count=int(offsets[-1]))
+    return codes, offsets
+
+
+def _edit_distances(true_codes, true_offsets, pred_codes, pred_offsets):
+    out = np.empty(true_offsets.shape[0] - 1, dtype=np.intp)
+    edit_distances(true_codes, true_offsets, pred_codes, pred_offsets, out)
+    return out
+
+
+def edit_distance(a, b):
+    """Levenshtein distance between two label sequences.
+
+    The least number of label insertions, deletions and substitutions that
+    turn one sequence into the other.
+
+    Parameters
+    ----------
+    a, b : array-like of shape (n_labels,) or str
+        The two label sequences; a string is its sequence of characters.
+
+    Returns
+    -------
+    distance : int
+        The edit distance, from 0 (equal) to ``max(len(a), len(b))``.
+
+    See Also
+    --------
+    label_error_rate : Total edit distance over total reference length.
+
+    Examples
+    --------
+    >>> from skrnn.metrics import edit_distance
+    >>> edit_distance("kitten", "sitting")
+    3
+    >>> edit_distance(["a", "b"], [])
+    2
+    """
+    index = {}
+    a_codes, a_offsets = _codes_and_offsets([label_sequence(a, "a")], index)
+    b_codes, b_offsets = _codes_and_offsets([label_sequence(b, "b")], index)
+    return int(_edit_distances(a_codes, a_offsets, b_codes, b_offsets)[0])
+
+
+def label_error_rate(y_true, y_pred, *, sample_weight=None):
+    """Label error rate: total edit distance over total reference length.
+
+    ``sum_i w_i d(y_true[i], y_pred[i]) / sum_i w_i len(y_true[i])``, with d
+    the Levenshtein distance (:func:`edit_distance`), the measure of Graves
+    et al. (2006) for unaligned sequence labelling. It is 0 for perfect
+    transcriptions and can exceed 1 when predictions insert labels.
+
+    Parameters
+    ----------
+    y_true : list of array-like of shape (L_i,) or str
+        Reference label sequences, of any lengths; a string is its
+        characters.
+    y_pred : list of array-like of shape (M_i,) or str
+        Predicted label sequences, as ``SequenceTranscriber.predict`` returns.
+    sample_weight : array-like of shape (n_sequences,), default=None
+        Weight of each sequence: finite and non-negative, not all zero.
+
+    Returns
+    -------
+    rate : float
+        The (weighted) label error rate.
+
+    Raises
+    ------
+    ValueError
+        If the numbers of sequences differ, or the references hold no label
+        (the rate is then undefined).
+
+    See Also
+    --------
+    edit_distance : The distance of one pair.
+
+    Examples
+    --------
+    >>> from skrnn.metrics import label_error_rate
+    >>> label_error_rate(["abc", "de"], ["abd", "de"])
+    0.2
+    """
+    true = label_sequences(y_true, "y_true")
+    pred = label_sequences(y_pred, "y_pred")
+    if len(true) != len(pred):
+        raise ValueError(
+            f"y_true has {len(true)} sequences but y_pred has {len(pred)}; "
+            "they must hold the same sequences.")
+    if len(true) == 0:
+        raise ValueError("y_true and y_pred are empty (0 sequences).")
+    index = {}
+    true_codes, true_offsets = _codes_and_offsets(true, index)
+    pred_codes, pred_offsets = _codes_and_offsets(pred, index)
+    distances = _edit_distances(true_codes, true_offsets, pred_codes,
+                                pred_offsets)
+    lengths = np.diff(true_offsets)
+    weights = (np.ones(len(true)) if sample_weight is None else
+               sequence_weights(sample_weight, lengths, per_step=False,
+                                sequences_name="y_true"))
+    reference = float(weights @ lengths)
+    if reference == 0:
+        raise ValueError(
+            "The label error rate is undefined: the reference sequences "
+            "y_true (those of nonzero weight) hold no labels.")
+    return float(weights @ distances) / reference
+
+
+# Greater is better for a scorer: the negated rate, as sklearn's
+# "neg_mean_squared_error" is.
+neg_label_error_rate_scorer = make_scorer(label_error_rate,
+                                          greater_is_better=False)

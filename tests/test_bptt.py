@@ -21,7 +21,13 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skrnn import RNNClassifier, RNNRegressor, SequenceRegressor, SequenceTagger
+from skrnn import (
+    RNNClassifier,
+    RNNRegressor,
+    SequenceRegressor,
+    SequenceTagger,
+    SequenceTranscriber,
+)
 from skrnn._network import Workspace
 
 ESTIMATORS = [RNNClassifier, RNNRegressor, SequenceTagger, SequenceRegressor]
@@ -345,3 +351,26 @@ def test_sparse_input_is_windowed_like_dense(rng, Estimator):
     sparse = _quiet_fit(Estimator((4,), **common),
                         [sp.csr_matrix(x) for x in X], y)
     assert_allclose(sparse._params, dense._params, rtol=1e-12, atol=1e-14)
+
+
+def _transcription(rng, n=12):
+    X = [rng.standard_normal((int(rng.integers(6, 12)), 2)) for _ in range(n)]
+    y = [np.array(["a", "b"]) if x[0, 0] > 0 else np.array(["b"]) for x in X]
+    return X, y
+
+
+def test_transcriber_refuses_bptt_and_takes_recurrent_dropout(rng):
+    X, y = _transcription(rng)
+    with pytest.raises(ValueError, match="does not support bptt_steps"):
+        SequenceTranscriber((4,), bptt_steps=3, max_iter=1).fit(X, y)
+    with pytest.raises(InvalidParameterError):
+        SequenceTranscriber((4,), recurrent_dropout=1.5, max_iter=1).fit(X, y)
+
+    def fit(rate):
+        return _quiet_fit(SequenceTranscriber((4,), recurrent_dropout=rate,
+                                              max_iter=2, random_state=0), X, y)
+
+    plain = fit(0.0)
+    dropped, again = fit(0.4), fit(0.4)
+    assert_array_equal(dropped._params, again._params)
+    assert not np.array_equal(dropped._params, plain._params)

@@ -8,6 +8,7 @@ import pytest
 
 MODULES = [
     "skrnn._estimators",
+    "skrnn._transcriber",
     "skrnn._sequences",
     "skrnn.datasets._loaders",
     "skrnn.forecasting",

@@ -1,10 +1,12 @@
-"""Tests of skrnn.metrics: flat and sequence metrics, and scorers for taggers."""
+"""Tests of skrnn.metrics: flat and sequence metrics, and scorers for taggers;
+edit distance and label error rate for transcribers."""
 
 import warnings
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import (
     accuracy_score,
@@ -20,6 +22,7 @@ from sklearn.model_selection import GridSearchCV, cross_validate
 
 from skrnn import SequenceTagger
 from skrnn.metrics import (
+    edit_distance,
     flat_accuracy_score,
     flat_accuracy_scorer,
     flat_classification_report,
@@ -31,6 +34,8 @@ from skrnn.metrics import (
     flat_recall_score,
     get_flat_scorer,
     get_flat_scorer_names,
+    label_error_rate,
+    neg_label_error_rate_scorer,
     sequence_accuracy_score,
     sequence_accuracy_scorer,
 )
@@ -346,3 +351,91 @@ def test_plain_sklearn_metric_misbehaves_on_equal_length_binary_tags():
                               [TAGS[[0, 1]], TAGS[[2, 2]]]),
         [[1, 0, 0], [0, 1, 1], [0, 0, 1]],
     )
+
+
+# --------------------------------------------------------------------------
+# Edit distance and label error rate
+
+
+def _levenshtein(a, b):
+    """The textbook dynamic programme, on a full table."""
+    d = np.zeros((len(a) + 1, len(b) + 1), dtype=int)
+    d[:, 0], d[0, :] = np.arange(len(a) + 1), np.arange(len(b) + 1)
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1,
+                          d[i - 1, j - 1] + (a[i - 1] != b[j - 1]))
+    return int(d[-1, -1])
+
+
+@pytest.mark.parametrize("a, b, expected", [
+    ("kitten", "sitting", 3), ("", "", 0), ("abc", "", 3), ("", "ab", 2),
+    ("flaw", "lawn", 2), ([1, 2, 3], [3, 2, 1], 2), (["a", "b"], ("a", "b"), 0),
+])
+def test_edit_distance_by_hand(a, b, expected):
+    assert edit_distance(a, b) == expected
+    assert edit_distance(b, a) == expected
+
+
+def test_edit_distance_equals_the_full_table(rng):
+    for _ in range(100):
+        a = TAGS[rng.integers(0, 3, int(rng.integers(0, 9)))]
+        b = TAGS[rng.integers(0, 3, int(rng.integers(0, 9)))]
+        assert edit_distance(a, b) == _levenshtein(list(a), list(b))
+
+
+def test_edit_distance_does_not_cast_numbers_to_strings():
+    assert edit_distance([1, 2], ["1", "2"]) == 2
+    assert edit_distance(np.array([1, 2]), np.array([1.0, 2.0])) == 0
+
+
+def test_label_error_rate_is_total_distance_over_total_length(rng):
+    y_true = [TAGS[rng.integers(0, 3, int(rng.integers(0, 7)))] for _ in range(30)]
+    y_true[0] = TAGS[:2]
+    y_pred = [TAGS[rng.integers(0, 3, int(rng.integers(0, 7)))] for _ in range(30)]
+    weights = rng.uniform(0.5, 2.0, 30)
+    distances = np.array([_levenshtein(list(t), list(p))
+                          for t, p in zip(y_true, y_pred)])
+    lengths = np.array([len(t) for t in y_true])
+    assert_allclose(label_error_rate(y_true, y_pred),
+                    distances.sum() / lengths.sum(), rtol=1e-12)
+    assert_allclose(label_error_rate(y_true, y_pred, sample_weight=weights),
+                    weights @ distances / (weights @ lengths), rtol=1e-12)
+    # the object array a transcriber predicts
+    as_objects = np.empty(30, dtype=object)
+    for i, p in enumerate(y_pred):
+        as_objects[i] = p
+    assert label_error_rate(y_true, as_objects) == label_error_rate(y_true, y_pred)
+    assert label_error_rate(y_true, y_true) == 0.0
+
+
+def test_label_error_rate_can_exceed_one():
+    assert label_error_rate([["a"]], [["b", "b", "b"]]) == 3.0
+
+
+@pytest.mark.parametrize("y_true, y_pred, sample_weight, error, match", [
+    (["ab"], ["ab", "c"], None, ValueError, "y_true has 1 sequences"),
+    ([], [], None, ValueError, "empty"),
+    (["", ""], ["a", ""], None, ValueError, "undefined"),
+    (["ab", "c"], ["a", "c"], [0, 1], None, None),
+    (["ab", "c"], ["a", "c"], [1, 0, 1], ValueError, "one weight per sequence"),
+    ("ab", ["a", "b"], None, TypeError, "y_true must be a list"),
+    ([3, 4], [[3], [4]], None, TypeError, r"y_true\[0\] must be a sequence"),
+    ([[[1]]], [[1]], None, ValueError, r"y_true\[0\] must be a 1-D"),
+    ([[1.0, np.nan]], [[1.0]], None, ValueError, r"y_true\[0\]"),
+])
+def test_label_error_rate_errors(y_true, y_pred, sample_weight, error, match):
+    if error is None:
+        assert label_error_rate(y_true, y_pred, sample_weight=sample_weight) == 0
+        return
+    with pytest.raises(error, match=match):
+        label_error_rate(y_true, y_pred, sample_weight=sample_weight)
+
+
+def test_neg_label_error_rate_scorer():
+    class Fixed(BaseEstimator):
+        def predict(self, X):
+            return [list(x) for x in X]
+
+    assert neg_label_error_rate_scorer(Fixed(), ["ab", "cd"], ["ab", "ce"]) == \
+        pytest.approx(-0.25)
