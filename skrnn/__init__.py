@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0.dev0"
 
-from . import datasets, forecasting, metrics, preprocessing  # noqa: E402
+from . import datasets, forecasting, metrics, onnx, preprocessing  # noqa: E402
 from ._estimators import (  # noqa: E402
     RNNClassifier,
     RNNRegressor,
@@ -22,6 +22,7 @@ __all__ = [
     "datasets",
     "forecasting",
     "metrics",
+    "onnx",
     "preprocessing",
     "__version__",
 ]

@@ -1,9 +1,11 @@
 """The public estimators: per-sequence and per-step classifiers and regressors."""
 
+from numbers import Real
+
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
@@ -13,7 +15,7 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.validation import assert_all_finite, check_array, column_or_1d
 
 from ._base import BaseRNN, extend_init, sequence_weights
-from ._loss import BinaryLogLoss, MultinomialLogLoss, SquaredError
+from ._loss import BinaryLogLoss, MultinomialLogLoss, regression_loss
 from ._readout import READOUTS
 
 _PARAMETERS_DOC = """
@@ -110,6 +112,26 @@ _READOUT_DOC = """
         ('attention', the weights ``a_t = softmax_t(h_t . w)``). Pooling
         reads every step, so it helps on long sequences whose label depends
         on what happens anywhere in them."""
+
+_REGRESSION_LOSS_DOC = """
+    loss : {'squared_error', 'absolute_error', 'huber', 'quantile'}, \
+            default='squared_error'
+        The loss per output, summed over the outputs and averaged over the
+        (weighted) samples, with r the prediction minus the target:
+        ``0.5 r^2``; ``|r|``, which fits the conditional median; Huber's,
+        ``0.5 r^2`` for ``|r| <= huber_epsilon`` and ``huber_epsilon (|r| -
+        huber_epsilon / 2)`` beyond, robust to outliers; and the pinball loss
+        ``max(-quantile r, (1 - quantile) r)``, which fits the conditional
+        ``quantile``. The names and meanings are scikit-learn's regressors';
+        ``score`` is R^2 whatever the loss, as theirs is. Early stopping and
+        ``validation_scores_`` use R^2 with 'squared_error' and the negative
+        mean loss with the others.
+    huber_epsilon : float > 0, default=1.0
+        The threshold of the 'huber' loss, in the units of y (scikit-learn's
+        SGDRegressor calls it ``epsilon``, which is Adam's constant here, as
+        in MLPRegressor).
+    quantile : float in (0, 1), default=0.5
+        The quantile the 'quantile' loss fits."""
 
 _PREDICT_STATE_DOC = """
         initial_state : RecurrentState or None, default=None
@@ -437,14 +459,30 @@ class RNNClassifier(ClassifierMixin, _ClassifierBase):
 
 
 class _RegressorBase(BaseRNN):
-    """What the two regressors share: squared error, R^2 and partial_fit."""
+    """What the two regressors share: the regression losses, R^2 and partial_fit."""
+
+    _parameter_constraints: dict = {
+        **BaseRNN._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "absolute_error", "huber",
+                             "quantile"})],
+        "huber_epsilon": [Interval(Real, 0, None, closed="neither")],
+        "quantile": [Interval(Real, 0, 1, closed="neither")],
+    }
+
+    __init__ = extend_init(BaseRNN.__init__, loss="squared_error",
+                           huber_epsilon=1.0, quantile=0.5)
 
     def _make_loss(self):
-        return SquaredError()
+        return regression_loss(self.loss, self.huber_epsilon, self.quantile)
 
     def _validation_score(self, seqs, targets, weights):
-        return r2_score(targets, self._raw_predict_seqs(seqs)[0],
-                        sample_weight=weights)
+        raw = self._raw_predict_seqs(seqs)[0]
+        if self.loss == "squared_error":
+            return r2_score(targets, raw, sample_weight=weights)
+        # R^2 does not rank the fits of a quantile or robust loss as that
+        # loss does: early stopping watches the loss itself.
+        w = np.ones(raw.shape[0]) if weights is None else weights
+        return -self._make_loss().loss_gradient(raw, targets, w / w.sum())[0]
 
     def _check_outputs(self, targets, reset, one_d):
         if reset:
@@ -494,11 +532,12 @@ class RNNRegressor(RegressorMixin, _RegressorBase):
     The final state of the top recurrent layer (of both directions, if
     bidirectional), or its states pooled over all steps (``readout``), go
     through a linear output layer, trained on the squared error
-    ``0.5 * ||prediction - y||^2`` per sequence.
+    ``0.5 * ||prediction - y||^2`` per sequence, or another ``loss``.
 
     Parameters
     ----------"""
         + _PARAMETERS_DOC
+        + _REGRESSION_LOSS_DOC
         + _READOUT_DOC
         + """
 
@@ -534,11 +573,11 @@ class RNNRegressor(RegressorMixin, _RegressorBase):
     )
 
     _parameter_constraints: dict = {
-        **BaseRNN._parameter_constraints,
+        **_RegressorBase._parameter_constraints,
         "readout": [StrOptions(set(READOUTS))],
     }
 
-    __init__ = extend_init(BaseRNN.__init__, readout="last")
+    __init__ = extend_init(_RegressorBase.__init__, readout="last")
 
     def _readout(self):
         return self.readout
@@ -757,14 +796,15 @@ class SequenceRegressor(RegressorMixin, _RegressorBase):
     The regression twin of :class:`SequenceTagger`: the top recurrent layer's
     state at every step (both directions, aligned in time, if bidirectional)
     goes through a linear output layer, trained on the squared error
-    ``0.5 * ||prediction - y_t||^2`` averaged over the time steps of a
-    minibatch. Trained on targets that are the input advanced by one step
-    (:func:`skrnn.forecasting.next_step`), it is a next-step model that
+    ``0.5 * ||prediction - y_t||^2`` (or another ``loss``) averaged over the
+    time steps of a minibatch. Trained on targets that are the input advanced
+    by one step (:func:`skrnn.forecasting.next_step`), it is a next-step model that
     :func:`skrnn.forecasting.generate` runs forward on its own predictions.
 
     Parameters
     ----------"""
         + _PARAMETERS_DOC
+        + _REGRESSION_LOSS_DOC
         + """
 
     Attributes

@@ -24,6 +24,73 @@ class SquaredError:
         return Z
 
 
+class AbsoluteError:
+    """Identity link, loss ``||z - y||_1`` per sample: fits the median."""
+
+    def loss_gradient(self, Z, Y, weights):
+        diff = Z - Y
+        loss = float(weights @ np.abs(diff).sum(axis=1))
+        # The subgradient 0 at a tie, as sklearn's absolute_error takes it.
+        return loss, (np.sign(diff) * weights[:, None]).astype(Z.dtype, copy=False)
+
+    def link(self, Z):
+        return Z
+
+
+class HuberLoss:
+    """Identity link; per output ``0.5 r^2`` for ``|r| <= epsilon``, else
+    ``epsilon (|r| - epsilon / 2)``, with ``r = z - y``: squared near the
+    target, absolute far from it, so outliers pull with a bounded force."""
+
+    def __init__(self, epsilon):
+        self.epsilon = float(epsilon)
+
+    def loss_gradient(self, Z, Y, weights):
+        diff = Z - Y
+        size = np.abs(diff)
+        eps = self.epsilon
+        per_output = np.where(size <= eps, 0.5 * diff * diff,
+                              eps * (size - 0.5 * eps))
+        loss = float(weights @ per_output.sum(axis=1))
+        grad = np.clip(diff, -eps, eps) * weights[:, None]
+        return loss, grad.astype(Z.dtype, copy=False)
+
+    def link(self, Z):
+        return Z
+
+
+class PinballLoss:
+    """Identity link; per output ``max(q r, (q - 1) r)`` with ``r = y - z``:
+    minimised by the ``q``-quantile of y given the input."""
+
+    def __init__(self, quantile):
+        self.quantile = float(quantile)
+
+    def loss_gradient(self, Z, Y, weights):
+        r = Y - Z
+        q = self.quantile
+        loss = float(weights @ np.maximum(q * r, (q - 1) * r).sum(axis=1))
+        # d/dz: -q above the prediction, 1 - q below it, 0 at a tie.
+        grad = np.where(r > 0, -q, np.where(r < 0, 1 - q, 0.0)) * weights[:, None]
+        return loss, grad.astype(Z.dtype, copy=False)
+
+    def link(self, Z):
+        return Z
+
+
+def regression_loss(name, huber_epsilon=1.0, quantile=0.5):
+    """The loss object of a regressor's ``loss`` parameter."""
+    if name == "squared_error":
+        return SquaredError()
+    if name == "absolute_error":
+        return AbsoluteError()
+    if name == "huber":
+        return HuberLoss(huber_epsilon)
+    if name == "quantile":
+        return PinballLoss(quantile)
+    raise ValueError(f"unknown regression loss {name!r}")
+
+
 class BinaryLogLoss:
     """Logistic link on one output; y holds 0 or 1."""
 

@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._base import sequence_weights
-from ._estimators import SequenceRegressor, _regression_targets
+from ._estimators import RNNRegressor, SequenceRegressor, _regression_targets
 from ._sequences import (
     Sequences,
     _is_dataframe,
@@ -22,7 +22,8 @@ from ._sequences import (
     check_step_features,
 )
 
-__all__ = ["RelativeToLast", "generate", "next_step", "recursive_forecast"]
+__all__ = ["QuantileForecaster", "RelativeToLast", "generate", "next_step",
+           "recursive_forecast"]
 
 
 def _series_list(series, name):
@@ -368,6 +369,170 @@ def recursive_forecast(estimator, history, n_steps, *, window):
         buffer[window + i] = prediction.reshape(n_features)
     forecast = buffer[window:]
     return forecast[:, 0] if one_d else forecast
+
+
+class QuantileForecaster(BaseEstimator):
+    """Prediction intervals: one skrnn regressor per quantile, on the pinball loss.
+
+    Each quantile q gets a clone of `estimator` with ``loss='quantile',
+    quantile=q``; together they give the lower, middle and upper forecasts.
+    Where two quantile models cross on a sample, their predictions are
+    sorted, which only brings them closer to the true quantiles (the
+    rearrangement of Chernozhukov, Fernandez-Val and Galichon, 2010).
+
+    Parameters
+    ----------
+    estimator : RNNRegressor or SequenceRegressor
+        The model of one quantile; its own ``loss`` and ``quantile`` are
+        replaced. A :class:`~skrnn.SequenceRegressor` trained on
+        :func:`next_step` pairs also forecasts several steps ahead
+        (:meth:`generate`).
+    quantiles : sequence of float in (0, 1), default=(0.1, 0.5, 0.9)
+        The quantiles, increasing. 0.5 among them gives the median, which
+        :meth:`generate` feeds forward.
+
+    Attributes
+    ----------
+    estimators_ : list of estimators
+        The fitted model of each quantile, in the order of `quantiles`.
+
+    See Also
+    --------
+    generate : The multi-step forecast of one next-step model.
+
+    Notes
+    -----
+    Several steps ahead, the median model generates the central path and
+    every quantile model reads the history followed by that path, giving
+    its quantile of each next step. These are quantiles of each step *given
+    the central path before it*: they leave out how the uncertainty of the
+    earlier steps compounds, so intervals many steps ahead are too narrow.
+    Check their coverage on held-out periods before relying on them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrnn import RNNRegressor
+    >>> from skrnn.forecasting import QuantileForecaster
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((200, 8, 1))
+    >>> y = X[:, -1, 0] + 0.3 * rng.standard_normal(200)
+    >>> model = QuantileForecaster(RNNRegressor((8,), learning_rate_init=0.01,
+    ...                                         max_iter=30, random_state=0))
+    >>> model.fit(X, y).predict(X[:2]).shape
+    (2, 3)
+    """
+
+    _parameter_constraints: dict = {
+        "estimator": [HasMethods(["fit", "predict"])],
+        "quantiles": ["array-like"],
+    }
+
+    def __init__(self, estimator, *, quantiles=(0.1, 0.5, 0.9)):
+        self.estimator = estimator
+        self.quantiles = quantiles
+
+    def _checked_quantiles(self):
+        q = np.asarray(self.quantiles, dtype=np.float64).ravel()
+        if q.size == 0 or not np.all((q > 0) & (q < 1)) or np.any(np.diff(q) <= 0):
+            raise ValueError(
+                f"quantiles must be increasing values in (0, 1); got "
+                f"{self.quantiles!r}.")
+        return q
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, **fit_params):
+        """Fit one clone of `estimator` per quantile.
+
+        Parameters
+        ----------
+        X, y
+            As the estimator's ``fit`` takes them.
+        **fit_params : dict
+            Passed to every clone's ``fit`` (e.g. ``sample_weight``).
+
+        Returns
+        -------
+        self : object
+            The fitted forecaster.
+        """
+        if not isinstance(self.estimator, (RNNRegressor, SequenceRegressor)):
+            raise TypeError(
+                "QuantileForecaster needs an RNNRegressor or SequenceRegressor "
+                f"(its loss='quantile'); got {type(self.estimator).__name__}.")
+        self.estimators_ = [
+            clone(self.estimator).set_params(loss="quantile", quantile=q).fit(
+                X, y, **fit_params)
+            for q in self._checked_quantiles()]
+        return self
+
+    def predict(self, X):
+        """The quantiles of each target.
+
+        Parameters
+        ----------
+        X : sequences in any accepted form
+
+        Returns
+        -------
+        quantiles : ndarray of shape (n_samples, [n_outputs,] n_quantiles), \
+                or for a SequenceRegressor an object array of one \
+                (T_i, [n_outputs,] n_quantiles) array per sequence
+            The last axis holds the quantiles, in increasing order.
+        """
+        check_is_fitted(self)
+        outputs = [est.predict(X) for est in self.estimators_]
+        if isinstance(self.estimators_[0], SequenceRegressor):
+            out = np.empty(len(outputs[0]), dtype=object)
+            for i in range(out.shape[0]):
+                out[i] = np.sort(np.stack([o[i] for o in outputs], axis=-1),
+                                 axis=-1)
+            return out
+        return np.sort(np.stack(outputs, axis=-1), axis=-1)
+
+    def generate(self, history, n_steps, *, exog=None):
+        """Quantile forecasts `n_steps` ahead of next-step models (see Notes).
+
+        Parameters
+        ----------
+        history, n_steps, exog
+            As for :func:`generate`.
+
+        Returns
+        -------
+        forecast : ndarray of shape ([n_series,] n_steps, [n_features,] \
+                n_quantiles)
+            The quantiles of every forecast step, the last axis in
+            increasing order; the median is what the forecast feeds forward.
+        """
+        check_is_fitted(self)
+        q = self._checked_quantiles()
+        if not np.any(q == 0.5):
+            raise ValueError(
+                "generate needs the median (0.5) among quantiles: it feeds "
+                f"the median forecast forward; got {self.quantiles!r}.")
+        median = self.estimators_[int(np.flatnonzero(q == 0.5)[0])]
+        central = generate(median, history, n_steps, exog=exog)
+        rows, single, one_d = _series_list(history, "history")
+        extra = _exog_rows(exog, rows, n_steps)
+        path = central[None] if single else central
+        path = path.reshape(len(rows), n_steps, -1)
+        # Each quantile model reads the history and the central path before
+        # each step: one pass per model over every series.
+        inputs = []
+        for r, p, e in zip(rows, path, extra):
+            x = np.vstack([r, p[:-1]])
+            inputs.append(x if e is None else np.hstack([x, e[1:x.shape[0] + 1]]))
+        per_model = []
+        for est in self.estimators_:
+            predicted = est.predict(inputs)
+            per_model.append(np.stack([
+                p.reshape(p.shape[0], -1)[len(r) - 1:] for p, r in zip(predicted,
+                                                                       rows)]))
+        forecast = np.sort(np.stack(per_model, axis=-1), axis=-1)
+        if one_d:
+            forecast = forecast[:, :, 0]
+        return forecast[0] if single else forecast
 
 
 class RelativeToLast(RegressorMixin, BaseEstimator):

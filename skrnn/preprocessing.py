@@ -18,9 +18,15 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from ._sequences import Sequences, _float_dtype, _type_name, as_step_array
+from ._sequences import (
+    Sequences,
+    _float_dtype,
+    _type_name,
+    as_step_array,
+    check_sequences,
+)
 
-__all__ = ["SlidingWindows", "StepTransformer", "sliding_windows"]
+__all__ = ["SlidingWindows", "StepTransformer", "add_static", "sliding_windows"]
 
 
 # --------------------------------------------------------------------------
@@ -904,3 +910,62 @@ def _target_columns(target, columns, n_features, one_d):
                 f"{n_features} column(s)."
             )
     return positions, scalar
+
+
+# --------------------------------------------------------------------------
+# Static covariates
+
+
+def add_static(X, static):
+    """Append per-sequence (static) features to every time step of each sequence.
+
+    A recurrent network reads per-step features only; a fact about a whole
+    sequence (a store's size, a sensor's site, a speaker's group) is given to
+    it by repeating it along the sequence, as extra columns of every step.
+
+    Parameters
+    ----------
+    X : sequences in any form the estimators accept
+        A list of (T_i, n_features) or (T_i,) arrays, a 3-D array
+        (n_samples, T, n_features) or a 2-D (n_samples, T) table of
+        univariate sequences.
+    static : array-like of shape (n_samples,) or (n_samples, n_static)
+        One row of static features per sequence, numeric (encode categories
+        first, e.g. with OneHotEncoder).
+
+    Returns
+    -------
+    X_out : list of ndarray of shape (T_i, n_features + n_static), or \
+            ndarray of shape (n_samples, T, n_features + n_static)
+        The sequences with the static columns after their own; a 3-D array
+        for 3-D or 2-D input, else a list.
+
+    Raises
+    ------
+    ValueError
+        If `static` does not have one finite row per sequence.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrnn.preprocessing import add_static
+    >>> X = [np.zeros((2, 1)), np.ones((3, 1))]
+    >>> [x.tolist() for x in add_static(X, [10.0, 20.0])]
+    [[[0.0, 10.0], [0.0, 10.0]], [[1.0, 20.0], [1.0, 20.0], [1.0, 20.0]]]
+    """
+    seqs, form = check_sequences(X, accept_sparse=False)
+    if np.ndim(static) not in (1, 2):
+        raise ValueError(f"static must be 1-D or 2-D, one row per sequence; got "
+                         f"{np.ndim(static)} dimensions.")
+    static = check_array(static, ensure_2d=False, dtype=np.float64,
+                         input_name="static")
+    static = static.reshape(static.shape[0], -1)
+    if static.shape[0] != seqs.n_sequences:
+        raise ValueError(f"static has {static.shape[0]} rows, but X has "
+                         f"{seqs.n_sequences} sequences: one row per sequence.")
+    dtype = np.result_type(seqs.dtype, np.float32)
+    data = np.hstack([seqs.data, np.repeat(static, seqs.lengths, axis=0)]).astype(
+        dtype, copy=False)
+    if form in ("3d", "2d"):
+        return data.reshape(seqs.n_sequences, -1, data.shape[1])
+    return Sequences(data, seqs.offsets).to_list()

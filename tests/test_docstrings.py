@@ -2,6 +2,7 @@
 
 import doctest
 import importlib
+import importlib.util
 import warnings
 
 import pytest
@@ -14,6 +15,11 @@ MODULES = [
     "skrnn.forecasting",
     "skrnn.metrics",
     "skrnn.preprocessing",
+    # Its examples run the exported graph, so they need onnx and onnxruntime.
+    pytest.param("skrnn.onnx", marks=pytest.mark.skipif(
+        importlib.util.find_spec("onnx") is None
+        or importlib.util.find_spec("onnxruntime") is None,
+        reason="onnx and onnxruntime are not installed")),
 ]
 
 

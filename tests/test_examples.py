@@ -22,7 +22,8 @@ NO_FIGURE = {"quickstart.py"}
 # Scripts that need an optional package: they are skipped without it.
 REQUIRES = {"dask_search.py": "distributed"}
 # What some scripts must write: their figures, exactly, and lines of output.
-FIGURES = {"forecasting.py": ["forecasting.png"]}
+FIGURES = {"forecasting.py": ["forecasting.png"],
+           "forecast_intervals.py": ["forecast_intervals.png"]}
 PRINTS = {
     # The table has a row per model and series.
     "forecasting.py": ("| co2 | naive", "| co2 | ridge + mean of 3 RNNs",

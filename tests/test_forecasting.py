@@ -18,7 +18,13 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skrnn import RNNRegressor, SequenceRegressor
-from skrnn.forecasting import RelativeToLast, generate, next_step, recursive_forecast
+from skrnn.forecasting import (
+    QuantileForecaster,
+    RelativeToLast,
+    generate,
+    next_step,
+    recursive_forecast,
+)
 from skrnn.preprocessing import sliding_windows
 
 
@@ -538,3 +544,91 @@ def test_recursive_forecast_runs_a_next_step_model_by_generate(rng):
     model = _next_step_model(series)
     assert_allclose(recursive_forecast(model, series, 5, window=12),
                     generate(model, series[-12:], 5), rtol=0, atol=0)
+
+
+# --------------------------------------------------------------------------
+# QuantileForecaster
+# --------------------------------------------------------------------------
+
+
+def _heteroscedastic(rng, n):
+    """The mean of a sequence plus noise whose scale its last value sets."""
+    X = [rng.standard_normal((int(rng.integers(5, 15)), 1)) for _ in range(n)]
+    scale = np.array([0.2 + np.abs(x[-1, 0]) for x in X])
+    return X, np.array([x[:, 0].mean() for x in X]) + scale * rng.standard_normal(n)
+
+
+def test_quantile_models_cover_their_interval_on_held_out_sequences(rng):
+    X, y = _heteroscedastic(rng, 1000)
+    X_test, y_test = _heteroscedastic(rng, 500)
+    model = QuantileForecaster(
+        RNNRegressor((8,), learning_rate_init=0.01, max_iter=60,
+                     early_stopping=True, random_state=0),
+        quantiles=(0.1, 0.9)).fit(X, y)
+    low, high = model.predict(X_test).T
+    coverage = np.mean((y_test >= low) & (y_test <= high))
+    assert 0.75 <= coverage <= 0.85, coverage
+    # the interval follows the noise: wider where the last value is larger
+    last = np.abs([x[-1, 0] for x in X_test])
+    width = high - low
+    assert width[last > 1].mean() > 2 * width[last < 0.3].mean()
+
+
+def test_quantile_forecaster_fits_one_pinball_model_per_quantile(rng):
+    X, y = _heteroscedastic(rng, 60)
+    base = RNNRegressor((4,), max_iter=3, random_state=0, loss="huber")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = QuantileForecaster(base, quantiles=[0.2, 0.5, 0.7]).fit(X, y)
+        alone = clone(base).set_params(loss="quantile", quantile=0.7).fit(X, y)
+    assert [e.quantile for e in model.estimators_] == [0.2, 0.5, 0.7]
+    assert base.loss == "huber"  # cloned, not changed
+    predicted = model.predict(X)
+    assert predicted.shape == (60, 3)
+    assert np.all(np.diff(predicted, axis=1) >= 0)
+    raw = np.stack([e.predict(X) for e in model.estimators_], axis=1)
+    assert_allclose(predicted, np.sort(raw, axis=1))
+    assert_allclose(raw[:, 2], alone.predict(X))
+
+
+def test_quantile_forecaster_generates_intervals_around_the_median_path(rng):
+    series = np.sin(np.arange(120) / 4) + 0.1 * rng.standard_normal(120)
+    X, Y = next_step([series[a:a + 40] for a in range(0, 80, 8)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = QuantileForecaster(SequenceRegressor((6,), max_iter=5,
+                                                     random_state=0)).fit(X, Y)
+    forecast = model.generate(series[:50], 6)
+    assert forecast.shape == (6, 3)
+    assert np.all(np.diff(forecast, axis=1) >= 0)
+    median = model.estimators_[1]
+    central = generate(median, series[:50], 6)
+    extended = np.concatenate([series[:50], central[:-1]])
+    for k, est in enumerate(model.estimators_):
+        expected = est.predict([extended[:, None]])[0][49:]
+        # the sort only swaps crossing quantiles
+        assert np.all(np.min(np.abs(forecast - expected[:, None]), axis=1) < 1e-9)
+        if k == 1:
+            assert_allclose(expected, central, rtol=1e-10, atol=1e-12)
+    many = model.generate([series[:50], series[10:70]], 6)
+    assert many.shape == (2, 6, 3)
+    assert_allclose(many[0], forecast)
+    per_step = model.predict(X[:2])
+    assert per_step.dtype == object and per_step[0].shape == (len(X[0]), 3)
+
+
+def test_quantile_forecaster_refuses_what_it_cannot_fit(rng):
+    X, y = _heteroscedastic(rng, 20)
+    with pytest.raises(TypeError, match="needs an RNNRegressor or Sequence"):
+        QuantileForecaster(Ridge()).fit(np.ones((20, 3)), y)
+    with pytest.raises(ValueError, match="quantiles must be increasing"):
+        QuantileForecaster(RNNRegressor(max_iter=1), quantiles=(0.9, 0.1)).fit(X, y)
+    with pytest.raises(ValueError, match="quantiles must be increasing"):
+        QuantileForecaster(RNNRegressor(max_iter=1), quantiles=(0.0, 0.5)).fit(X, y)
+    series = rng.standard_normal(40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = QuantileForecaster(SequenceRegressor((3,), max_iter=1),
+                                   quantiles=(0.1, 0.9)).fit(*next_step(series))
+    with pytest.raises(ValueError, match=r"needs the median \(0.5\)"):
+        model.generate(series, 3)

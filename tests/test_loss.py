@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from skrnn._loss import BinaryLogLoss, MultinomialLogLoss, SquaredError
+from skrnn._loss import (
+    AbsoluteError,
+    BinaryLogLoss,
+    HuberLoss,
+    MultinomialLogLoss,
+    PinballLoss,
+    SquaredError,
+    regression_loss,
+)
 
 N_SAMPLES = 6
 N_CLASSES = 4
@@ -19,10 +27,10 @@ def _weights(rng, n=N_SAMPLES):
 
 def _problem(kind, rng, dtype=np.float64):
     """(loss, Z, Y) with moderate raw outputs and matching targets."""
-    if kind == "squared":
+    if kind in REGRESSION:
         Z = rng.normal(size=(N_SAMPLES, 3))
         Y = rng.normal(size=(N_SAMPLES, 3))
-        return SquaredError(), Z.astype(dtype), Y
+        return REGRESSION[kind](), Z.astype(dtype), Y
     if kind == "binary":
         Z = rng.normal(scale=3.0, size=(N_SAMPLES, 1))
         Y = (rng.random(N_SAMPLES) < 0.5).astype(np.float64)
@@ -37,6 +45,17 @@ def _closed_form(kind, Z, Y, w):
     Z = Z.astype(np.float64)
     if kind == "squared":
         return 0.5 * ((Z - Y) ** 2).sum(axis=1), Z - Y
+    if kind == "absolute":
+        return np.abs(Z - Y).sum(axis=1), np.sign(Z - Y)
+    if kind == "huber":
+        r, e = Z - Y, HUBER_EPSILON
+        small = np.abs(r) <= e
+        loss = np.where(small, 0.5 * r ** 2, e * np.abs(r) - 0.5 * e ** 2)
+        return loss.sum(axis=1), np.where(small, r, e * np.sign(r))
+    if kind == "quantile":
+        r, q = Y - Z, QUANTILE
+        loss = np.where(r >= 0, q * r, (q - 1) * r)
+        return loss.sum(axis=1), np.where(r > 0, -q, 1 - q)
     if kind == "binary":
         z = Z[:, 0]
         p = 1.0 / (1.0 + np.exp(-z))
@@ -48,7 +67,15 @@ def _closed_form(kind, Z, Y, w):
     return -np.log(proba[np.arange(Z.shape[0]), Y]), proba - onehot
 
 
-KINDS = ["squared", "binary", "multinomial"]
+HUBER_EPSILON, QUANTILE = 0.7, 0.8
+REGRESSION = {
+    "squared": SquaredError,
+    "absolute": AbsoluteError,
+    # A threshold inside the spread of N(0, 2) residuals: both regimes occur.
+    "huber": lambda: HuberLoss(HUBER_EPSILON),
+    "quantile": lambda: PinballLoss(QUANTILE),
+}
+KINDS = [*REGRESSION, "binary", "multinomial"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -263,3 +290,39 @@ def test_binary_link_matches_its_two_columns(rng):
 def test_squared_error_link_is_identity(rng):
     Z = rng.normal(size=(4, 2))
     assert_array_equal(SquaredError().link(Z), Z)
+
+
+def test_regression_loss_by_name():
+    assert isinstance(regression_loss("squared_error"), SquaredError)
+    assert isinstance(regression_loss("absolute_error"), AbsoluteError)
+    assert regression_loss("huber", huber_epsilon=0.3).epsilon == 0.3
+    assert regression_loss("quantile", quantile=0.9).quantile == 0.9
+    with pytest.raises(ValueError, match="unknown regression loss"):
+        regression_loss("poisson")
+
+
+@pytest.mark.parametrize("kind", ["absolute", "huber", "quantile"])
+def test_robust_losses_at_their_kinks(kind):
+    """At r = 0 (and |r| = epsilon for Huber) the gradient is the one
+    subgradient scikit-learn takes; the loss is continuous there."""
+    loss = REGRESSION[kind]()
+    Y = np.zeros((3, 1))
+    Z = np.array([[0.0], [HUBER_EPSILON], [-HUBER_EPSILON]])
+    value, grad = loss.loss_gradient(Z, Y, np.full(3, 1 / 3))
+    if kind == "absolute":
+        assert_allclose(grad[:, 0] * 3, [0.0, 1.0, -1.0])
+    elif kind == "huber":
+        assert_allclose(grad[:, 0] * 3, [0.0, HUBER_EPSILON, -HUBER_EPSILON])
+        assert_allclose(value, HUBER_EPSILON ** 2 / 3)
+    else:
+        assert_allclose(grad[:, 0] * 3, [0.0, 1 - QUANTILE, -QUANTILE])
+
+
+def test_pinball_loss_is_minimised_by_the_quantile(rng):
+    """The constant minimising the mean pinball loss is the sample quantile."""
+    y = rng.standard_normal(2001)[:, None]
+    loss = PinballLoss(0.9)
+    grid = np.linspace(0.8, 1.8, 2001)
+    values = [loss.loss_gradient(np.full_like(y, c), y, np.full(y.shape[0],
+                                 1 / y.shape[0]))[0] for c in grid]
+    assert abs(grid[int(np.argmin(values))] - np.quantile(y, 0.9)) < 2e-3

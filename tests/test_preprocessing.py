@@ -1,6 +1,7 @@
 """Tests of skrnn.preprocessing: StepTransformer, sliding_windows and SlidingWindows."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -9,10 +10,11 @@ import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.compose import ColumnTransformer
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import (
     MaxAbsScaler,
     MinMaxScaler,
@@ -25,7 +27,12 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from skrnn import RNNClassifier, RNNRegressor, SequenceTagger
 from skrnn.datasets import load_hkcancor_pos
-from skrnn.preprocessing import SlidingWindows, StepTransformer, sliding_windows
+from skrnn.preprocessing import (
+    SlidingWindows,
+    StepTransformer,
+    add_static,
+    sliding_windows,
+)
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning"
@@ -646,3 +653,54 @@ def test_forecasting_end_to_end():
     forecast = model.predict(windows.transform(series))
     assert forecast.shape == (1,)
     assert np.isfinite(forecast).all()
+
+
+# --------------------------------------------------------------------------
+# add_static
+# --------------------------------------------------------------------------
+
+
+def test_add_static_repeats_each_row_along_its_sequence(rng):
+    X = [rng.standard_normal((t, 2)) for t in (3, 1, 4)]
+    static = rng.standard_normal((3, 2))
+    out = add_static(X, static)
+    assert isinstance(out, list) and [o.shape for o in out] == [(3, 4), (1, 4), (4, 4)]
+    for x, s, o in zip(X, static, out):
+        assert_array_equal(o[:, :2], x)
+        assert_array_equal(o[:, 2:], np.tile(s, (len(x), 1)))
+    # 1-D static and 1-D sequences
+    out = add_static([np.arange(3.0), np.arange(2.0)], [5, 6])
+    assert_array_equal(out[1], [[0, 6], [1, 6]])
+
+
+def test_add_static_keeps_the_array_forms(rng):
+    X3 = rng.standard_normal((4, 5, 2)).astype(np.float32)
+    out = add_static(X3, np.arange(4.0))
+    assert out.shape == (4, 5, 3) and out.dtype == np.float32
+    assert_array_equal(out[2, :, 2], 2.0)
+    X2 = rng.standard_normal((4, 5))
+    out = add_static(X2, np.arange(8.0).reshape(4, 2))
+    assert out.shape == (4, 5, 3)
+    assert_array_equal(out[..., 0], X2)
+
+
+def test_add_static_feeds_a_model_in_a_pipeline(rng):
+    X = [rng.standard_normal((int(t), 1)) for t in rng.integers(3, 8, 30)]
+    group = np.arange(30) % 2
+    y = np.array([x.mean() for x in X]) + 3 * group
+    pipe = make_pipeline(StepTransformer(StandardScaler()),
+                         RNNRegressor((4,), max_iter=2, random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe.fit(add_static(X, group), y)
+    assert pipe.predict(add_static(X, group)).shape == (30,)
+
+
+def test_add_static_refuses_mismatched_rows(rng):
+    X = [np.ones((3, 1)), np.ones((2, 1))]
+    with pytest.raises(ValueError, match="static has 3 rows, but X has 2"):
+        add_static(X, [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="static must be 1-D or 2-D"):
+        add_static(X, np.ones((2, 1, 1)))
+    with pytest.raises(ValueError, match="static"):
+        add_static(X, [1.0, np.nan])

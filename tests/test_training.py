@@ -304,6 +304,29 @@ def test_integer_weights_equal_duplicating_stochastic(Estimator, solver, rng):
     assert weighted.loss_curve_[-1] < weighted.loss_curve_[0]
 
 
+@pytest.mark.parametrize("loss", ["absolute_error", "huber", "quantile"])
+@pytest.mark.parametrize("Estimator", [RNNRegressor, SequenceRegressor])
+def test_every_regression_loss_takes_weights_and_several_outputs(Estimator, loss,
+                                                                  rng):
+    """Integer weights equal duplicated sequences, with two outputs, for each
+    loss; and the loss decreases."""
+    X, y = DATA[Estimator](rng)
+    y = ([np.column_stack([t, -2 * t]) for t in y] if Estimator is SequenceRegressor
+         else np.column_stack([y, -2 * y]))
+    counts = _counts(rng, len(X))
+    repeated = np.repeat(np.arange(len(X)), counts)
+    params = {"loss": loss, "huber_epsilon": 0.2, "quantile": 0.7}
+    weighted = _fit_quietly(_one_batch(Estimator, "adam", len(X), **params), X, y,
+                            sample_weight=counts.astype(np.float64))
+    duplicated = _fit_quietly(_one_batch(Estimator, "adam", len(repeated),
+                                         **params),
+                              take(X, repeated), take(y, repeated))
+    assert weighted.n_outputs_ == 2
+    assert_allclose(weighted.loss_curve_, duplicated.loss_curve_, rtol=1e-12)
+    assert_allclose(weighted._params, duplicated._params, **STOCHASTIC_ROUNDOFF)
+    assert weighted.loss_curve_[-1] < weighted.loss_curve_[0]
+
+
 @pytest.mark.parametrize("solver", list(STOCHASTIC))
 def test_tagger_integer_weights_equal_duplicating_per_step_form(solver, rng):
     """The per-step form of the same integer weights (each sequence's count
@@ -340,10 +363,10 @@ def _objective_by_hand(est, X, y, sample_weight, params):
     try:
         if isinstance(est, RNNRegressor):
             diff = est.predict(X).reshape(len(X), -1) - np.reshape(y, (len(X), -1))
-            terms = 0.5 * np.sum(diff ** 2, axis=1)
+            terms = _regression_terms(est, diff)
         elif isinstance(est, SequenceRegressor):
             diff = np.concatenate(list(est.predict(X))) - np.concatenate(y)
-            terms = 0.5 * diff ** 2
+            terms = _regression_terms(est, diff.reshape(diff.shape[0], -1))
         else:
             log_proba = est.predict_log_proba(X)
             labels = y
@@ -360,6 +383,22 @@ def _objective_by_hand(est, X, y, sample_weight, params):
         float(np.sum(p[name] ** 2))
         for layer in views.layers for p in layer for name in ("W_ih", "W_hh"))
     return float(w @ terms) / w.sum() + 0.5 * est.alpha * squares / w.sum()
+
+
+def _regression_terms(est, r):
+    """Each sample's loss from its residuals r = prediction - target (n, k)."""
+    if est.loss == "absolute_error":
+        per_output = np.abs(r)
+    elif est.loss == "huber":
+        e = est.huber_epsilon
+        per_output = np.where(np.abs(r) <= e, 0.5 * r ** 2,
+                              e * np.abs(r) - 0.5 * e ** 2)
+    elif est.loss == "quantile":
+        q = est.quantile
+        per_output = np.maximum(-q * r, (1 - q) * r)
+    else:
+        per_output = 0.5 * r ** 2
+    return per_output.sum(axis=1)
 
 
 def _training_objective(est, X, y, sample_weight):
@@ -388,10 +427,20 @@ OBJECTIVE_CASES = [
     (SequenceRegressor, False, {}), (SequenceRegressor, True, {}),
     (RNNClassifier, False, {"readout": "attention"}),
     (RNNRegressor, False, {"readout": "mean"}),
-    (RNNClassifier, False, {"readout": "max", "cell": "gru"})]
+    (RNNClassifier, False, {"readout": "max", "cell": "gru"}),
+    (RNNRegressor, False, {"loss": "absolute_error"}),
+    (RNNRegressor, False, {"loss": "huber", "huber_epsilon": 0.05}),
+    (RNNRegressor, False, {"loss": "quantile", "quantile": 0.8}),
+    (SequenceRegressor, True, {"loss": "huber", "huber_epsilon": 0.1}),
+    (SequenceRegressor, False, {"loss": "quantile", "quantile": 0.3}),
+    (SequenceRegressor, True, {"loss": "absolute_error"})]
 OBJECTIVE_IDS = ["classifier", "regressor", "tagger", "tagger-per-step",
                  "sequence-regressor", "sequence-regressor-per-step",
-                 "classifier-attention", "regressor-mean", "classifier-max"]
+                 "classifier-attention", "regressor-mean", "classifier-max",
+                 "regressor-absolute", "regressor-huber", "regressor-quantile",
+                 "sequence-regressor-huber-per-step",
+                 "sequence-regressor-quantile",
+                 "sequence-regressor-absolute-per-step"]
 
 
 def _weights_for(Estimator, X, rng, per_step):
@@ -1108,3 +1157,19 @@ def test_t_counts_sequences_seen(Estimator, rng):
                                  random_state=SEED), X, y)
     n_val = int(np.ceil(0.25 * len(X)))
     assert est.t_ == est.n_iter_ * (len(X) - n_val)
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "absolute_error", "quantile"])
+def test_validation_score_is_r2_or_the_negative_loss(loss, rng):
+    """Early stopping ranks epochs by R^2 for squared error (the same order
+    as its loss) and by the loss itself for the others."""
+    X, y = _regression(rng)
+    X_val, y_val = _regression(rng, 10)
+    est = _fit_quietly(RNNRegressor((4,), max_iter=3, loss=loss, quantile=0.8,
+                                    random_state=SEED), X, y,
+                       X_val=X_val, y_val=y_val)
+    r = est.predict(X_val) - y_val
+    expected = {"squared_error": est.score(X_val, y_val),
+                "absolute_error": -np.mean(np.abs(r)),
+                "quantile": -np.mean(np.maximum(-0.8 * r, 0.2 * r))}[loss]
+    assert est.validation_scores_[-1] == pytest.approx(expected, rel=1e-10)
