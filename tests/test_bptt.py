@@ -374,3 +374,17 @@ def test_transcriber_refuses_bptt_and_takes_recurrent_dropout(rng):
     dropped, again = fit(0.4), fit(0.4)
     assert_array_equal(dropped._params, again._params)
     assert not np.array_equal(dropped._params, plain._params)
+
+
+@pytest.mark.parametrize("loss", ["absolute_error", "huber"])
+@pytest.mark.parametrize("Estimator", [RNNRegressor, SequenceRegressor])
+def test_one_window_is_full_bptt_with_other_regression_losses(rng, Estimator,
+                                                              loss):
+    X, y_seq, y_step = _data(rng)
+    y = _targets(Estimator, y_seq, y_step)
+    common = dict(loss=loss, max_iter=2, batch_size=4, random_state=0,
+                  recurrent_dropout=0.3)
+    full = _quiet_fit(Estimator((4,), **common), X, y)
+    cut = _quiet_fit(Estimator((4,), bptt_steps=max(LENGTHS), **common), X, y)
+    assert_array_equal(cut._params, full._params)
+    _quiet_fit(Estimator((4,), bptt_steps=BPTT, **common), X, y)
