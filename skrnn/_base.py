@@ -16,7 +16,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_feature_names,
+    check_is_fitted,
+    validate_data,
+)
 from threadpoolctl import ThreadpoolController
 
 from . import __version__
@@ -24,6 +28,7 @@ from ._kernels._pack import packed_gather
 from ._network import RecurrentNetwork, Workspace
 from ._optimizers import SGD, Adam
 from ._packing import PackedBatch, minibatch_indices, predict_batches
+from ._progress import EpochProgress
 from ._sequences import Sequences, check_sequences, check_step_features
 from ._state import RecurrentState
 
@@ -378,12 +383,15 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 validate_data(self, X, reset=True, skip_check_array=True)
             else:
                 self.n_features_in_ = seqs.n_features
-                if hasattr(self, "feature_names_in_"):
-                    del self.feature_names_in_
+                # The columns of a nested table or panel are its features.
+                _check_feature_names(self, X, reset=True)
         else:
             if form == "2d" and self._fitted_on_2d:
                 validate_data(self, X, reset=False, skip_check_array=True)
-            check_step_features(seqs, self._n_step_features, type(self).__name__)
+            elif form != "2d" and not self._fitted_on_2d:
+                _check_feature_names(self, X, reset=False)
+            check_step_features(seqs, self._n_step_features, type(self).__name__,
+                                X, form)
             dtype = self._params.dtype if dtype is None else dtype
             if seqs.dtype != dtype:
                 seqs = type(seqs)(seqs.data.astype(dtype), seqs.offsets)
@@ -777,6 +785,7 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 updates_in_epoch = 0
                 order = minibatch_indices(n_train, batch_size,
                                           rng if self.shuffle else None)
+                order = EpochProgress(order, n_train, self.verbose, self.n_iter_ + 1)
                 for b, idx in enumerate(order):
                     if self.bptt_steps is None:
                         batch = PackedBatch(train_seqs, idx)

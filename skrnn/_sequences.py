@@ -23,8 +23,18 @@ _DENSE_FORMS = (
     "pandas DataFrame (n_samples, T) of equal-length univariate sequences"
 )
 _ACCEPTED_FORMS = (
-    f"{_DENSE_FORMS}, or a list of scipy.sparse matrices (one (T_i, n_features) "
-    "matrix per sequence)"
+    f"{_DENSE_FORMS}, a nested table (a 2-D object array or DataFrame "
+    "(n_samples, n_channels) of 1-D series), a pandas DataFrame with an "
+    "(instance, time) MultiIndex, or a list of scipy.sparse matrices (one "
+    "(T_i, n_features) matrix per sequence)"
+)
+_LONG_TABLE_HINT = (
+    "A DataFrame without an (instance, time) MultiIndex is read as (n_samples, "
+    "T): one univariate sequence per row, its columns being the time steps. "
+    "If its rows are time steps of several instances (a long table with id "
+    "and time columns), convert it with skrnn.preprocessing.from_long(X, "
+    "id=..., time=...) or give it an (instance, time) MultiIndex with "
+    "X.set_index([id, time])."
 )
 
 
@@ -254,7 +264,7 @@ class Sequences:
 
 
 def check_sequences(X, *, input_name="X", accept_sparse=True, allow_empty=False):
-    """Convert any accepted X into (Sequences, form).  form is "ragged", "3d" or "2d".
+    """Convert any accepted X into (Sequences, form), form naming X's layout.
 
     Every form of the same sequences gives an identical container: same values,
     dtype and offsets. The data is always a new array that the caller's X does
@@ -273,6 +283,14 @@ def check_sequences(X, *, input_name="X", accept_sparse=True, allow_empty=False)
           Python lists of numbers is a 2-D array-like to scikit-learn, and is
           read as this form too (the same sequences, with the 2-D form's
           bookkeeping: ``n_features_in_`` is T).
+        - nested table: a 2-D object array or DataFrame (n_samples,
+          n_channels) whose cells are 1-D series, one channel each, of equal
+          length within a row (sktime's nested_univ); a single column may hold
+          (T_i, n_features) arrays instead;
+        - panel: a DataFrame with an (instance, time) MultiIndex, one row per
+          time step and one column per feature (sktime's pd-multiindex).
+          Instances come in the order of their first row; the rows of each
+          are ordered by time (a stable sort), so row order does not matter.
     input_name : str, default="X"
         Name of the input used in error messages.
     accept_sparse : bool, default=True
@@ -285,7 +303,7 @@ def check_sequences(X, *, input_name="X", accept_sparse=True, allow_empty=False)
     -------
     seqs : Sequences
         The validated sequences.
-    form : {"ragged", "3d", "2d"}
+    form : {"ragged", "3d", "2d", "nested", "panel"}
         Which form X had.
 
     Raises
@@ -298,7 +316,10 @@ def check_sequences(X, *, input_name="X", accept_sparse=True, allow_empty=False)
         has length 0, no features, a feature count differing from sequence 0,
         more than 2 dimensions, non-numeric or complex data, or a NaN or
         infinite value. The message names the sequence (and, for non-finite
-        values, the time step and feature).
+        values, the time step and feature). A nested table's row whose
+        channels differ in length, or a cell that is not a 1-D series, is
+        named by row and column; a panel's duplicated (instance, time) row
+        by its labels.
 
     Examples
     --------
@@ -309,6 +330,26 @@ def check_sequences(X, *, input_name="X", accept_sparse=True, allow_empty=False)
     >>> seqs, form = check_sequences(np.zeros((4, 6), dtype=np.float32))
     >>> form, seqs.lengths, seqs.n_features, seqs.dtype
     ('2d', array([6, 6, 6, 6]), 1, dtype('float32'))
+
+    A nested table of two channels, its rows of 3 and 2 steps:
+
+    >>> nested = np.empty((2, 2), dtype=object)
+    >>> nested[0] = [np.arange(3.0), -np.arange(3.0)]
+    >>> nested[1] = [np.ones(2), np.zeros(2)]
+    >>> seqs, form = check_sequences(nested)
+    >>> form, seqs.lengths, seqs[1]
+    ('nested', array([3, 2]), array([[1., 0.],
+           [1., 0.]]))
+
+    A panel, rows indexed by (instance, time):
+
+    >>> import pandas as pd
+    >>> panel = pd.DataFrame(
+    ...     {"a": [1.0, 2.0, 3.0]},
+    ...     index=pd.MultiIndex.from_tuples([("u", 0), ("v", 0), ("u", 1)]))
+    >>> seqs, form = check_sequences(panel)
+    >>> form, seqs.lengths, seqs[0].ravel()
+    ('panel', array([2, 1]), array([1., 3.]))
     """
     if sp.issparse(X):
         raise TypeError(_single_sparse_message(input_name, accept_sparse))
@@ -316,7 +357,15 @@ def check_sequences(X, *, input_name="X", accept_sparse=True, allow_empty=False)
         if _is_nested_list_table(X):
             return _check_2d(X, input_name), "2d"
         return _check_ragged(X, input_name, accept_sparse, allow_empty), "ragged"
+    form = table_form(X)
+    if form == "panel":
+        return _check_ragged(panel_arrays(X, input_name), input_name, False,
+                             allow_empty), "panel"
+    if form == "nested":
+        return _check_ragged(nested_arrays(X, input_name), input_name, False,
+                             allow_empty), "nested"
     if _is_dataframe(X):
+        _check_column_dtypes(X, input_name, _LONG_TABLE_HINT)
         return _check_2d(X, input_name), "2d"
     if isinstance(X, (str, bytes)) or not (
         isinstance(X, (np.ndarray, np.generic, numbers.Number))
@@ -356,7 +405,7 @@ def check_sequences(X, *, input_name="X", accept_sparse=True, allow_empty=False)
     )
 
 
-def check_step_features(seqs, n_expected, estimator_name):
+def check_step_features(seqs, n_expected, estimator_name, X=None, form=None):
     """Check that `seqs` has the per-step feature count seen during fit.
 
     Parameters
@@ -367,6 +416,9 @@ def check_step_features(seqs, n_expected, estimator_name):
         Number of features per time step seen in fit.
     estimator_name : str
         Name of the estimator, for the error message.
+    X, form : the input and the form check_sequences found, default=None
+        A DataFrame read as the 2-D form gets a hint in the error: it may be
+        a long table, whose rows are time steps.
 
     Raises
     ------
@@ -374,9 +426,10 @@ def check_step_features(seqs, n_expected, estimator_name):
         If ``seqs.n_features != n_expected``.
     """
     if seqs.n_features != n_expected:
+        hint = f" {_LONG_TABLE_HINT}" if form == "2d" and _is_dataframe(X) else ""
         raise ValueError(
             f"X has {seqs.n_features} features, but {estimator_name} is "
-            f"expecting {n_expected} features as input."
+            f"expecting {n_expected} features as input.{hint}"
         )
 
 
@@ -395,6 +448,145 @@ def _is_dataframe(X):
     # pandas is optional: if it was never imported, X cannot be a DataFrame.
     pd = sys.modules.get("pandas")
     return pd is not None and isinstance(X, pd.DataFrame)
+
+
+def table_form(X):
+    """"panel", "nested" or None: whether X is a panel or a nested table.
+
+    A panel is a DataFrame indexed by a MultiIndex; a nested table is a 2-D
+    object array or DataFrame whose first cell is a series, not a number.
+    """
+    if _is_dataframe(X):
+        if isinstance(X.index, sys.modules["pandas"].MultiIndex):
+            return "panel"
+        if X.shape[0] and X.shape[1] and not _is_scalar_like(X.iat[0, 0]):
+            return "nested"
+    elif (isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype == object
+          and X.size and not _is_scalar_like(X[0, 0])):
+        return "nested"
+    return None
+
+
+def nested_arrays(X, input_name="X"):
+    """A nested table's sequences: one (T_i, n_channels) array per row.
+
+    The cells of a row are its channels, 1-D and of one length; a table of
+    one column may hold (T_i, n_features) arrays. Values are as given (the
+    caller checks them); errors name the row and column.
+    """
+    if _is_dataframe(X):
+        names, cells = list(X.columns), X.to_numpy(dtype=object)
+    else:
+        names, cells = None, X
+    n_rows, n_columns = cells.shape
+
+    def column(j):
+        return f"column {j}" if names is None else f"column {names[j]!r}"
+
+    arrays = []
+    for i in range(n_rows):
+        channels = []
+        for j in range(n_columns):
+            cell = cells[i, j]
+            try:
+                a = np.asarray(cell)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(
+                    f"The cell at row {i}, {column(j)} of {input_name} could "
+                    f"not be converted to an array: {exc}") from exc
+            if a.ndim == 1 or (a.ndim == 2 and n_columns == 1):
+                channels.append(a)
+                continue
+            if a.ndim == 0:
+                what = f"holds the scalar {cell!r}"
+            else:
+                what = f"has shape {a.shape}"
+            raise ValueError(
+                f"{input_name} is a nested table, but its cell at row {i}, "
+                f"{column(j)} {what}; every cell must be a 1-D series (one "
+                "channel of one sequence), or, in a table of one column, a "
+                "(T_i, n_features) array.")
+        if n_columns == 1:
+            arrays.append(channels[0])
+            continue
+        lengths = [a.shape[0] for a in channels]
+        for j in range(1, n_columns):
+            if lengths[j] != lengths[0]:
+                raise ValueError(
+                    f"Row {i} of {input_name} has channels of unequal lengths: "
+                    f"{column(0)} has {lengths[0]} steps but {column(j)} has "
+                    f"{lengths[j]}; every channel of a sequence needs the same "
+                    "length.")
+        arrays.append(np.stack(channels, axis=1))
+    return arrays
+
+
+def panel_layout(X, input_name="X"):
+    """(order, lengths) of a panel: the row positions instance by instance,
+    each in time order (None if the rows are so already), and the steps of
+    each instance, instances in the order of their first row."""
+    pd = sys.modules["pandas"]
+    index = X.index
+    if index.nlevels != 2:
+        raise ValueError(
+            f"{input_name} has a MultiIndex of {index.nlevels} levels, but a "
+            "panel needs exactly two, (instance, time). Drop the others or "
+            "join them into one instance level first.")
+    if len(X) == 0:
+        raise ValueError(
+            f"{input_name} is an empty panel (0 rows); at least one sequence is "
+            "required.")
+    # factorize numbers instances by first appearance, and times in sorted order.
+    instance, instances = pd.factorize(index.get_level_values(0))
+    try:
+        time, _ = pd.factorize(index.get_level_values(1), sort=True)
+    except TypeError as exc:
+        raise TypeError(
+            f"The time level of {input_name}'s index holds values that cannot be "
+            f"ordered: {exc}") from exc
+    for codes, level in ((instance, "instance"), (time, "time")):
+        if codes.min() < 0:
+            row = int(np.argmin(codes))
+            raise ValueError(
+                f"Row {row} of {input_name} has a missing {level} label in its "
+                "(instance, time) index.")
+    # lexsort is stable, its last key the primary one.
+    order = np.lexsort((time, instance))
+    rows = instance[order], time[order]
+    repeated = np.flatnonzero((rows[0][1:] == rows[0][:-1])
+                              & (rows[1][1:] == rows[1][:-1]))
+    if repeated.size:
+        # NumPy scalars as Python ones: their repr would read np.int64(0).
+        label = [v.item() if isinstance(v, np.generic) else v
+                 for v in index[order[repeated[0]]]]
+        raise ValueError(
+            f"{input_name} has several rows for instance {label[0]!r} at time "
+            f"{label[1]!r}; a panel needs one row per (instance, time).")
+    lengths = np.bincount(instance, minlength=len(instances)).astype(np.int64)
+    if np.array_equal(order, np.arange(order.shape[0])):
+        order = None
+    return order, lengths
+
+
+def panel_arrays(X, input_name="X"):
+    """A panel's sequences: one (T_i, n_features) array per instance."""
+    _check_column_dtypes(X, input_name)
+    order, lengths = panel_layout(X, input_name)
+    values = X.to_numpy()
+    if order is not None:
+        values = values[order]
+    return Sequences.from_lengths(values, lengths).to_list()
+
+
+def _check_column_dtypes(X, input_name, hint=""):
+    """Raise ValueError naming a DataFrame column that holds no numbers."""
+    api = sys.modules["pandas"].api.types
+    for name, dtype in X.dtypes.items():
+        if not (api.is_numeric_dtype(dtype) or api.is_bool_dtype(dtype)
+                or dtype == np.dtype(object)):
+            raise ValueError(
+                f"Column {name!r} of {input_name} holds {dtype} values, not "
+                f"numbers; every feature must be numeric. {hint}".rstrip())
 
 
 def _is_nested_list_table(X):

@@ -1,4 +1,5 @@
-"""Ragged-aware preprocessing: per-time-step transformers and sliding windows."""
+"""Ragged-aware preprocessing: per-time-step transformers, sliding windows, and
+conversions from other libraries' layouts (long tables, channel-first arrays)."""
 
 import sys
 from collections.abc import Mapping
@@ -21,12 +22,24 @@ from sklearn.utils.validation import check_is_fitted
 from ._sequences import (
     Sequences,
     _float_dtype,
+    _offsets_from_lengths,
     _type_name,
     as_step_array,
     check_sequences,
+    nested_arrays,
+    panel_arrays,
+    panel_layout,
+    table_form,
 )
 
-__all__ = ["SlidingWindows", "StepTransformer", "add_static", "sliding_windows"]
+__all__ = [
+    "SlidingWindows",
+    "StepTransformer",
+    "add_static",
+    "channels_last",
+    "from_long",
+    "sliding_windows",
+]
 
 
 # --------------------------------------------------------------------------
@@ -76,10 +89,14 @@ class StepTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=Non
 
     - numeric sequences in any form the skrnn estimators accept: a list of
       (T_i, n_features) or (T_i,) arrays, a 3-D array, a 2-D array or
-      DataFrame (n_samples, T) of univariate sequences, or a list of
+      DataFrame (n_samples, T) of univariate sequences, a nested table
+      (cells of 1-D series, one column per channel), or a list of
       scipy.sparse matrices. Real numbers become float64 unless every
       sequence is float32, which stays float32. NaN and infinity are *not*
       rejected here: the transformer decides (SimpleImputer accepts NaN);
+    - a DataFrame with an (instance, time) MultiIndex (a panel): its rows,
+      ordered instance by instance and by time as the estimators read them,
+      reach the transformer as one DataFrame, column names included;
     - a list of sequences of strings or other objects, e.g. the words of
       sentences as 1-D string arrays: each step is one row with one feature
       (a 2-D object array gives one row with n_features features);
@@ -279,7 +296,16 @@ def _stack_steps(X):
             "ambiguous between sequences and time steps. Pass a list of sparse "
             "matrices, one (T_i, n_features) matrix per sequence."
         )
-    if _is_dataframe(X):
+    form = table_form(X)
+    if form == "panel":
+        # The panel's rows, reordered instance by instance: a DataFrame, so
+        # that column names reach the transformer.
+        order, lengths = panel_layout(X)
+        steps = X if order is None else X.iloc[order]
+        return steps.reset_index(drop=True), _offsets_from_lengths(lengths)
+    if form == "nested":
+        X = nested_arrays(X)
+    elif _is_dataframe(X):
         X = X.to_numpy()
     if not isinstance(X, (list, tuple)):
         if isinstance(X, (str, bytes, Mapping)) or not hasattr(X, "__len__"):
@@ -522,6 +548,164 @@ def _is_dataframe(X):
 def _is_pandas(X):
     pd = sys.modules.get("pandas")
     return pd is not None and isinstance(X, (pd.DataFrame, pd.Series))
+
+
+# --------------------------------------------------------------------------
+# Other libraries' layouts
+
+
+@validate_params(
+    {
+        "df": [HasMethods(["set_index"])],
+        "id": "no_validation",
+        "time": "no_validation",
+        "features": "no_validation",
+        "output": [StrOptions({"panel", "list"})],
+    },
+    prefer_skip_nested_validation=True,
+)
+def from_long(df, id, time, features=None, *, output="panel"):
+    """Convert a long (tidy) table, one row per instance and time, to sequences.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table: a column of instance labels, a column of times, and the
+        feature columns. Rows may come in any order.
+    id : label
+        The column naming each row's instance (sequence).
+    time : label
+        The column of each row's time; within an instance, rows are ordered
+        by it (a stable sort), and each time occurs once.
+    features : label, list of labels or None, default=None
+        The feature columns, in this order; None takes every column but `id`
+        and `time`.
+    output : {"panel", "list"}, default="panel"
+        "panel" returns a DataFrame indexed by an (id, time) MultiIndex, the
+        form the skrnn estimators read with the column names as
+        ``feature_names_in_``; "list" returns one (T_i, n_features) array per
+        instance.
+
+    Returns
+    -------
+    X : DataFrame or list of ndarray of shape (T_i, n_features)
+        The sequences, instances in the order of their first row in `df`
+        (``df[id].unique()``), each in time order.
+
+    Raises
+    ------
+    ValueError
+        If `id`, `time` or a feature is not a column of `df`, if a feature
+        column holds no numbers, or if an instance has two rows at one time.
+
+    See Also
+    --------
+    channels_last : Convert channel-first arrays (aeon, sktime numpy3D).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skrnn.preprocessing import from_long
+    >>> df = pd.DataFrame({"id": ["b", "a", "b", "a", "b"],
+    ...                    "t": [1, 0, 0, 1, 2],
+    ...                    "x": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    >>> [x.ravel().tolist() for x in from_long(df, "id", "t", output="list")]
+    [[3.0, 1.0, 5.0], [2.0, 4.0]]
+    >>> from_long(df, "id", "t").index.tolist()[:3]
+    [('b', 0), ('b', 1), ('b', 2)]
+    """
+    for what, name in (("id", id), ("time", time)):
+        if name not in df.columns:
+            raise ValueError(
+                f"{what}={name!r} is not a column of df; its columns are "
+                f"{list(df.columns)}.")
+    if features is None:
+        features = [c for c in df.columns if c not in (id, time)]
+    elif not isinstance(features, (list, tuple)):
+        features = [features]
+    missing = [c for c in features if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"features {missing} are not columns of df; its columns are "
+            f"{list(df.columns)}.")
+    panel = df.set_index([id, time])[list(features)]
+    order, _ = panel_layout(panel, "df")
+    if order is not None:
+        panel = panel.iloc[order]
+    if output == "list":
+        return panel_arrays(panel, "df")
+    return panel
+
+
+def channels_last(X):
+    """Convert channel-first sequences (aeon, sktime numpy3D) to skrnn's layout.
+
+    skrnn reads a 3-D array as (n_samples, T, n_features), time before
+    features; aeon and sktime's numpy3D put the channels first. A
+    channel-first array passed as is would be read with its channels as time
+    steps, which no check can tell from short sequences of many features.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_channels, T), or list of ndarray of \
+            shape (n_channels, T_i)
+        Channel-first sequences: one 3-D array, or one 2-D array per sequence
+        (a 1-D object array of them is a list too).
+
+    Returns
+    -------
+    Xt : ndarray of shape (n_samples, T, n_channels), or list of ndarray of \
+            shape (T_i, n_channels)
+        The same sequences, time first: transposed views, not copies.
+
+    Raises
+    ------
+    ValueError
+        If X is not 3-D, a sequence is not 2-D, or the sequences differ in
+        their number of channels.
+
+    See Also
+    --------
+    from_long : Convert a long table with id and time columns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrnn.preprocessing import channels_last
+    >>> X = np.arange(12.0).reshape(2, 2, 3)  # 2 sequences, 2 channels, 3 steps
+    >>> channels_last(X)[0]
+    array([[0., 3.],
+           [1., 4.],
+           [2., 5.]])
+    >>> [x.shape for x in channels_last([np.zeros((2, 5)), np.zeros((2, 4))])]
+    [(5, 2), (4, 2)]
+    """
+    if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype == object:
+        X = list(X)
+    if not isinstance(X, (list, tuple)):
+        array = np.asarray(X)
+        if array.ndim != 3:
+            raise ValueError(
+                "channels_last needs a 3-D array (n_samples, n_channels, T) or "
+                f"a list of (n_channels, T_i) arrays; got an array of shape "
+                f"{array.shape}. A 2-D (n_samples, T) array is univariate and "
+                "needs no conversion.")
+        return np.swapaxes(array, 1, 2)
+    if len(X) == 0:
+        raise ValueError("X is empty (0 sequences); at least one is required.")
+    out = []
+    for i, x in enumerate(X):
+        a = np.asarray(x)
+        if a.ndim != 2:
+            raise ValueError(
+                f"Sequence {i} has shape {a.shape}; channel-first sequences are "
+                "(n_channels, T_i) arrays.")
+        if out and a.shape[0] != out[0].shape[1]:
+            raise ValueError(
+                f"Sequence {i} has {a.shape[0]} channels, but sequence 0 has "
+                f"{out[0].shape[1]}; every sequence needs the same channels.")
+        out.append(a.T)
+    return out
 
 
 # --------------------------------------------------------------------------

@@ -11,6 +11,7 @@ MODULES = [
     "skrnn._estimators",
     "skrnn._transcriber",
     "skrnn._sequences",
+    "skrnn._state",
     "skrnn.datasets._loaders",
     "skrnn.forecasting",
     "skrnn.metrics",

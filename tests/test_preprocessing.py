@@ -31,6 +31,8 @@ from skrnn.preprocessing import (
     SlidingWindows,
     StepTransformer,
     add_static,
+    channels_last,
+    from_long,
     sliding_windows,
 )
 
@@ -704,3 +706,106 @@ def test_add_static_refuses_mismatched_rows(rng):
         add_static(X, np.ones((2, 1, 1)))
     with pytest.raises(ValueError, match="static"):
         add_static(X, [1.0, np.nan])
+
+
+# --------------------------------------------------------------------------
+# Other libraries' layouts: from_long, channels_last, nested tables, panels
+
+
+def test_from_long_orders_instances_by_first_row_and_steps_by_time():
+    df = pd.DataFrame({
+        "when": pd.to_datetime(["2024-01-03", "2024-01-01", "2024-01-02",
+                                "2024-01-02", "2024-01-01"]),
+        "who": ["b", "b", "b", "a", "a"],
+        "x": [3.0, 1.0, 2.0, 20.0, 10.0],
+        "y": [30, 10, 20, 200, 100],
+        "note": ["n"] * 5,
+    })
+    panel = from_long(df, id="who", time="when", features=["x", "y"])
+    assert panel.index.names == ["who", "when"]
+    assert panel.index.get_level_values(0).tolist() == ["b", "b", "b", "a", "a"]
+    assert panel.columns.tolist() == ["x", "y"]
+    assert panel["x"].tolist() == [1.0, 2.0, 3.0, 10.0, 20.0]
+    arrays = from_long(df, "who", "when", ["x", "y"], output="list")
+    assert_array_equal(arrays[0], [[1, 10], [2, 20], [3, 30]])
+    assert_array_equal(arrays[1], [[10, 100], [20, 200]])
+    # A single feature label, and the default: every other column.
+    assert from_long(df, "who", "when", "x").columns.tolist() == ["x"]
+    assert from_long(df, "who", "when").columns.tolist() == ["x", "y", "note"]
+
+
+def test_from_long_errors():
+    df = pd.DataFrame({"id": [0, 0, 1], "t": [0, 0, 0], "x": [1.0, 2.0, 3.0]})
+    with pytest.raises(ValueError, match=r"time='time' is not a column of df"):
+        from_long(df, "id", "time")
+    with pytest.raises(ValueError, match=r"features \['z'\] are not columns"):
+        from_long(df, "id", "t", ["x", "z"])
+    with pytest.raises(ValueError, match=r"several rows for instance 0 at time 0"):
+        from_long(df, "id", "t")
+    with pytest.raises(InvalidParameterError, match="output"):
+        from_long(df.iloc[1:], "id", "t", output="array")
+    with pytest.raises(InvalidParameterError, match="df"):
+        from_long(df.to_numpy(), "id", "t")
+    strings = df.iloc[1:].assign(x=["a", "b"])
+    strings["x"] = strings["x"].astype("string")
+    with pytest.raises(ValueError, match=r"Column 'x' of df holds string"):
+        from_long(strings, "id", "t", output="list")
+
+
+def test_channels_last(rng):
+    X = rng.normal(size=(3, 2, 5))
+    Xt = channels_last(X)
+    assert Xt.shape == (3, 5, 2)
+    assert_array_equal(Xt[1], X[1].T)
+    ragged = [rng.normal(size=(2, t)) for t in (4, 1, 3)]
+    for form in (ragged, tuple(ragged), np.array(ragged + [None], dtype=object)[:3]):
+        out = channels_last(form)
+        assert [x.shape for x in out] == [(4, 2), (1, 2), (3, 2)]
+        assert all(np.shares_memory(a, b) for a, b in zip(out, ragged))
+
+
+@pytest.mark.parametrize("X, match", [
+    (np.zeros((3, 4)), r"3-D array .*shape \(3, 4\).*univariate"),
+    ([np.zeros((2, 3)), np.zeros(3)], r"^Sequence 1 has shape \(3,\)"),
+    ([np.zeros((2, 3)), np.zeros((3, 3))], r"^Sequence 1 has 3 channels, but "
+                                           r"sequence 0 has 2"),
+    ([], r"X is empty"),
+])
+def test_channels_last_errors(X, match):
+    with pytest.raises(ValueError, match=match):
+        channels_last(X)
+
+
+def test_step_transformer_on_nested_tables_and_panels(rng):
+    X = [rng.normal(size=(t, 2)) for t in (3, 1, 4)]
+    index = pd.MultiIndex.from_tuples(
+        [(i, t) for i, x in enumerate(X) for t in range(len(x))])
+    panel = pd.DataFrame(np.concatenate(X), index=index, columns=["a", "b"])
+    nested = pd.DataFrame({name: [pd.Series(x[:, j]) for x in X]
+                           for j, name in enumerate(["a", "b"])})
+    expected = StepTransformer(StandardScaler()).fit_transform(X)
+    # A panel's rows in another order: the same sequences.
+    for form in (panel.iloc[::-1].sort_index(level=0, sort_remaining=False),
+                 panel, nested):
+        steps = StepTransformer(StandardScaler()).fit(form)
+        for a, b in zip(steps.transform(form), expected):
+            assert_allclose(a, b)
+    # The panel's column names reach the transformer.
+    assert StepTransformer(StandardScaler()).fit(panel).feature_names_in_.tolist() == [
+        "a", "b"]
+
+
+def test_add_static_on_a_panel_and_a_nested_table(rng):
+    X = [rng.standard_normal((t, 2)) for t in (3, 2)]
+    long = pd.DataFrame({
+        "id": np.repeat([0, 1], [3, 2]), "time": np.r_[0:3, 0:2],
+        "a": np.concatenate([x[:, 0] for x in X]),
+        "b": np.concatenate([x[:, 1] for x in X])})
+    expected = add_static(X, [7.0, 8.0])
+    for form in (from_long(long, id="id", time="time"),
+                 pd.DataFrame({"a": [x[:, 0] for x in X],
+                               "b": [x[:, 1] for x in X]})):
+        out = add_static(form, [7.0, 8.0])
+        assert len(out) == 2
+        for o, e in zip(out, expected):
+            assert_array_equal(o, e)

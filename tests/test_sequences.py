@@ -803,3 +803,197 @@ def test_2d_array_like_is_copied(rng):
     seqs, form = check_sequences(ArrayLike(X))
     assert form == "2d"
     assert not np.shares_memory(seqs.data, X)
+
+
+# --------------------------------------------------------------------------
+# Nested tables and panels (sktime's nested_univ and pd-multiindex)
+
+
+def nested_of(X, columns=None):
+    """A 2-D object array (n, n_channels) of 1-D channels, or a nested DataFrame."""
+    table = np.empty((len(X), X[0].shape[1]), dtype=object)
+    for i, x in enumerate(X):
+        for j in range(x.shape[1]):
+            table[i, j] = x[:, j]
+    if columns is None:
+        return table
+    pd = pytest.importorskip("pandas")
+    return pd.DataFrame({name: [pd.Series(c) for c in table[:, j]]
+                         for j, name in enumerate(columns)})
+
+
+def panel_of(X, columns, ids=None):
+    """A DataFrame indexed by (instance, time), one row per step."""
+    pd = pytest.importorskip("pandas")
+    ids = [f"s{i}" for i in range(len(X))] if ids is None else ids
+    index = pd.MultiIndex.from_tuples(
+        [(ids[i], t) for i, x in enumerate(X) for t in range(len(x))],
+        names=["instance", "time"])
+    return pd.DataFrame(np.concatenate(X), index=index, columns=columns)
+
+
+def test_nested_and_panel_forms_agree(rng):
+    X = ragged(rng, [3, 1, 5], n_features=2)
+    reference = check_sequences(X)[0]
+    one_column = np.empty((3, 1), dtype=object)
+    one_column[:, 0] = X
+    panel = panel_of(X, ["a", "b"])
+    forms = {
+        "nested array": (nested_of(X), "nested"),
+        "nested DataFrame": (nested_of(X, ["a", "b"]), "nested"),
+        "one column of (T_i, F)": (one_column, "nested"),
+        "panel": (panel, "panel"),
+        # Rows in any order: instances by first appearance, steps by time.
+        "shuffled panel": (panel.iloc[[0, 3, 4, 2, 1, 8, 5, 7, 6]], "panel"),
+    }
+    for name, (table, expected) in forms.items():
+        seqs, form = check_sequences(table)
+        assert form == expected, name
+        assert_same_container(seqs, reference)
+
+
+def test_panel_instances_in_order_of_first_appearance(rng):
+    X = ragged(rng, [2, 3], n_features=1)
+    panel = panel_of(X, ["x"], ids=["z", "a"])  # not sorted by label
+    seqs, _ = check_sequences(panel.iloc[[2, 0, 3, 1, 4]])
+    assert_same_container(seqs, check_sequences([X[1], X[0]])[0])
+
+
+def test_nested_float32_stays_float32(rng):
+    X = ragged(rng, [2, 3], n_features=2, dtype=np.float32)
+    assert check_sequences(nested_of(X))[0].dtype == np.float32
+
+
+def _unequal_channels():
+    table = nested_of([_seq(3), _seq(4)])
+    table[1, 1] = np.zeros(2)
+    return table
+
+
+def _frame_with_unequal_channels():
+    pd = pytest.importorskip("pandas")
+    return pd.DataFrame({"a": [np.zeros(3), np.zeros(4)],
+                         "b": [np.zeros(3), np.zeros(5)]})
+
+
+def _nested_with_scalar():
+    table = nested_of([_seq(3), _seq(4)])
+    table[1, 0] = 7.0
+    return table
+
+
+def _panel(index_tuples, values, names=("instance", "time")):
+    pd = pytest.importorskip("pandas")
+    index = pd.MultiIndex.from_tuples(index_tuples, names=list(names))
+    return pd.DataFrame(values, index=index)
+
+
+def _long_table():
+    pd = pytest.importorskip("pandas")
+    return pd.DataFrame({"id": ["a", "a", "b"], "x": [1.0, 2.0, 3.0]})
+
+
+TABLE_ERROR_CASES = [
+    (_unequal_channels, ValueError,
+     r"^Row 1 of X has channels of unequal lengths: column 0 has 4 steps but "
+     r"column 1 has 2"),
+    (_frame_with_unequal_channels, ValueError,
+     r"^Row 1 of X has channels .* column 'a' has 4 steps but column 'b' has 5"),
+    (_nested_with_scalar, ValueError,
+     r"cell at row 1, column 0 holds the scalar 7\.0.* 1-D series"),
+    (lambda: _panel([("a", 0, 0), ("a", 1, 0)], [[1.0], [2.0]],
+                    names=("i", "t", "u")),
+     ValueError, r"MultiIndex of 3 levels, but a panel needs exactly two"),
+    (lambda: _panel([("a", 0), ("b", 0), ("a", 0)], [[1.0], [2.0], [3.0]]),
+     ValueError, r"several rows for instance 'a' at time 0; a panel needs one row"),
+    (lambda: _panel([("a", 0), ("a", 1)], [[1.0], [np.nan]]),
+     ValueError, r"^Input X contains NaN \(sequence 0, time step 1, feature 0\)"),
+    (_long_table, ValueError,
+     r"^Column 'id' of X holds .* not numbers.*from_long\(X, id=\.\.\., time"),
+]
+
+
+@pytest.mark.parametrize("make, exception, match", TABLE_ERROR_CASES)
+def test_table_errors(make, exception, match):
+    with pytest.raises(exception, match=match):
+        check_sequences(make())
+
+
+def test_nested_cell_of_two_dimensions_needs_one_column():
+    table = nested_of([_seq(2, 3)])
+    table[0, 1] = np.zeros((2, 2))
+    with pytest.raises(ValueError, match=r"row 0, column 1 has shape \(2, 2\)"):
+        check_sequences(table)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_every_form_gives_identical_predictions(rng):
+    """The same sequences in every accepted form: the same fit, the same predictions."""
+    pd = pytest.importorskip("pandas")
+    from skrnn import RNNClassifier
+    from skrnn.preprocessing import channels_last, from_long
+
+    def long_table(X):
+        # Each instance's rows backwards in time: from_long orders them.
+        return pd.DataFrame(
+            [(f"s{i}", t, *x[t]) for i, x in enumerate(X)
+             for t in reversed(range(len(x)))],
+            columns=["id", "time", "a", "b"])
+
+    equal = list(rng.normal(size=(12, 6, 2)))
+    unequal = ragged(rng, rng.integers(2, 9, size=12), n_features=2)
+    y = np.arange(12) % 2
+    for X in (equal, unequal):
+        forms = {
+            "list": X,
+            "nested": nested_of(X),
+            "nested DataFrame": nested_of(X, [0, 1]),
+            "panel": panel_of(X, [0, 1]),
+            "from_long panel": from_long(long_table(X), "id", "time").rename(
+                columns={"a": 0, "b": 1}),
+            "from_long list": from_long(long_table(X), "id", "time", output="list"),
+            "channels_last list": channels_last([x.T for x in X]),
+        }
+        if X is equal:
+            forms["3-D"] = np.stack(X)
+            forms["channels_last 3-D"] = channels_last(np.stack(X).transpose(0, 2, 1))
+        reference = RNNClassifier((4,), max_iter=2, random_state=0).fit(X, y)
+        expected = reference.predict_proba(X)
+        for name, form in forms.items():
+            model = RNNClassifier((4,), max_iter=2, random_state=0).fit(form, y)
+            assert model.loss_curve_ == reference.loss_curve_, name
+            assert_array_equal(model.predict_proba(form), expected, err_msg=name)
+            assert_array_equal(reference.predict_proba(form), expected, err_msg=name)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_panel_and_nested_columns_are_feature_names(rng):
+    from skrnn import RNNRegressor
+
+    X = ragged(rng, [3, 4, 2, 5], n_features=2)
+    y = np.arange(4.0)
+    for table in (panel_of(X, ["a", "b"]), nested_of(X, ["a", "b"])):
+        model = RNNRegressor((3,), max_iter=1, random_state=0).fit(table, y)
+        assert model.feature_names_in_.tolist() == ["a", "b"]
+        assert model.n_features_in_ == 2
+        with pytest.raises(ValueError, match="feature names should match"):
+            model.predict(table.rename(columns={"a": "c"}))
+        with pytest.warns(UserWarning, match="does not have valid feature names"):
+            model.predict(X)
+    # A later fit on a list forgets them.
+    model.fit(X, y)
+    assert not hasattr(model, "feature_names_in_")
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_long_table_at_predict_gets_a_hint(rng):
+    pd = pytest.importorskip("pandas")
+    from skrnn import RNNRegressor
+
+    X = ragged(rng, [3, 4], n_features=2)
+    model = RNNRegressor((2,), max_iter=1, random_state=0).fit(X, [0.0, 1.0])
+    long = pd.DataFrame([(i, t, *row) for i, x in enumerate(X)
+                         for t, row in enumerate(x)], columns=["id", "t", "a", "b"])
+    with pytest.raises(ValueError, match=r"X has 1 features, but RNNRegressor is "
+                       r"expecting 2 .* long table .*from_long"):
+        model.predict(long)
