@@ -24,11 +24,12 @@ from sklearn.utils.validation import (
 from threadpoolctl import ThreadpoolController
 
 from . import __version__
+from ._kernels._pack import packed_gather
 from ._network import RecurrentNetwork, Workspace
 from ._optimizers import SGD, Adam
 from ._packing import PackedBatch, minibatch_indices, predict_batches
 from ._progress import EpochProgress
-from ._sequences import check_sequences, check_step_features
+from ._sequences import Sequences, check_sequences, check_step_features
 from ._state import RecurrentState
 
 _BLAS_LOCK = threading.Lock()
@@ -139,6 +140,63 @@ def _checked_weights(weights):
     return weights
 
 
+def _window_of(seqs, starts, lengths):
+    """Sequences of the steps ``starts[j]:starts[j] + lengths[j]`` of ``seqs``'
+    data, and the data row of each of its rows; a view of one sequence's."""
+    if starts.shape[0] == 1:
+        a = int(starts[0])
+        b = a + int(lengths[0])
+        return (Sequences(seqs.data[a:b], np.array([0, b - a], dtype=np.int64)),
+                np.arange(a, b))
+    rows = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+    rows += np.arange(rows.shape[0])
+    return Sequences.from_lengths(seqs.data[rows], lengths), rows
+
+
+def _window_rows(seqs, starts, lengths, k, bptt_steps):
+    """Window k of the sequences (starts, lengths), sorted longest first:
+    those longer than ``k * bptt_steps``, a prefix, and its data rows."""
+    first = k * bptt_steps
+    n = int(np.count_nonzero(lengths > first))
+    return _window_of(seqs, starts[:n] + first,
+                      np.minimum(lengths[:n] - first, bptt_steps))
+
+
+def _packed_window_rows(starts, lengths, k, bptt_steps):
+    """The data rows of window k in packed order (its PackedBatch's gather
+    through its data rows), without copying its data."""
+    first = k * bptt_steps
+    n = int(np.count_nonzero(lengths > first))
+    lengths = np.minimum(lengths[:n] - first, bptt_steps)
+    at_least = np.bincount(lengths)[::-1].cumsum()[::-1]
+    rows = np.empty(int(lengths.sum()), dtype=np.intp)
+    packed_gather(np.ascontiguousarray(starts[:n] + first, dtype=np.int64),
+                  np.ascontiguousarray(at_least[1:], dtype=np.intp), rows)
+    return rows
+
+
+def _carried(state, n):
+    """The initial state of a window's first ``n`` sequences, carried from
+    the last window's final ``state`` (None: the first window). A reverse
+    direction starts every window from the zero state."""
+    if state is None:
+        return None
+    out = []
+    for row in state:
+        forward = {kind: value[:n] for kind, value in row[0].items()}
+        out.append([forward] + [{kind: np.zeros_like(value)
+                                 for kind, value in forward.items()}
+                                for _ in row[1:]])
+    return out
+
+
+def _prefix(masks, n):
+    """Recurrent masks of the first ``n`` sequences."""
+    if masks is None:
+        return None
+    return [[m[:n] for m in row] for row in masks]
+
+
 def extend_init(base_init, **extra):
     """An ``__init__`` that takes ``base_init``'s parameters and the keyword-only
     ``extra`` ones (``name=default``), so each default is written once.
@@ -177,6 +235,8 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
     """
 
     _per_step = False
+    # Whether the loss splits into windows of steps, as bptt_steps needs.
+    _truncatable = True
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": [
@@ -187,7 +247,9 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         "activation": [StrOptions({"tanh", "relu"})],
         "bidirectional": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "recurrent_dropout": [Interval(Real, 0, 1, closed="left")],
         "clip_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "bptt_steps": [Interval(Integral, 1, None, closed="left"), None],
         "solver": [StrOptions({"adam", "sgd", "lbfgs"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
@@ -222,7 +284,9 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         activation="tanh",
         bidirectional=False,
         dropout=0.0,
+        recurrent_dropout=0.0,
         clip_norm=5.0,
+        bptt_steps=None,
         solver="adam",
         alpha=1e-4,
         batch_size="auto",
@@ -250,7 +314,9 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         self.activation = activation
         self.bidirectional = bidirectional
         self.dropout = dropout
+        self.recurrent_dropout = recurrent_dropout
         self.clip_norm = clip_norm
+        self.bptt_steps = bptt_steps
         self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
@@ -399,6 +465,22 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 "y is None.")
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
+        if self.bptt_steps is not None and self.solver == "lbfgs":
+            raise ValueError(
+                "bptt_steps needs a stochastic solver ('adam' or 'sgd'): the "
+                "truncated gradient is not the gradient of the loss that "
+                "L-BFGS's line search evaluates. Use bptt_steps=None with "
+                "solver='lbfgs'.")
+        if self.bptt_steps is not None and not self._truncatable:
+            raise ValueError(
+                f"{type(self).__name__} does not support bptt_steps: its loss "
+                "does not split into windows of time steps. Use "
+                "bptt_steps=None.")
+        if self.bptt_steps is not None and self._readout() != "last":
+            raise ValueError(
+                f"bptt_steps supports readout='last' and per-step estimators; "
+                f"readout={self._readout()!r} pools over every step, which "
+                "truncated BPTT does not implement yet. Use bptt_steps=None.")
         X_val, y_val = validation_data
         if (X_val is None) != (y_val is None):
             raise ValueError("Pass both X_val and y_val, or neither.")
@@ -470,7 +552,8 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         return self
 
     def _minibatch_loss_grad(self, seqs, targets, weights, batch, params, grad,
-                             ws, weight_total, dropout=0.0, rng=None):
+                             ws, weight_total, dropout=0.0, rng=None,
+                             recurrent_dropout=0.0):
         """Loss of one packed minibatch and its gradient, written into ``grad``.
 
         Weights are divided by ``weight_total``: the minibatch's own for a
@@ -478,12 +561,160 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         """
         net = self._network
         views = net.views(params)
-        Z = net.forward(views, batch, ws, dropout=dropout, rng=rng)
+        masks = None
+        if recurrent_dropout > 0:
+            masks = net.recurrent_masks(rng, batch.n_sequences,
+                                        recurrent_dropout, params.dtype)
+        Z = net.forward(views, batch, ws, dropout=dropout, rng=rng,
+                        recurrent_mask=masks)
         rows = self._batch_rows(batch)
         w = weights[rows] / weight_total
         loss, dZ = self._loss.loss_gradient(Z, targets[rows], w)
         dZ = dZ.astype(Z.dtype, copy=False)
         net.backward(views, net.views(grad), batch, dZ, ws)
+        return loss
+
+    def _truncated_loss_grad(self, seqs, targets, weights, idx, params, grad,
+                             ws, bptt_steps, dropout=0.0, rng=None,
+                             recurrent_dropout=0.0):
+        """Truncated BPTT of the minibatch ``idx``: (loss, weight_total), its
+        gradient written into ``grad``; None if the minibatch weighs nothing.
+
+        Each sequence is cut into consecutive windows of ``bptt_steps`` steps
+        (the last may be shorter). Window k of every sequence long enough is
+        packed with the others' into one minibatch, so the recurrent products
+        stay as wide as the minibatch; the states a window ends in start the
+        next one, as constants: the gradient is taken within each window
+        only. Only one window's trace is alive at a time, so memory is
+        O(batch x bptt_steps x H) whatever the lengths.
+
+        A per-step loss is taken in every window. A loss on each sequence's
+        final state (the 'last' readout) reaches only its last window; the
+        earlier windows run forward only. The loss is the minibatch loss (the
+        weights are divided by the minibatch's total), so the windows'
+        gradients are summed into one gradient for one optimiser step.
+
+        A reverse direction (bidirectional) is truncated by the same
+        windows: it reads each window backwards from the zero state, as if
+        the window were the whole sequence; only the forward direction
+        carries its state from window to window. The recurrent-dropout mask
+        of a sequence is drawn once and holds over all its windows.
+
+        With ``bptt_steps`` at least the longest length this is the
+        untruncated :meth:`_minibatch_loss_grad`, bit for bit.
+        """
+        net = self._network
+        views = net.views(params)
+        offsets = seqs.offsets
+        lengths = offsets[idx + 1] - offsets[idx]
+        # The packed order of the whole minibatch: every window's active
+        # sequences are a prefix of it, in the same order.
+        by_length = np.argsort(-lengths, kind="stable")
+        order, lengths = idx[by_length], lengths[by_length]
+        starts = offsets[order]
+        n_windows = -(-lengths // bptt_steps)
+        if self._per_step:
+            # Summed window by window, as the full pass sums its packed rows.
+            weight_total = 0.0
+            for k in range(int(n_windows[0])):
+                weight_total += weights[
+                    _packed_window_rows(starts, lengths, k, bptt_steps)].sum()
+        else:
+            weight_total = weights[order].sum()
+        if weight_total <= 0:
+            return None
+        masks = None
+        if recurrent_dropout > 0:
+            masks = net.recurrent_masks(rng, order.shape[0], recurrent_dropout,
+                                        params.dtype)
+        if self._per_step:
+            loss = self._per_step_windows(seqs, targets, weights, starts,
+                                          lengths, n_windows, views, grad, ws,
+                                          bptt_steps, weight_total, dropout,
+                                          rng, masks)
+        else:
+            loss = self._last_window(seqs, targets, weights, order, starts,
+                                     lengths, n_windows, views, grad, ws,
+                                     bptt_steps, weight_total, dropout, rng,
+                                     masks)
+        return loss, weight_total
+
+    def _per_step_windows(self, seqs, targets, weights, starts, lengths,
+                          n_windows, views, grad, ws, bptt_steps,
+                          weight_total, dropout, rng, masks):
+        """Per-step loss: every window's forward and backward, summed."""
+        net = self._network
+        state, loss = None, 0.0
+        grads = net.views(grad)
+        window_grad = ws.get(("window_grad",), grad.shape)
+        window_grads = net.views(window_grad)
+        for k in range(int(n_windows[0])):
+            window, rows = _window_rows(seqs, starts, lengths, k, bptt_steps)
+            batch = PackedBatch(window, np.arange(window.n_sequences))
+            n = batch.n_sequences
+            Z, final = net.forward(
+                views, batch, ws, dropout=dropout, rng=rng,
+                initial_state=_carried(state, n),
+                return_state=True, recurrent_mask=_prefix(masks, n))
+            rows = rows[batch.gather]
+            window_loss, dZ = self._loss.loss_gradient(
+                Z, targets[rows], weights[rows] / weight_total)
+            loss += window_loss
+            # The first window writes the gradient, the others add to it.
+            net.backward(views, grads if k == 0 else window_grads, batch,
+                         dZ.astype(Z.dtype, copy=False), ws)
+            if k > 0:
+                grad += window_grad
+            state = final
+        return loss
+
+    def _last_window(self, seqs, targets, weights, order, starts, lengths,
+                     n_windows, views, grad, ws, bptt_steps, weight_total,
+                     dropout, rng, masks):
+        """Loss on the final state: the earlier windows forward only, then
+        each sequence's last window with its gradient."""
+        net = self._network
+        n_all = order.shape[0]
+        carried = None
+        for k in range(int(n_windows[0]) - 1):
+            # Sequences with a window after this one: a prefix, all of whose
+            # windows k are full.
+            n = int(np.count_nonzero(n_windows > k + 1))
+            window, _ = _window_rows(seqs, starts[:n], lengths[:n], k,
+                                     bptt_steps)
+            batch = PackedBatch(window, np.arange(n))
+            initial = _carried(carried, n)
+            if dropout > 0 or masks is not None:
+                # A training pass, so the carried state sees the same dropout
+                # as the window that takes the gradient; its trace is dropped.
+                _, final = net.forward(views, batch, ws, dropout=dropout,
+                                       rng=rng, initial_state=initial,
+                                       return_state=True,
+                                       recurrent_mask=_prefix(masks, n))
+            else:
+                _, final = net.predict(views, batch, ws, initial_state=initial,
+                                       return_state=True)
+            if carried is None:
+                carried = net.zero_state(n_all, views.W_out.dtype)
+            for layer, row in enumerate(final):
+                for kind, value in row[0].items():
+                    carried[layer][0][kind][:n] = value
+        first = (n_windows - 1) * bptt_steps
+        window, _ = _window_of(seqs, starts + first, lengths - first)
+        batch = PackedBatch(window, np.arange(n_all))
+        initial = None
+        if carried is not None:
+            initial = [[{kind: value[batch.order] for kind, value in d.items()}
+                        for d in row] for row in carried]
+        Z = net.forward(views, batch, ws, dropout=dropout, rng=rng,
+                        initial_state=initial,
+                        recurrent_mask=None if masks is None else
+                        [[m[batch.order] for m in row] for row in masks])
+        rows = order[batch.order]
+        loss, dZ = self._loss.loss_gradient(Z, targets[rows],
+                                            weights[rows] / weight_total)
+        net.backward(views, net.views(grad), batch,
+                     dZ.astype(Z.dtype, copy=False), ws)
         return loss
 
     def _batch_rows(self, batch):
@@ -556,13 +787,24 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                                           rng if self.shuffle else None)
                 order = EpochProgress(order, n_train, self.verbose, self.n_iter_ + 1)
                 for b, idx in enumerate(order):
-                    batch = PackedBatch(train_seqs, idx)
-                    weight_total = train_weights[self._batch_rows(batch)].sum()
-                    if weight_total <= 0:
-                        continue
-                    loss = self._minibatch_loss_grad(
-                        train_seqs, train_targets, train_weights, batch, params,
-                        grad, ws, weight_total, self.dropout, rng)
+                    if self.bptt_steps is None:
+                        batch = PackedBatch(train_seqs, idx)
+                        weight_total = train_weights[
+                            self._batch_rows(batch)].sum()
+                        if weight_total <= 0:
+                            continue
+                        loss = self._minibatch_loss_grad(
+                            train_seqs, train_targets, train_weights, batch,
+                            params, grad, ws, weight_total, self.dropout, rng,
+                            self.recurrent_dropout)
+                    else:
+                        result = self._truncated_loss_grad(
+                            train_seqs, train_targets, train_weights, idx,
+                            params, grad, ws, self.bptt_steps, self.dropout,
+                            rng, self.recurrent_dropout)
+                        if result is None:
+                            continue
+                        loss, weight_total = result
                     loss += self._regularize(params, grad, weight_total)
                     grad_norm = float(np.sqrt(grad @ grad))
                     if not (np.isfinite(loss) and np.isfinite(grad_norm)):

@@ -32,9 +32,33 @@ _PARAMETERS_DOC = """
     dropout : float in [0, 1), default=0.0
         Inverted-dropout rate on the input of every layer above the first and
         of the output layer, during training only.
+    recurrent_dropout : float in [0, 1), default=0.0
+        Variational inverted-dropout rate on the previous state ``h_{t-1}``
+        where it enters the recurrent product ``h_{t-1} W_hh`` of every layer
+        and direction: one mask per sequence, layer and direction, scaled by
+        ``1 / (1 - recurrent_dropout)`` and held over all the sequence's
+        steps. The state the cell carries (the GRU's ``z * h_{t-1}``, the
+        LSTM's cell) is not masked. Training only, with 'adam' and 'sgd' (the
+        full-batch 'lbfgs' objective is kept deterministic, as with
+        ``dropout``); 0 draws nothing from the random state.
     clip_norm : float > 0 or None, default=5.0
         Rescale each minibatch gradient whose global L2 norm exceeds
         ``clip_norm`` to that norm; None disables clipping.
+    bptt_steps : int >= 1 or None, default=None
+        Truncated backpropagation through time: every sequence is cut into
+        consecutive windows of ``bptt_steps`` steps; the state is carried
+        from window to window, but the gradient is taken within each window
+        only, so the memory of a training step grows with ``batch_size x
+        bptt_steps``, not with the lengths. A per-step loss is taken in every
+        window; a loss on the final state reaches only the last window (the
+        earlier ones run forward only). The windows' gradients are summed
+        into one optimiser step per minibatch (the loss stays the minibatch
+        loss). With ``bidirectional=True`` the reverse direction reads every
+        window backwards from the zero state, as if the window were the
+        whole sequence. None: full backpropagation through time. Needs
+        'adam' or 'sgd', and a loss that splits into windows: the 'last'
+        readout or a per-step loss (not a pooled readout, nor the CTC loss of
+        SequenceTranscriber).
     solver : {'adam', 'sgd', 'lbfgs'}, default='adam'
         The optimiser; 'lbfgs' is full-batch L-BFGS-B on the flat parameters.
     alpha : float, default=1e-4

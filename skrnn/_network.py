@@ -1,5 +1,6 @@
 """The stacked, optionally bidirectional recurrent network on a flat parameter array."""
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -44,7 +45,7 @@ class Workspace:
         self.trace = None
 
     def get(self, key, shape):
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         buf = self._buffers.get(key)
         if buf is None or buf.shape[0] < size:
             buf = self._buffers[key] = np.empty(max(size, 1), dtype=self.dtype)
@@ -157,7 +158,7 @@ class RecurrentNetwork:
                   for _ in self.hidden_layer_sizes]
         head = {}
         for key, name, shape, offset in self._slots:
-            view = flat[offset:offset + int(np.prod(shape))].reshape(shape)
+            view = flat[offset:offset + math.prod(shape)].reshape(shape)
             if key == "head":
                 head[name] = view
             else:
@@ -259,7 +260,7 @@ class RecurrentNetwork:
     # -- forward ---------------------------------------------------------
 
     def forward(self, params, batch, ws, dropout=0.0, rng=None,
-                initial_state=None, return_state=False):
+                initial_state=None, return_state=False, recurrent_mask=None):
         """Raw outputs Z of a packed minibatch; keeps what backward needs.
 
         Returns Z of shape (B, n_outputs) for a many-to-one network, in the
@@ -268,10 +269,14 @@ class RecurrentNetwork:
         needs stays in ``ws``, so concurrent calls with their own work spaces
         share nothing. With ``dropout > 0`` (training) the input of every
         layer above the first and of the head is multiplied by a fresh
-        inverted-dropout mask drawn from rng.
+        inverted-dropout mask drawn from rng. ``recurrent_mask[layer][direction]``
+        (B, H), in the batch's packed order (see :meth:`recurrent_masks`),
+        multiplies the previous state in every recurrent product of that
+        layer direction (recurrent dropout); backward applies the same.
         """
         initial_state = self._check_state(initial_state, batch, ws.dtype,
                                           "initial_state")
+        recurrent_mask = self._check_masks(recurrent_mask, batch, ws.dtype)
         n_layers = len(self.hidden_layer_sizes)
         cells, masks, final = [], [], []
         pooled = None
@@ -281,8 +286,10 @@ class RecurrentNetwork:
             for direction in range(self.n_directions):
                 x = self._direction_input(inp, batch, ws, layer, direction)
                 state = initial_state[layer][direction] if initial_state else None
-                bufs = self._cell_forward(params.layers[layer][direction], x,
-                                          batch, ws, (layer, direction), state)
+                bufs = self._cell_forward(
+                    params.layers[layer][direction], x, batch, ws,
+                    (layer, direction), state,
+                    recurrent_mask[layer][direction] if recurrent_mask else None)
                 layer_cells.append((x, bufs))
                 layer_final.append(bufs)
             cells.append(layer_cells)
@@ -338,7 +345,34 @@ class RecurrentNetwork:
         np.add(x @ p["W_ih"], p["b"], out=pre)
         return np.empty((0, 0), dtype=ws.dtype), False
 
-    def _cell_forward(self, p, x, batch, ws, key, state):
+    def recurrent_masks(self, rng, n_sequences, rate, dtype):
+        """Recurrent-dropout masks, ``[layer][direction]`` of (n_sequences, H).
+
+        Inverted dropout: each entry is 0 with probability ``rate``, else
+        ``1 / (1 - rate)``; one mask per sequence, held for all its steps.
+        """
+        return [[np.multiply(rng.random((n_sequences, hidden)) >= rate,
+                             1.0 / (1.0 - rate), dtype=dtype)
+                 for _ in range(self.n_directions)]
+                for hidden in self.hidden_layer_sizes]
+
+    def _check_masks(self, masks, batch, dtype):
+        if masks is None:
+            return None
+        out = []
+        for layer, hidden in enumerate(self.hidden_layer_sizes):
+            row = []
+            for direction in range(self.n_directions):
+                m = np.ascontiguousarray(masks[layer][direction], dtype=dtype)
+                if m.shape != (batch.n_sequences, hidden):
+                    raise ValueError(
+                        f"recurrent_mask[{layer}][{direction}] has shape "
+                        f"{m.shape}; it needs {(batch.n_sequences, hidden)}.")
+                row.append(m)
+            out.append(row)
+        return out
+
+    def _cell_forward(self, p, x, batch, ws, key, state, mask=None):
         n, n_seqs = batch.n_steps, batch.n_sequences
         hidden = p["W_hh"].shape[0]
         width = self.n_gates * hidden
@@ -356,6 +390,8 @@ class RecurrentNetwork:
             bufs["h0"] = state["h"]
             if cell.cell_state:
                 bufs["c0"] = state["c"]
+        if mask is not None:
+            bufs["mask"] = mask
         x_k, project = self._kernel_input(x, p, G, ws)
         _recurrent.forward(
             cell.code, self.relu, x_k, p["W_ih"], p["W_hh"], p["b"],
@@ -363,7 +399,9 @@ class RecurrentNetwork:
             Hn=bufs.get("Hn"),
             R=ws.get(("R",), (n_seqs, width)) if cell.b_hn else None,
             h0=bufs.get("h0"), c0=bufs.get("c0"), h_n=bufs["h_n"],
-            c_n=bufs.get("c_n"), project=project)
+            c_n=bufs.get("c_n"), mask=mask,
+            Hm=None if mask is None else ws.get(("Hm",), (n_seqs, hidden)),
+            project=project)
         return bufs
 
     # -- forward only (predict) ------------------------------------------
@@ -497,7 +535,8 @@ class RecurrentNetwork:
         sequence run in chunks does). With ``input_grad`` (dense input only)
         returns the gradient with respect to the packed input ``batch.X``,
         which training never needs, else None; with ``return_state_grad``
-        also the gradient with respect to the initial states.
+        also the gradient with respect to the initial states. The recurrent
+        masks the forward pass was given (kept in its trace) apply again.
         """
         if input_grad and not isinstance(batch.X, np.ndarray):
             raise ValueError(
@@ -590,8 +629,9 @@ class RecurrentNetwork:
             db_hn=g.get("b_hn"), h0=bufs.get("h0"), c0=bufs.get("c0"),
             # W_hh transposed once per call: the per-step products then need
             # no transposition, which BLAS runs faster.
-            W_hhT=ws.get(("W_hhT",), (width, hidden)), input_grads=not sparse,
-            need_dx=need_dx)
+            W_hhT=ws.get(("W_hhT",), (width, hidden)), mask=bufs.get("mask"),
+            Hm=ws.get(("Hm",), (n_seqs, hidden)) if "mask" in bufs else None,
+            input_grads=not sparse, need_dx=need_dx)
         if sparse:
             g["W_ih"][...] = x.T @ d_pre
             d_pre.sum(axis=0, out=g["b"])

@@ -155,6 +155,9 @@ class SequenceTranscriber(BaseRNN):
     )
 
     _per_step = True
+    # CTC aligns a whole label sequence with a whole input sequence: its loss
+    # does not split into windows of steps.
+    _truncatable = False
 
     _parameter_constraints: dict = {
         **BaseRNN._parameter_constraints,
@@ -248,7 +251,8 @@ class SequenceTranscriber(BaseRNN):
         return values[indices]
 
     def _minibatch_loss_grad(self, seqs, targets, weights, batch, params, grad,
-                             ws, weight_total, dropout=0.0, rng=None):
+                             ws, weight_total, dropout=0.0, rng=None,
+                             recurrent_dropout=0.0):
         """The CTC loss of one packed minibatch; its gradient into ``grad``.
 
         CTC reads each sequence's label sequence as a whole, not one target
@@ -256,7 +260,12 @@ class SequenceTranscriber(BaseRNN):
         """
         net = self._network
         views = net.views(params)
-        Z = net.forward(views, batch, ws, dropout=dropout, rng=rng)
+        masks = None
+        if recurrent_dropout > 0:
+            masks = net.recurrent_masks(rng, batch.n_sequences,
+                                        recurrent_dropout, params.dtype)
+        Z = net.forward(views, batch, ws, dropout=dropout, rng=rng,
+                        recurrent_mask=masks)
         labels = targets.take(batch.order)
         buffers = _LATTICE_BUFFERS.get(ws)
         if buffers is None:

@@ -27,6 +27,11 @@ Cells (gate order in brackets)::
 The backward functions take ``dH`` (T, H), the gradient of a loss with respect
 to every state h_t as it enters from outside the layer, and return the
 gradients of that loss with respect to ``x`` and every parameter.
+
+Recurrent dropout: the forward functions take an optional ``mask`` (H,), one
+sequence's mask, and read ``h_prev * mask`` wherever ``h_prev W_hh`` appears
+above (the GRU's ``z * h_prev`` and the LSTM's c are not masked); the states
+keep the mask under "mask" for the backward functions.
 """
 
 import numpy as np
@@ -62,17 +67,22 @@ def _state(value, H):
     return np.zeros(H) if value is None else np.asarray(value, dtype=np.float64)
 
 
-def elman_forward(x, W_ih, W_hh, b, relu, h0=None):
+def _mask(value, H):
+    return np.ones(H) if value is None else np.asarray(value, dtype=np.float64)
+
+
+def elman_forward(x, W_ih, W_hh, b, relu, h0=None, mask=None):
     """States h (T, H) and pre-activations a (T, H) of the Elman cell."""
     T, H = x.shape[0], W_hh.shape[0]
     a = np.zeros((T, H))
     h = np.zeros((T, H))
     h_prev = _state(h0, H)
+    m = _mask(mask, H)
     for t in range(T):
-        a[t] = x[t] @ W_ih + b + h_prev @ W_hh
+        a[t] = x[t] @ W_ih + b + (h_prev * m) @ W_hh
         h[t] = np.maximum(a[t], 0.0) if relu else np.tanh(a[t])
         h_prev = h[t]
-    return {"h": h, "a": a, "h0": _state(h0, H)}
+    return {"h": h, "a": a, "h0": _state(h0, H), "mask": m}
 
 
 def elman_backward(x, W_ih, W_hh, states, dH, relu, dh_n=None):
@@ -95,9 +105,9 @@ def elman_backward(x, W_ih, W_hh, states, dH, relu, dh_n=None):
         h_prev = h[t - 1] if t > 0 else states["h0"]
         grads["X"][t] = W_ih @ da
         grads["W_ih"] += np.outer(x[t], da)
-        grads["W_hh"] += np.outer(h_prev, da)
+        grads["W_hh"] += np.outer(h_prev * states["mask"], da)
         grads["b"] += da
-        dh_from_next = W_hh @ da
+        dh_from_next = (W_hh @ da) * states["mask"]
     grads["h0"] = dh_from_next
     return grads
 
@@ -107,14 +117,15 @@ def elman_backward(x, W_ih, W_hh, states, dH, relu, dh_n=None):
 # --------------------------------------------------------------------------
 
 
-def lstm_forward(x, W_ih, W_hh, b, h0=None, c0=None):
+def lstm_forward(x, W_ih, W_hh, b, h0=None, c0=None, mask=None):
     """Gates i, f, g, o, cells c and states h (each (T, H)) of the LSTM cell."""
     T, H = x.shape[0], W_hh.shape[0]
     out = {name: np.zeros((T, H)) for name in ("i", "f", "g", "o", "c", "h")}
     out["h0"], out["c0"] = _state(h0, H), _state(c0, H)
+    out["mask"] = m = _mask(mask, H)
     h_prev, c_prev = out["h0"], out["c0"]
     for t in range(T):
-        a = x[t] @ W_ih + b + h_prev @ W_hh
+        a = x[t] @ W_ih + b + (h_prev * m) @ W_hh
         i = sigmoid(a[:H])
         f = sigmoid(a[H : 2 * H])
         g = np.tanh(a[2 * H : 3 * H])
@@ -159,9 +170,9 @@ def lstm_backward(x, W_ih, W_hh, states, dH, dh_n=None, dc_n=None):
         )
         grads["X"][t] = W_ih @ da
         grads["W_ih"] += np.outer(x[t], da)
-        grads["W_hh"] += np.outer(h_prev, da)
+        grads["W_hh"] += np.outer(h_prev * states["mask"], da)
         grads["b"] += da
-        dh_from_next = W_hh @ da
+        dh_from_next = (W_hh @ da) * states["mask"]
     grads["h0"], grads["c0"] = dh_from_next, dc_from_next
     return grads
 
@@ -171,14 +182,15 @@ def lstm_backward(x, W_ih, W_hh, states, dH, dh_n=None, dc_n=None):
 # --------------------------------------------------------------------------
 
 
-def gru_forward(x, W_ih, W_hh, b, b_hn, h0=None):
+def gru_forward(x, W_ih, W_hh, b, b_hn, h0=None, mask=None):
     """Gates r, z, n, the recurrent candidate term hn and states h of the GRU."""
     T, H = x.shape[0], W_hh.shape[0]
     out = {name: np.zeros((T, H)) for name in ("r", "z", "n", "hn", "h")}
     out["h0"] = h_prev = _state(h0, H)
+    out["mask"] = m = _mask(mask, H)
     for t in range(T):
         gx = x[t] @ W_ih + b
-        gh = h_prev @ W_hh
+        gh = (h_prev * m) @ W_hh
         r = sigmoid(gx[:H] + gh[:H])
         z = sigmoid(gx[H : 2 * H] + gh[H : 2 * H])
         hn = gh[2 * H :] + b_hn
@@ -221,9 +233,9 @@ def gru_backward(x, W_ih, W_hh, states, dH, dh_n=None):
         grads["X"][t] = W_ih @ dgx
         grads["W_ih"] += np.outer(x[t], dgx)
         grads["b"] += dgx
-        grads["W_hh"] += np.outer(h_prev, dgh)
+        grads["W_hh"] += np.outer(h_prev * states["mask"], dgh)
         grads["b_hn"] += dhn
-        dh_from_next = dh_prev + W_hh @ dgh
+        dh_from_next = dh_prev + (W_hh @ dgh) * states["mask"]
     grads["h0"] = dh_from_next
     return grads
 
@@ -233,17 +245,17 @@ def gru_backward(x, W_ih, W_hh, states, dH, dh_n=None):
 # --------------------------------------------------------------------------
 
 
-def forward(cell, x, params, h0=None, c0=None):
+def forward(cell, x, params, h0=None, c0=None, mask=None):
     """Forward pass of ``cell`` over one sequence; the states are under "h"."""
     x = np.asarray(x, dtype=np.float64)
     p = {name: np.asarray(v, dtype=np.float64) for name, v in params.items()}
     if cell in ("rnn-tanh", "rnn-relu"):
         return elman_forward(x, p["W_ih"], p["W_hh"], p["b"], cell == "rnn-relu",
-                             h0)
+                             h0, mask)
     if cell == "lstm":
-        return lstm_forward(x, p["W_ih"], p["W_hh"], p["b"], h0, c0)
+        return lstm_forward(x, p["W_ih"], p["W_hh"], p["b"], h0, c0, mask)
     if cell == "gru":
-        return gru_forward(x, p["W_ih"], p["W_hh"], p["b"], p["b_hn"], h0)
+        return gru_forward(x, p["W_ih"], p["W_hh"], p["b"], p["b_hn"], h0, mask)
     raise ValueError(f"unknown cell {cell!r}")
 
 

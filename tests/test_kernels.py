@@ -48,7 +48,7 @@ CODE = {"rnn-tanh": _recurrent.ELMAN, "rnn-relu": _recurrent.ELMAN,
 
 
 def _forward(cell, X, params, batch_sizes, n_hidden=N_HIDDEN, projection=None,
-             h0=None, c0=None, final=None):
+             h0=None, c0=None, final=None, mask=None):
     """Run the forward kernel on fresh NaN-filled buffers; returns them by name.
 
     With ``projection`` given, it is copied into the pre-activation buffer and
@@ -77,6 +77,8 @@ def _forward(cell, X, params, batch_sizes, n_hidden=N_HIDDEN, projection=None,
         X = np.empty((0, 0), dtype=dtype)
         W_ih = np.empty((0, 0), dtype=dtype)
         b = np.empty(0, dtype=dtype)
+    if mask is not None:
+        kw.update(mask=mask, Hm=np.full((B, n_hidden), np.nan, dtype=dtype))
     if final is not None:
         final["h"] = kw["h_n"] = np.full((B, n_hidden), np.nan, dtype=dtype)
         if cell == "lstm":
@@ -906,6 +908,23 @@ def test_kernels_refuse_arguments_that_do_not_fit(rng, cell):
 
 
 # --------------------------------------------------------------------------
+# Recurrent dropout
+# --------------------------------------------------------------------------
+
+
+def _recurrent_mask(rng, B, dtype, rate=0.4, n_hidden=N_HIDDEN):
+    keep = rng.random((B, n_hidden)) >= rate
+    return (keep / (1.0 - rate)).astype(dtype)
+
+
+def _masked_backward(cell, X, params, batch_sizes, fwd, dH, mask, **kw):
+    B = int(batch_sizes[0])
+    Hm = np.full((B, N_HIDDEN), np.nan, dtype=X.dtype)
+    return _backward(cell, X, params, batch_sizes, fwd, dH, mask=mask, Hm=Hm,
+                     **kw)
+
+
+# --------------------------------------------------------------------------
 # Generation: the network fed its own outputs
 # --------------------------------------------------------------------------
 
@@ -930,6 +949,111 @@ def _generate_by_reference(cell, layers, W_out, b_out, h0, c0, y0, exog):
             y = inp[0] @ W_out + b_out
             Y[k, j] = y
     return Y
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cell", ref.CELLS)
+def test_recurrent_mask_matches_reference(rng, cell, dtype):
+    # With initial and final states too: the mask acts on h0 as on every
+    # other previous state.
+    seqs, dHs, params = _problem(rng, cell, LENGTH_CASES["ragged"], dtype)
+    X, batch_sizes, order = ref.pack(seqs)
+    dH, _, _ = ref.pack(dHs)
+    B = len(seqs)
+    h0, c0 = _initial_states(rng, cell, B, dtype)
+    dh_n, dc_n = _initial_states(rng, cell, B, dtype)
+    mask = _recurrent_mask(rng, B, dtype)
+    final = {}
+    fwd = _forward(cell, X, params, batch_sizes, h0=h0, c0=c0, final=final,
+                   mask=mask)
+    bufs = _grad_buffers(cell, X, params, batch_sizes)
+    bufs["dh"][...] = dh_n
+    if cell == "lstm":
+        bufs["dc"][...] = dc_n
+    grads = _masked_backward(cell, X, params, batch_sizes, fwd, dH, mask,
+                             bufs=bufs, h0=h0, c0=c0)
+    tol = TOL[dtype]
+    unpacked = {name: ref.unpack(buf, batch_sizes, order) for name, buf in fwd.items()}
+    dX_seqs = ref.unpack(grads["X"], batch_sizes, order)
+    summed = {name: 0.0 for name in PARAM_NAMES[cell]}
+    for j, k in enumerate(order):
+        states = ref.forward(cell, seqs[k], params, h0[j],
+                             None if c0 is None else c0[j], mask=mask[j])
+        for name, want in _reference_stored(cell, states).items():
+            assert_allclose(unpacked[name][k], want, **tol, err_msg=name)
+        assert_allclose(final["h"][j], states["h"][-1], **tol)
+        seq_grads = ref.backward(cell, seqs[k], params, states, dHs[k], dh_n[j],
+                                 None if dc_n is None else dc_n[j])
+        assert_allclose(dX_seqs[k], seq_grads["X"], **tol)
+        assert_allclose(grads["dh"][j], seq_grads["h0"], **tol, err_msg="d h0")
+        if cell == "lstm":
+            assert_allclose(grads["dc"][j], seq_grads["c0"], **tol, err_msg="d c0")
+        for name in summed:
+            summed[name] = summed[name] + seq_grads[name]
+    for name, want in summed.items():
+        assert_allclose(grads[name], want, **tol, err_msg=name)
+    # The mask changes the result: it is not silently ignored.
+    plain = _forward(cell, X, params, batch_sizes, h0=h0, c0=c0)
+    assert not np.allclose(plain["H"], fwd["H"])
+
+
+@pytest.mark.parametrize("cell", ref.CELLS)
+def test_recurrent_mask_of_ones_changes_nothing(rng, cell):
+    seqs, dHs, params = _problem(rng, cell, LENGTH_CASES["ragged"], np.float64)
+    X, batch_sizes, _ = ref.pack(seqs)
+    dH, _, _ = ref.pack(dHs)
+    ones = np.ones((len(seqs), N_HIDDEN))
+    plain = _forward(cell, X, params, batch_sizes)
+    masked = _forward(cell, X, params, batch_sizes, mask=ones)
+    for name in plain:
+        assert_array_equal(masked[name], plain[name], err_msg=name)
+    grads = _backward(cell, X, params, batch_sizes, plain, dH)
+    grads_masked = _masked_backward(cell, X, params, batch_sizes, masked, dH,
+                                    ones)
+    for name in PARAM_NAMES[cell] + ("X", "dh"):
+        assert_array_equal(grads_masked[name], grads[name], err_msg=name)
+
+
+@pytest.mark.parametrize("cell", ref.CELLS)
+def test_recurrent_mask_gradients_match_finite_differences(rng, cell):
+    seqs, _, params = _problem(rng, cell, LENGTH_CASES["ragged"], np.float64)
+    X, batch_sizes, _ = ref.pack(seqs)
+    B = int(batch_sizes[0])
+    h0, c0 = _initial_states(rng, cell, B, np.float64)
+    mask = _recurrent_mask(rng, B, np.float64)
+    R = rng.standard_normal((X.shape[0], N_HIDDEN))
+    Rh = rng.standard_normal((B, N_HIDDEN))
+
+    def loss():
+        final = {}
+        H = _forward(cell, X, params, batch_sizes, h0=h0, c0=c0, final=final,
+                     mask=mask)["H"]
+        return float(np.sum(R * H) + np.sum(Rh * final["h"]))
+
+    fwd = _forward(cell, X, params, batch_sizes, h0=h0, c0=c0, mask=mask)
+    bufs = _grad_buffers(cell, X, params, batch_sizes)
+    bufs["dh"][...] = Rh
+    grads = _masked_backward(cell, X, params, batch_sizes, fwd, R, mask,
+                             bufs=bufs, h0=h0, c0=c0)
+    wrt = {name: params[name] for name in PARAM_NAMES[cell]}
+    wrt.update(X=X, dh=h0)
+    for name, arr in wrt.items():
+        numerical = _numerical_grad(loss, arr)
+        assert np.any(numerical != 0), name
+        assert_allclose(grads[name], numerical, rtol=1e-6, atol=1e-8, err_msg=name)
+
+
+def test_recurrent_mask_needs_its_work_space(rng):
+    seqs, _, params = _problem(rng, "lstm", [3, 2], np.float64)
+    X, batch_sizes, _ = ref.pack(seqs)
+    with pytest.raises(ValueError, match="Hm"):
+        _recurrent.forward(
+            _recurrent.LSTM, False, X, params["W_ih"], params["W_hh"],
+            params["b"], batch_sizes, np.empty((X.shape[0], 4 * N_HIDDEN)),
+            np.empty((X.shape[0], N_HIDDEN)), C=np.empty((X.shape[0], N_HIDDEN)),
+            mask=np.ones((2, N_HIDDEN)))
+    with pytest.raises(ValueError, match="mask"):
+        _forward("lstm", X, params, batch_sizes, mask=np.ones((3, N_HIDDEN)))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -179,16 +179,22 @@ def _assert_matches_fd(grad, fd):
 # --------------------------------------------------------------------------
 
 
-def _reference_forward(cell, net, params, x):
-    """Raw outputs of one sequence and what the backward pass needs."""
+def _reference_forward(cell, net, params, x, masks=None, h0=None):
+    """Raw outputs of one sequence and what the backward pass needs.
+
+    ``masks[layer][direction]`` (H,): the sequence's recurrent-dropout masks;
+    ``h0[layer]`` (H,): the forward direction's initial states (h, c).
+    """
     inputs, states = [], []
     inp = x
     for layer in range(len(net.hidden_layer_sizes)):
         p = params.layers[layer]
-        fwd = ref.forward(cell, inp, p[0])
+        m = masks[layer] if masks is not None else (None, None)
+        h, c = h0[layer] if h0 is not None else (None, None)
+        fwd = ref.forward(cell, inp, p[0], h, c, mask=m[0])
         layer_states, outs = [fwd], [fwd["h"]]
         if net.n_directions == 2:
-            bwd = ref.forward(cell, inp[::-1], p[1])
+            bwd = ref.forward(cell, inp[::-1], p[1], mask=m[1])
             layer_states.append(bwd)
             outs.append(bwd["h"][::-1])
         inputs.append(inp)
@@ -239,14 +245,15 @@ def _reference_backward(cell, net, params, grads, trace, dZ):
     return d_out
 
 
-def _reference_run(cell, net, flat, seqs, indices, dZ_of):
+def _reference_run(cell, net, flat, seqs, indices, dZ_of, masks_of=None):
     """Z per sequence, the summed flat gradient, and dLoss/dx per sequence."""
     params = net.views(flat)
     grad = np.zeros(net.n_params)
     grads = net.views(grad)
     Z, dX = {}, {}
     for i in indices:
-        Z[i], trace = _reference_forward(cell, net, params, seqs[i])
+        masks = None if masks_of is None else masks_of(i)
+        Z[i], trace = _reference_forward(cell, net, params, seqs[i], masks)
         dX[i] = _reference_backward(cell, net, params, grads, trace, dZ_of(i))
     return Z, grad, dX
 
@@ -919,3 +926,81 @@ def test_init_params(rng, cell, n_layers, bidirectional, dtype):
     assert scaled.min() < -1 + 30 / n and scaled.max() > 1 - 30 / n
     assert abs(np.mean(scaled ** 2) - 1 / 3) < 5 * np.sqrt(4 / 45 / n)
     assert abs(np.mean(scaled)) < 5 * np.sqrt(1 / 3 / n)
+
+
+# --------------------------------------------------------------------------
+# Recurrent dropout
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("cell", "n_layers", "bidirectional", "head"), GRID,
+                         ids=GRID_IDS)
+def test_recurrent_mask_matches_reference_and_finite_differences(
+        rng, cell, n_layers, bidirectional, head):
+    # A fixed mask per sequence, layer and direction on h_{t-1} in the
+    # recurrent product: outputs and gradient against the NumPy reference,
+    # and the gradient against central differences.
+    net = _network(cell, n_layers, bidirectional, head)
+    flat = _params(net, rng)
+    views = net.views(flat)
+    seqs = _container(rng)
+    batch = PackedBatch(seqs, INDICES)
+    objective = _Linear(net, seqs, rng)
+    ws = Workspace(np.float64)
+    masks = net.recurrent_masks(rng, batch.n_sequences, 0.4, np.float64)
+    assert any(np.any(m == 0) for row in masks for m in row)
+
+    Z = net.forward(views, batch, ws, recurrent_mask=masks)
+    grad = np.full(net.n_params, np.nan)
+    net.backward(views, net.views(grad), batch, objective(Z, batch)[1], ws)
+    assert not np.isnan(grad).any()
+
+    position = {int(i): j for j, i in enumerate(batch.order)}
+    offsets = seqs.offsets
+
+    def dZ_of(i):
+        if net.per_step:
+            return objective.R[offsets[i]:offsets[i + 1]]
+        return objective.R[i]
+
+    def masks_of(i):
+        return [[m[position[i]] for m in row] for row in masks]
+
+    Z_ref, grad_ref, _ = _reference_run(cell, net, flat, seqs, INDICES, dZ_of,
+                                        masks_of)
+    if net.per_step:
+        by_row = np.empty((seqs.n_steps, net.n_outputs))
+        for i in INDICES:
+            by_row[offsets[i]:offsets[i + 1]] = Z_ref[i]
+        Z_expected = by_row[batch.gather]
+    else:
+        Z_expected = np.array([Z_ref[i] for i in batch.order])
+    assert_allclose(Z, Z_expected, **ROUND_OFF)
+    assert_allclose(grad, grad_ref, **ROUND_OFF)
+
+    def evaluate():
+        Z = net.forward(views, batch, ws, recurrent_mask=masks)
+        return objective(Z, batch)[0], (_relu_pattern(ws) if net.relu else None)
+
+    sample = [(int(i),) for i in rng.choice(net.n_params, 40, replace=False)]
+    _assert_matches_fd(grad[[i for (i,) in sample]],
+                       _central_differences(evaluate, flat, sample))
+
+
+def test_recurrent_masks_are_inverted_dropout(rng):
+    net = _network("lstm", 2, True, "per-step")
+    masks = net.recurrent_masks(np.random.RandomState(0), 2000, 0.25, np.float32)
+    assert [len(row) for row in masks] == [2, 2]
+    for row, hidden in zip(masks, HIDDEN[2]):
+        for m in row:
+            assert m.shape == (2000, hidden) and m.dtype == np.float32
+            assert set(np.unique(m)) <= {0.0, np.float32(1 / 0.75)}
+            assert abs(m.mean() - 1.0) < 0.03
+
+
+def test_recurrent_mask_of_the_wrong_shape_is_refused(rng):
+    net = _network("gru", 1, False, "per-step")
+    batch = PackedBatch(_container(rng), INDICES)
+    with pytest.raises(ValueError, match="recurrent_mask"):
+        net.forward(net.views(_params(net, rng)), batch, Workspace(np.float64),
+                    recurrent_mask=[[np.ones((2, 4))]])

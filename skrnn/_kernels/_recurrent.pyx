@@ -36,6 +36,14 @@ included) into the pre-activation buffer, which is how sparse input enters the
 first layer; ``X``, ``W_ih`` and ``b`` are then not read. With
 ``input_grads=False`` the backward pass leaves ``dW_ih``, ``db`` and ``dX`` to
 the caller, who finds the gradient of the pre-activations in ``dG``.
+
+Recurrent dropout: with a ``mask`` (B, H) the training passes replace the
+previous state in the recurrent product by ``h_{t-1} * mask`` (row j of the
+mask belongs to the j-th sequence, the same at every step), formed into the
+work space ``Hm`` (B, H) step by step. Only the product sees the mask: the
+GRU's carried ``z * h_{t-1}`` and the LSTM's cell state do not. The backward
+pass given the same mask forms dW_hh from the masked states and multiplies
+the gradient flowing to h_{t-1} through the product by the mask.
 """
 
 from cython cimport floating
@@ -96,6 +104,7 @@ def forward(int cell, bint relu, const floating[:, ::1] X,
             floating[:, ::1] Hn=None, floating[:, ::1] R=None,
             const floating[:, ::1] h0=None, const floating[:, ::1] c0=None,
             floating[:, ::1] h_n=None, floating[:, ::1] c_n=None,
+            const floating[:, ::1] mask=None, floating[:, ::1] Hm=None,
             bint project=True):
     """Training forward pass: the states of every step and what BPTT needs.
 
@@ -104,6 +113,7 @@ def forward(int cell, bint relu, const floating[:, ::1] X,
     The LSTM writes its cell states into C (N, H); the GRU writes
     ``h_{t-1} W_hn + b_hn`` into Hn (N, H) and needs b_hn (H,) and the work
     space R (B, 3H). The final states go to h_n and c_n (B, H) if given.
+    With a recurrent-dropout ``mask`` (B, H), Hm (B, H) is its work space.
     """
     cdef Py_ssize_t N = _check_pass(cell, X, W_ih, W_hh, b, b_hn, batch_sizes,
                                     project, h0, c0)
@@ -119,8 +129,11 @@ def forward(int cell, bint relu, const floating[:, ::1] X,
     _fits_optional(h_n, "h_n", B, hidden)
     if cell == _LSTM:
         _fits_optional(c_n, "c_n", B, hidden)
+    _check_mask(mask, Hm, B, hidden)
     if T == 0:
         return
+    cdef const floating *mb = &mask[0, 0] if mask is not None else NULL
+    cdef floating *Hmb = &Hm[0, 0] if mask is not None else NULL
     cdef floating *Gb = &G[0, 0]
     cdef floating *Hb = &H[0, 0]
     cdef floating *Cb = &C[0, 0] if cell == _LSTM else NULL
@@ -140,7 +153,8 @@ def forward(int cell, bint relu, const floating[:, ::1] X,
         for t in range(T):
             bs = batch_sizes[t]
             if hp != NULL:
-                _recurrent_product(cell, hp, bs, W_hh, Gb + s * gH, Rb)
+                _recurrent_product(cell, _masked(hp, mb, Hmb, bs * hidden), bs,
+                                   W_hh, Gb + s * gH, Rb)
             _forward_block(cell, relu, Gb + s * gH, Rb, bhn, hp, cp,
                            Hb + s * hidden, _at(Cb, s * hidden),
                            _at(Hnb, s * hidden), bs, hidden)
@@ -244,6 +258,7 @@ def backward(int cell, bint relu, const floating[:, ::1] X,
              floating[:, ::1] dGh=None, floating[:, ::1] dc=None,
              floating[::1] db_hn=None, const floating[:, ::1] h0=None,
              const floating[:, ::1] c0=None, floating[:, ::1] W_hhT=None,
+             const floating[:, ::1] mask=None, floating[:, ::1] Hm=None,
              bint input_grads=True, bint need_dx=True):
     """Backward pass through time, from what :func:`forward` stored.
 
@@ -256,7 +271,8 @@ def backward(int cell, bint relu, const floating[:, ::1] X,
     recurrent side, which differs in the n block, goes to dGh (N, 3H)),
     dW_hh, the GRU's db_hn, and unless ``input_grads`` is false dW_ih, db
     and, if ``need_dx``, dX (N, I). Hprev (N, H) and the optional W_hhT
-    (G*H, H), for W_hh transposed, are work space.
+    (G*H, H), for W_hh transposed, are work space; so is Hm (B, H) with
+    the recurrent-dropout ``mask`` (B, H) the forward pass was given.
     """
     cdef Py_ssize_t N = _batch_rows(batch_sizes)
     cdef Py_ssize_t T = batch_sizes.shape[0], B = batch_sizes[0] if T else 0
@@ -286,8 +302,11 @@ def backward(int cell, bint relu, const floating[:, ::1] X,
     cdef bint transposed = W_hhT is not None
     if transposed:
         _fits(W_hhT, "W_hhT", gH, hidden)
+    _check_mask(mask, Hm, B, hidden)
     if T == 0:
         return
+    cdef const floating *mb = &mask[0, 0] if mask is not None else NULL
+    cdef floating *Hmb = &Hm[0, 0] if mask is not None else NULL
     cdef const floating *Gb = &G[0, 0]
     cdef const floating *Hb = &H[0, 0]
     cdef const floating *dHb = &dH[0, 0]
@@ -322,11 +341,18 @@ def backward(int cell, bint relu, const floating[:, ::1] X,
                             _at_const(Cb, s * hidden), hp, cp,
                             _at_const(Hnb, s * hidden), dHb + s * hidden, dhb,
                             dcb, dGb + s * gH, _at(dGhb, s * gH), bs, hidden)
-            # dh[:bs] = dR_t @ W_hh^T (+ dh[:bs], the GRU's dh * z)
-            #           (bs x gH) @ (gH x H)
-            _state_grad(dRb + s * gH, bs, gH, W_hh, transposed, W_hhT,
-                        1 if cell == _GRU else 0, dhb)
-        _recurrent_weight_grad(H, h0b, batch_sizes, dRb, Hprev, dW_hh)
+            if mb == NULL:
+                # dh[:bs] = dR_t @ W_hh^T (+ dh[:bs], the GRU's dh * z)
+                #           (bs x gH) @ (gH x H)
+                _state_grad(dRb + s * gH, bs, gH, W_hh, transposed, W_hhT,
+                            1 if cell == _GRU else 0, dhb)
+            else:
+                # Hm[:bs] = dR_t @ W_hh^T   (bs x gH) @ (gH x H), then
+                # dh[:bs] = mask[:bs] * Hm[:bs] (+ dh[:bs], the GRU's dh * z)
+                _state_grad(dRb + s * gH, bs, gH, W_hh, transposed, W_hhT, 0,
+                            Hmb)
+                _add_masked(Hmb, mb, dhb, bs * hidden, cell == _GRU)
+        _recurrent_weight_grad(H, h0b, batch_sizes, dRb, Hprev, dW_hh, mb)
         if cell == _GRU:
             _column_sums(dGh, 2 * hidden, hidden, db_hn)
         if input_grads:
@@ -400,6 +426,14 @@ cdef int _check_initial_states(int cell, const floating[:, ::1] h0,
     if c0 is not None and cell != _LSTM:
         raise ValueError("c0 is an initial cell state: only the LSTM has one.")
     _fits_optional(c0, "c0", B, hidden)
+    return 0
+
+
+cdef int _check_mask(const floating[:, ::1] mask, const floating[:, ::1] Hm,
+                     Py_ssize_t B, Py_ssize_t hidden) except -1:
+    if mask is not None:
+        _fits(mask, "mask", B, hidden)
+        _fits(Hm, "Hm", B, hidden)
     return 0
 
 
@@ -510,6 +544,30 @@ cdef inline void _recurrent_product(int cell, const floating *hp,
              &W_hh[0, 0], gH, <floating> 1.0, g, gH)
 
 
+cdef inline const floating *_masked(const floating *hp, const floating *mask,
+                                    floating *out, Py_ssize_t n) noexcept nogil:
+    """hp, or out = hp * mask over one step's n entries (recurrent dropout)."""
+    cdef Py_ssize_t k
+    if mask == NULL:
+        return hp
+    for k in range(n):
+        out[k] = hp[k] * mask[k]
+    return out
+
+
+cdef inline void _add_masked(const floating *d, const floating *mask,
+                             floating *carry, Py_ssize_t n,
+                             bint accumulate) noexcept nogil:
+    """carry = mask * d (+ carry): the gradient through the masked product."""
+    cdef Py_ssize_t k
+    if accumulate:
+        for k in range(n):
+            carry[k] += mask[k] * d[k]
+    else:
+        for k in range(n):
+            carry[k] = mask[k] * d[k]
+
+
 cdef inline void _copy_ended(const floating *step, floating *out,
                              Py_ssize_t first, Py_ssize_t stop,
                              Py_ssize_t hidden) noexcept nogil:
@@ -594,24 +652,35 @@ cdef inline void _state_grad(const floating *dR, Py_ssize_t rows, Py_ssize_t wid
 cdef void _recurrent_weight_grad(const floating[:, ::1] H, const floating *h0,
                                  const Py_ssize_t[::1] batch_sizes,
                                  const floating *dR, floating[:, ::1] Hprev,
-                                 floating[:, ::1] dW_hh) noexcept nogil:
+                                 floating[:, ::1] dW_hh,
+                                 const floating *mask) noexcept nogil:
     """dW_hh = sum_t h_{t-1}^T dR_t, one GEMM over the packed rows.
 
     Hprev is filled so that its rows of step t hold the states of step t - 1,
-    and those of step 0 the initial states; without h0 the zero initial
-    states add nothing and step 0 is left out.
+    and those of step 0 the initial states, each times the recurrent-dropout
+    mask if there is one (the product saw the masked states); without h0 the
+    zero initial states add nothing and step 0 is left out.
     """
     cdef Py_ssize_t T = batch_sizes.shape[0], Hd = H.shape[1]
     cdef Py_ssize_t GH = dW_hh.shape[1], N = H.shape[0]
-    cdef Py_ssize_t t, prev = 0, cur = batch_sizes[0]
+    cdef Py_ssize_t t, k, prev = 0, cur = batch_sizes[0]
     cdef Py_ssize_t first = batch_sizes[0]
+    cdef floating *row
     for t in range(1, T):
         memcpy(&Hprev[cur, 0], &H[prev, 0],
                batch_sizes[t] * Hd * sizeof(floating))
+        if mask != NULL:
+            row = &Hprev[cur, 0]
+            for k in range(batch_sizes[t] * Hd):
+                row[k] *= mask[k]
         prev = cur
         cur += batch_sizes[t]
     if h0 != NULL:
         memcpy(&Hprev[0, 0], h0, first * Hd * sizeof(floating))
+        if mask != NULL:
+            row = &Hprev[0, 0]
+            for k in range(first * Hd):
+                row[k] *= mask[k]
         first = 0
     if first == N:
         # A single step from the zero state: no state feeds back.
