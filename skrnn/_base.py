@@ -567,12 +567,18 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                                         recurrent_dropout, params.dtype)
         Z = net.forward(views, batch, ws, dropout=dropout, rng=rng,
                         recurrent_mask=masks)
-        rows = self._batch_rows(batch)
-        w = weights[rows] / weight_total
-        loss, dZ = self._loss.loss_gradient(Z, targets[rows], w)
-        dZ = dZ.astype(Z.dtype, copy=False)
-        net.backward(views, net.views(grad), batch, dZ, ws)
+        loss, dZ = self._outputs_loss_grad(Z, batch, targets, weights,
+                                           weight_total, ws)
+        net.backward(views, net.views(grad), batch, dZ.astype(Z.dtype, copy=False),
+                     ws)
         return loss
+
+    def _outputs_loss_grad(self, Z, batch, targets, weights, weight_total, ws):
+        """Loss of a batch's raw outputs Z and its gradient wrt Z: the loss of
+        each row ``_batch_rows`` selects, weighted."""
+        rows = self._batch_rows(batch)
+        return self._loss.loss_gradient(Z, targets[rows],
+                                        weights[rows] / weight_total)
 
     def _truncated_loss_grad(self, seqs, targets, weights, idx, params, grad,
                              ws, bptt_steps, dropout=0.0, rng=None,

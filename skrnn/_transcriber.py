@@ -250,31 +250,19 @@ class SequenceTranscriber(BaseRNN):
             return values.take(indices)
         return values[indices]
 
-    def _minibatch_loss_grad(self, seqs, targets, weights, batch, params, grad,
-                             ws, weight_total, dropout=0.0, rng=None,
-                             recurrent_dropout=0.0):
-        """The CTC loss of one packed minibatch; its gradient into ``grad``.
+    def _outputs_loss_grad(self, Z, batch, targets, weights, weight_total, ws):
+        """The CTC loss of one packed minibatch's outputs and its gradient.
 
         CTC reads each sequence's label sequence as a whole, not one target
         per step, so the batch's labels are gathered in its packed order.
         """
-        net = self._network
-        views = net.views(params)
-        masks = None
-        if recurrent_dropout > 0:
-            masks = net.recurrent_masks(rng, batch.n_sequences,
-                                        recurrent_dropout, params.dtype)
-        Z = net.forward(views, batch, ws, dropout=dropout, rng=rng,
-                        recurrent_mask=masks)
         labels = targets.take(batch.order)
         buffers = _LATTICE_BUFFERS.get(ws)
         if buffers is None:
             buffers = _LATTICE_BUFFERS[ws] = Workspace(np.float64)
-        loss, dZ = self._loss.loss_gradient(
+        return self._loss.loss_gradient(
             Z, batch, labels.codes, labels.offsets,
             weights[batch.order] / weight_total, buffers)
-        net.backward(views, net.views(grad), batch, dZ, ws)
-        return loss
 
     def _validation_score(self, seqs, targets, weights):
         codes, offsets = self._decode(seqs, self._raw_predict_seqs(seqs)[0])
