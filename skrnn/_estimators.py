@@ -703,8 +703,8 @@ class SequenceTagger(_ClassifierBase):
 
     def predict(self, X, *, initial_state=None, return_state=False):
         seqs, raw, state = self._raw_predict(X, initial_state, return_state)
-        return _returned(_per_sequence(seqs, self.classes_[self._decide(raw)]),
-                         state)
+        labels = self.classes_[self._decide(raw)]
+        return _returned(_per_sequence(seqs.offsets, labels), state)
 
     predict.__doc__ = """Predict the label of every time step.
 
@@ -721,7 +721,7 @@ class SequenceTagger(_ClassifierBase):
 
     def predict_proba(self, X, *, initial_state=None, return_state=False):
         seqs, raw, state = self._raw_predict(X, initial_state, return_state)
-        return _returned(_per_sequence(seqs, self._proba(raw)), state)
+        return _returned(_per_sequence(seqs.offsets, self._proba(raw)), state)
 
     predict_proba.__doc__ = """Label probabilities of every time step.
 
@@ -738,7 +738,7 @@ class SequenceTagger(_ClassifierBase):
 
     def predict_log_proba(self, X, *, initial_state=None, return_state=False):
         seqs, raw, state = self._raw_predict(X, initial_state, return_state)
-        return _returned(_per_sequence(seqs, self._log_proba(raw)), state)
+        return _returned(_per_sequence(seqs.offsets, self._log_proba(raw)), state)
 
     predict_log_proba.__doc__ = """Log of :meth:`predict_proba`, without a log of it.
 
@@ -849,8 +849,8 @@ class SequenceRegressor(RegressorMixin, _RegressorBase):
 
     def predict(self, X, *, initial_state=None, return_state=False):
         seqs, raw, state = self._raw_predict(X, initial_state, return_state)
-        return _returned(_per_sequence(seqs, raw[:, 0] if self._y_1d else raw),
-                         state)
+        values = raw[:, 0] if self._y_1d else raw
+        return _returned(_per_sequence(seqs.offsets, values), state)
 
     predict.__doc__ = """Predict the target of every time step.
 
@@ -1016,13 +1016,14 @@ def _returned(out, state):
     return out if state is None else (out, state)
 
 
-def _per_sequence(seqs, flat):
-    """Per-step rows as a 1-D object array of one array per sequence.
+def _per_sequence(offsets, flat):
+    """The rows of ``flat`` as a 1-D object array of one array per sequence,
+    sequence i being rows ``offsets[i]:offsets[i + 1]``.
 
     An object array iterates like a list, supports fancy indexing and
     concatenates with ``np.concatenate``, which cross_val_predict needs.
     """
-    out = np.empty(seqs.n_sequences, dtype=object)
-    for i, part in enumerate(np.split(flat, seqs.offsets[1:-1])):
+    out = np.empty(len(offsets) - 1, dtype=object)
+    for i, part in enumerate(np.split(flat, offsets[1:-1])):
         out[i] = part
     return out

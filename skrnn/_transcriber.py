@@ -73,14 +73,6 @@ def _check_one_label_kind(labels):
             f"y[{numbers[0]}] holds numbers.")
 
 
-def _object_array(parts):
-    """A 1-D object array of the arrays ``parts`` (never a 2-D stack)."""
-    out = np.empty(len(parts), dtype=object)
-    for i, part in enumerate(parts):
-        out[i] = part
-    return out
-
-
 class SequenceTranscriber(BaseRNN):
     __doc__ = (
         """Recurrent network transcriber: an unaligned label sequence per sequence.
@@ -386,13 +378,12 @@ class SequenceTranscriber(BaseRNN):
         seqs, raw, _ = self._raw_predict(X)
         codes, offsets = self._decode(seqs, raw)
         labels = self.classes_[codes]
-        return _object_array([labels[offsets[i]:offsets[i + 1]]
-                              for i in range(seqs.n_sequences)])
+        return _per_sequence(offsets, labels)
 
     def predict_proba(self, X, *, initial_state=None, return_state=False):
         seqs, raw, state = self._raw_predict(X, initial_state, return_state)
         proba = self._loss.link(raw.astype(np.float64))
-        return _returned(_per_sequence(seqs, proba), state)
+        return _returned(_per_sequence(seqs.offsets, proba), state)
 
     predict_proba.__doc__ = """Posteriors of the labels and the blank at every step.
 
@@ -411,7 +402,7 @@ class SequenceTranscriber(BaseRNN):
     def predict_log_proba(self, X, *, initial_state=None, return_state=False):
         seqs, raw, state = self._raw_predict(X, initial_state, return_state)
         log_proba = self._loss.log_link(raw.astype(np.float64))
-        return _returned(_per_sequence(seqs, log_proba), state)
+        return _returned(_per_sequence(seqs.offsets, log_proba), state)
 
     predict_log_proba.__doc__ = """Log of :meth:`predict_proba`, without a log of it.
 
