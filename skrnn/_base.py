@@ -23,7 +23,7 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import ThreadpoolController
 
-from . import __version__
+from . import __version__, _readout
 from ._kernels._pack import packed_gather
 from ._network import RecurrentNetwork, Workspace
 from ._optimizers import SGD, Adam
@@ -476,11 +476,6 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 f"{type(self).__name__} does not support bptt_steps: its loss "
                 "does not split into windows of time steps. Use "
                 "bptt_steps=None.")
-        if self.bptt_steps is not None and self._readout() != "last":
-            raise ValueError(
-                f"bptt_steps supports readout='last' and per-step estimators; "
-                f"readout={self._readout()!r} pools over every step, which "
-                "truncated BPTT does not implement yet. Use bptt_steps=None.")
         X_val, y_val = validation_data
         if (X_val is None) != (y_val is None):
             raise ValueError("Pass both X_val and y_val, or neither.")
@@ -596,9 +591,11 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
 
         A per-step loss is taken in every window. A loss on each sequence's
         final state (the 'last' readout) reaches only its last window; the
-        earlier windows run forward only. The loss is the minibatch loss (the
-        weights are divided by the minibatch's total), so the windows'
-        gradients are summed into one gradient for one optimiser step.
+        earlier windows run forward only. A pooled readout pools every
+        window's steps (see :meth:`_pooled_windows`). The loss is the
+        minibatch loss (the weights are divided by the minibatch's total),
+        so the windows' gradients are summed into one gradient for one
+        optimiser step.
 
         A reverse direction (bidirectional) is truncated by the same
         windows: it reads each window backwards from the zero state, as if
@@ -633,7 +630,12 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         if recurrent_dropout > 0:
             masks = net.recurrent_masks(rng, order.shape[0], recurrent_dropout,
                                         params.dtype)
-        if self._per_step:
+        if net.pooled:
+            loss = self._pooled_windows(seqs, targets, weights, order, starts,
+                                        lengths, n_windows, views, grad, ws,
+                                        bptt_steps, weight_total, dropout,
+                                        rng, masks)
+        elif self._per_step:
             loss = self._per_step_windows(seqs, targets, weights, starts,
                                           lengths, n_windows, views, grad, ws,
                                           bptt_steps, weight_total, dropout,
@@ -672,6 +674,74 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
             if k > 0:
                 grad += window_grad
             state = final
+        return loss
+
+    def _pooled_windows(self, seqs, targets, weights, order, starts, lengths,
+                        n_windows, views, grad, ws, bptt_steps, weight_total,
+                        dropout, rng, masks):
+        """Pooled readout: the features pool every window's steps, so a first
+        pass runs the windows forward and merges their pooled statistics,
+        which give the features, the loss and dL/dF; a second runs each
+        window again and takes its gradient, its steps' share of dL/dF
+        flowing back from the same global features (mean: 1/T of it; max:
+        to the first maximum over all windows; attention: through the
+        softmax over all steps). The second pass replays the first's
+        dropout draws, so both see the same network; one window is run
+        once."""
+        net = self._network
+        kind = net.readout
+        n_k = int(n_windows[0])
+
+        def window_forward(k, state):
+            window, _ = _window_rows(seqs, starts, lengths, k, bptt_steps)
+            batch = PackedBatch(window, np.arange(window.n_sequences))
+            n = batch.n_sequences
+            S, final = net.forward(views, batch, ws, dropout=dropout, rng=rng,
+                                   initial_state=_carried(state, n),
+                                   return_state=True,
+                                   recurrent_mask=_prefix(masks, n),
+                                   steps_only=True)
+            return batch, S, final
+
+        state, stats, draws = None, None, []
+        for k in range(n_k):
+            if dropout > 0 and n_k > 1:
+                draws.append(rng.get_state())
+            batch, S, state = window_forward(k, state)
+            stats = _readout.merge_prefix(kind, stats, _readout.statistics(
+                kind, S, batch, views.w_att), batch.n_sequences)
+        Z, head = net.pooled_head(views, stats, ws, dropout=dropout, rng=rng)
+        loss, dZ = self._loss.loss_gradient(Z, targets[order],
+                                            weights[order] / weight_total)
+        dF, d_W_out, d_b_out = net.pooled_head_backward(
+            views, dZ.astype(Z.dtype, copy=False), head)
+        F = head[0]
+        after = rng.get_state() if draws else None
+        grads = net.views(grad)
+        window_grad = ws.get(("window_grad",), grad.shape)
+        d_w_att, taken, state = None, None, None
+        for k in range(n_k):
+            if n_k > 1:
+                if draws:
+                    rng.set_state(draws[k])
+                batch, S, state = window_forward(k, state)
+            n = batch.n_sequences
+            dS, d_w, taken = _readout.chunk_backward(
+                kind, dF[:n], S, batch, F[:n], _readout.prefix(stats, n),
+                views.w_att, None if taken is None else taken[:n])
+            if d_w is not None:
+                d_w_att = d_w if d_w_att is None else d_w_att + d_w
+            # The first window writes the gradient, the others add to it.
+            net.backward(views, grads if k == 0 else net.views(window_grad),
+                         batch, dS, ws, d_steps=True)
+            if k > 0:
+                grad += window_grad
+        if after is not None:
+            rng.set_state(after)
+        grads.W_out[...] = d_W_out
+        grads.b_out[...] = d_b_out
+        if d_w_att is not None:
+            grads.w_att[...] = d_w_att
         return loss
 
     def _last_window(self, seqs, targets, weights, order, starts, lengths,

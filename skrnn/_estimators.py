@@ -49,16 +49,19 @@ _PARAMETERS_DOC = """
         consecutive windows of ``bptt_steps`` steps; the state is carried
         from window to window, but the gradient is taken within each window
         only, so the memory of a training step grows with ``batch_size x
-        bptt_steps``, not with the lengths. A per-step loss is taken in every
-        window; a loss on the final state reaches only the last window (the
-        earlier ones run forward only). The windows' gradients are summed
-        into one optimiser step per minibatch (the loss stays the minibatch
-        loss). With ``bidirectional=True`` the reverse direction reads every
-        window backwards from the zero state, as if the window were the
-        whole sequence. None: full backpropagation through time. Needs
-        'adam' or 'sgd', and a loss that splits into windows: the 'last'
-        readout or a per-step loss (not a pooled readout, nor the CTC loss of
-        SequenceTranscriber).
+        bptt_steps``, not with the lengths. What each loss sees: a per-step
+        loss is taken in every window; the 'last' readout's loss reaches
+        only the last window (the earlier ones run forward only); a pooled
+        readout ('mean', 'max', 'attention') pools every window's steps, and
+        its gradient reaches every window's steps through the same pooled
+        features (each window is run forward twice: once to pool, once to
+        take its gradient). The windows' gradients are summed into one
+        optimiser step per minibatch (the loss stays the minibatch loss).
+        With ``bidirectional=True`` the reverse direction reads every window
+        backwards from the zero state, as if the window were the whole
+        sequence. None: full backpropagation through time. Needs 'adam' or
+        'sgd', and a loss that splits into windows of steps (not the CTC
+        loss of SequenceTranscriber).
     solver : {'adam', 'sgd', 'lbfgs'}, default='adam'
         The optimiser; 'lbfgs' is full-batch L-BFGS-B on the flat parameters.
     alpha : float, default=1e-4

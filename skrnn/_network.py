@@ -260,7 +260,8 @@ class RecurrentNetwork:
     # -- forward ---------------------------------------------------------
 
     def forward(self, params, batch, ws, dropout=0.0, rng=None,
-                initial_state=None, return_state=False, recurrent_mask=None):
+                initial_state=None, return_state=False, recurrent_mask=None,
+                steps_only=False):
         """Raw outputs Z of a packed minibatch; keeps what backward needs.
 
         Returns Z of shape (B, n_outputs) for a many-to-one network, in the
@@ -273,6 +274,10 @@ class RecurrentNetwork:
         (B, H), in the batch's packed order (see :meth:`recurrent_masks`),
         multiplies the previous state in every recurrent product of that
         layer direction (recurrent dropout); backward applies the same.
+        With ``steps_only`` the pass stops at the top layer's output at every
+        step (packed rows, both directions side by side), before any readout,
+        head dropout or head, and returns it with the final states; backward
+        then starts from its gradient (``d_steps``).
         """
         initial_state = self._check_state(initial_state, batch, ws.dtype,
                                           "initial_state")
@@ -295,6 +300,12 @@ class RecurrentNetwork:
             cells.append(layer_cells)
             final.append(layer_final)
             top_pools = layer == n_layers - 1 and self.pooled
+            if steps_only and layer == n_layers - 1:
+                feats = self._merge_directions([b["H"] for b in layer_final],
+                                               batch, ws, layer)
+                ws.trace = _Trace(cells, masks + [None], None, None)
+                return feats, [[_copy_state(self._state_dict(b["h_n"], b.get("c_n")))
+                                for b in row] for row in final]
             if layer == n_layers - 1 and self.readout == "last" and not self.per_step:
                 # The head reads each sequence's final state, of both directions.
                 feats = np.concatenate([b["h_n"] for b in layer_final], axis=1)
@@ -316,6 +327,28 @@ class RecurrentNetwork:
             return Z
         return Z, [[_copy_state(self._state_dict(b["h_n"], b.get("c_n")))
                     for b in layer_final] for layer_final in final]
+
+    def pooled_head(self, params, stats, ws, dropout=0.0, rng=None):
+        """Raw outputs Z (B, n_outputs) of a pooled readout's statistics merged
+        over every chunk of the sequences (truncated BPTT's windows), with the
+        head's dropout, and what :meth:`pooled_head_backward` needs."""
+        F = np.ascontiguousarray(_readout.features(self.readout, stats),
+                                 dtype=ws.dtype)
+        feats, mask = F, None
+        if dropout > 0:
+            mask = _dropout_mask(rng, F.shape, dropout, ws,
+                                 ("mask", len(self.hidden_layer_sizes) - 1))
+            feats = F * mask
+        return feats @ params.W_out + params.b_out, (F, feats, mask)
+
+    @staticmethod
+    def pooled_head_backward(params, dZ, head):
+        """(dL/dF, dL/dW_out, dL/db_out) of :meth:`pooled_head`'s outputs."""
+        _, feats, mask = head
+        dF = dZ @ params.W_out.T
+        if mask is not None:
+            dF *= mask
+        return dF, feats.T @ dZ, dZ.sum(axis=0)
 
     @staticmethod
     def _direction_input(inp, batch, ws, layer, direction):
@@ -526,7 +559,7 @@ class RecurrentNetwork:
     # -- backward --------------------------------------------------------
 
     def backward(self, params, grads, batch, dZ, ws, input_grad=False,
-                 d_final_state=None, return_state_grad=False):
+                 d_final_state=None, return_state_grad=False, d_steps=False):
         """Fill ``grads`` (views of the flat gradient) from dZ = dLoss/dZ.
 
         Uses what the last :meth:`forward` kept in ``ws``; dZ has the shape
@@ -537,6 +570,9 @@ class RecurrentNetwork:
         which training never needs, else None; with ``return_state_grad``
         also the gradient with respect to the initial states. The recurrent
         masks the forward pass was given (kept in its trace) apply again.
+        With ``d_steps`` (after a ``steps_only`` forward) dZ is the gradient
+        of the top layer's output at every step, and the head's gradients
+        are zero.
         """
         if input_grad and not isinstance(batch.X, np.ndarray):
             raise ValueError(
@@ -545,9 +581,16 @@ class RecurrentNetwork:
         d_final_state = self._check_state(d_final_state, batch, ws.dtype,
                                           "d_final_state")
         cells, masks, feats, pooled = ws.trace
-        np.matmul(feats.T, dZ, out=grads.W_out)
-        dZ.sum(axis=0, out=grads.b_out)
-        d_out = dZ @ params.W_out.T
+        if d_steps:
+            grads.W_out[...] = 0
+            grads.b_out[...] = 0
+            if grads.w_att is not None:
+                grads.w_att[...] = 0
+            d_out = dZ
+        else:
+            np.matmul(feats.T, dZ, out=grads.W_out)
+            dZ.sum(axis=0, out=grads.b_out)
+            d_out = dZ @ params.W_out.T
         n = batch.n_steps
         n_layers = len(self.hidden_layer_sizes)
         d_initial = [None] * n_layers
@@ -555,11 +598,11 @@ class RecurrentNetwork:
             hidden = self.hidden_layer_sizes[layer]
             if masks[layer] is not None:
                 d_out *= masks[layer]
-            if layer == n_layers - 1 and self.pooled:
+            if layer == n_layers - 1 and self.pooled and not d_steps:
                 d_out = _readout.backward(self.readout, d_out, pooled, batch,
                                           params.w_att, grads.w_att)
             if (layer == n_layers - 1 and self.readout == "last"
-                    and not self.per_step):
+                    and not self.per_step and not d_steps):
                 d_states = []
                 for direction in range(self.n_directions):
                     d = ws.zeros(("dH", direction), (n, hidden))

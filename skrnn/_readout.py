@@ -77,35 +77,69 @@ def features(kind, stats):
 
 def forward(kind, S, batch, w_att=None):
     """Pooled features of a training minibatch and what :func:`backward` needs."""
-    F = features(kind, statistics(kind, S, batch, w_att))
-    return np.ascontiguousarray(F, dtype=S.dtype), (S, F)
+    stats = statistics(kind, S, batch, w_att)
+    F = features(kind, stats)
+    return np.ascontiguousarray(F, dtype=S.dtype), (S, F, stats)
 
 
 def backward(kind, dF, cache, batch, w_att=None, d_w_att=None):
     """dL/dS (packed rows) from dL/dF; writes dL/dw into ``d_w_att`` for attention."""
-    S, F = cache
+    S, F, stats = cache
+    dS, d_w, _ = chunk_backward(kind, dF, S, batch, F, stats, w_att)
+    if d_w is not None:
+        d_w_att[...] = d_w
+    return dS
+
+
+def prefix(stats, n):
+    """Statistics of the first ``n`` sequences."""
+    return {key: value[:n] for key, value in stats.items()}
+
+
+def merge_prefix(kind, stats, new, n):
+    """Merge a chunk's statistics ``new`` of the first ``n`` sequences into
+    ``stats`` (None: the first chunk, which holds every sequence)."""
+    if stats is None:
+        return new
+    merged = merge(kind, prefix(stats, n), new)
+    for key, value in merged.items():
+        stats[key][:n] = value
+    return stats
+
+
+def chunk_backward(kind, dF, S, batch, F, stats, w_att=None, taken=None):
+    """dL/dS of one chunk of steps S (packed rows) of sequences whose pooled
+    features ``F`` and merged statistics ``stats`` cover every chunk.
+
+    Returns ``(dS, d_w, taken)``: ``d_w`` the chunk's share of dL/dw for
+    attention (else None), ``taken`` for max, (B, D) booleans of the units
+    whose maximum an earlier chunk already took (None: none did), updated
+    with this chunk's, so the first maximum over all chunks gets the gradient.
+    """
     rows, starts = sequence_rows(batch)
     lengths = batch.lengths
     dS = np.zeros_like(S)
     if kind == "mean":
-        dS[rows] = np.repeat(dF / lengths[:, None].astype(dF.dtype), lengths, axis=0)
-        return dS
+        count = stats["count"][:, None].astype(dF.dtype)
+        dS[rows] = np.repeat(dF / count, lengths, axis=0)
+        return dS, None, taken
     by_seq = S[rows]
     if kind == "max":
-        # The first step that attains each maximum takes the whole gradient.
         hit = by_seq == np.repeat(F, lengths, axis=0)
+        if taken is not None:
+            hit &= ~np.repeat(taken, lengths, axis=0)
         position = np.where(hit, np.arange(rows.shape[0])[:, None], rows.shape[0])
         first = np.minimum.reduceat(position, starts, axis=0)
-        dS[rows[first], np.arange(S.shape[1])[None, :]] = dF
-        return dS
+        found = first < rows.shape[0]
+        seq, unit = np.nonzero(found)
+        dS[rows[first[seq, unit]], unit] = dF[seq, unit]
+        return dS, None, found if taken is None else taken | found
     scores = by_seq @ w_att
-    top = np.maximum.reduceat(scores, starts)
-    e = np.exp(scores - np.repeat(top, lengths))
-    alpha = e / np.repeat(np.add.reduceat(e, starts), lengths)
+    e = np.exp(scores - np.repeat(stats["top"], lengths))
+    alpha = e / np.repeat(stats["norm"], lengths)
     dF_steps = np.repeat(dF, lengths, axis=0)
     # ds_t = a_t (dF . S_t - dF . F): the softmax's Jacobian applied to dF . S.
     g = np.einsum("ij,ij->i", dF_steps, by_seq)
     d_scores = alpha * (g - np.repeat(np.einsum("ij,ij->i", dF, F), lengths))
-    np.matmul(by_seq.T, d_scores, out=d_w_att)
     dS[rows] = alpha[:, None] * dF_steps + d_scores[:, None] * w_att[None, :]
-    return dS
+    return dS, by_seq.T @ d_scores, taken

@@ -35,7 +35,8 @@ LENGTHS = [11, 7, 4, 9, 1, 6]
 BPTT = 3
 FD_STEP = 1e-5
 GRID = list(itertools.product(["rnn-tanh", "lstm", "gru"], [1, 2],
-                              [False, True], ["many-to-one", "per-step"]))
+                              [False, True], ["many-to-one", "per-step",
+                                              "mean", "max", "attention"]))
 GRID_IDS = [f"{c}-{n}L-{'bi' if b else 'uni'}-{h}" for c, n, b, h in GRID]
 
 
@@ -97,17 +98,6 @@ def test_bptt_with_lbfgs_is_refused(rng):
         SequenceTagger((3,), solver="lbfgs", bptt_steps=5).fit(X, y_step)
 
 
-@pytest.mark.parametrize("readout", ["mean", "max", "attention"])
-@pytest.mark.parametrize("Estimator", [RNNClassifier, RNNRegressor])
-def test_bptt_with_a_pooled_readout_is_refused(rng, Estimator, readout):
-    X, y_seq, y_step = _data(rng)
-    est = Estimator((3,), readout=readout, bptt_steps=5, max_iter=1)
-    with pytest.raises(ValueError, match="bptt_steps supports readout='last'"):
-        est.fit(X, _targets(Estimator, y_seq, y_step))
-    _quiet_fit(est.set_params(bptt_steps=None), X,
-               _targets(Estimator, y_seq, y_step))
-
-
 # --------------------------------------------------------------------------
 # One window is full BPTT, bit for bit
 # --------------------------------------------------------------------------
@@ -131,6 +121,28 @@ def test_one_window_is_full_bptt_bit_for_bit(rng, Estimator, cell,
         assert cut.loss_curve_ == full.loss_curve_
     shorter = _quiet_fit(Estimator((4, 3), bptt_steps=4, **common), X, y)
     assert not np.array_equal(shorter._params, full._params)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("readout", ["mean", "max", "attention"])
+@pytest.mark.parametrize("Estimator", [RNNClassifier, RNNRegressor])
+def test_one_window_is_full_bptt_for_pooled_readouts(rng, Estimator, readout,
+                                                     bidirectional):
+    X, y_seq, y_step = _data(rng)
+    y = _targets(Estimator, y_seq, y_step)
+    common = dict(cell="lstm", bidirectional=bidirectional, readout=readout,
+                  max_iter=3, batch_size=4, random_state=0, dropout=0.2,
+                  recurrent_dropout=0.3, learning_rate_init=0.01)
+    full = _quiet_fit(Estimator((4, 3), **common), X, y)
+    cut = _quiet_fit(Estimator((4, 3), bptt_steps=max(LENGTHS), **common), X, y)
+    assert_array_equal(cut._params, full._params)
+    assert cut.loss_curve_ == full.loss_curve_
+    # Several windows replay their dropout draws: reproducible, and a
+    # different fit from full BPTT's.
+    shorter = [_quiet_fit(Estimator((4, 3), bptt_steps=4, **common), X, y)
+               for _ in range(2)]
+    assert_array_equal(shorter[0]._params, shorter[1]._params)
+    assert not np.array_equal(shorter[0]._params, full._params)
 
 
 def test_zero_recurrent_dropout_draws_nothing(rng):
@@ -170,16 +182,22 @@ def test_recurrent_dropout_is_reproducible_and_off_at_predict(rng, Estimator):
 def _estimator_for(cell, n_layers, bidirectional, head):
     name, activation = ("rnn", cell[4:]) if cell.startswith("rnn") else (cell,
                                                                            "tanh")
-    Estimator = SequenceTagger if head == "per-step" else RNNClassifier
-    return Estimator((4, 3)[:n_layers], cell=name, activation=activation,
-                     bidirectional=bidirectional, bptt_steps=BPTT, max_iter=1,
-                     random_state=0)
+    if head == "per-step":
+        return SequenceTagger((4, 3)[:n_layers], cell=name,
+                              activation=activation,
+                              bidirectional=bidirectional, bptt_steps=BPTT,
+                              max_iter=1, random_state=0)
+    return RNNClassifier((4, 3)[:n_layers], cell=name, activation=activation,
+                         bidirectional=bidirectional, bptt_steps=BPTT,
+                         max_iter=1, random_state=0,
+                         readout="last" if head == "many-to-one" else head)
 
 
-def _reference_window(cell, net, params, x, h0):
-    """Raw outputs of one window of one sequence, from the forward
-    direction's initial states ``h0[layer] = (h, c)`` (None: zero), and that
-    direction's final states; the reverse direction starts from zero."""
+def _reference_steps(cell, net, params, x, h0):
+    """The top layer's output at every step of one window of one sequence,
+    from the forward direction's initial states ``h0[layer] = (h, c)``
+    (None: zero), and that direction's final states; the reverse direction
+    starts from zero."""
     inp, finals = x, []
     for layer in range(len(net.hidden_layer_sizes)):
         p = params.layers[layer]
@@ -190,10 +208,28 @@ def _reference_window(cell, net, params, x, h0):
         if net.n_directions == 2:
             outs.append(ref.forward(cell, inp[::-1], p[1])["h"][::-1])
         inp = np.concatenate(outs, axis=1)
+    return inp, finals
+
+
+def _reference_window(cell, net, params, x, h0):
+    """Raw outputs of one window of one sequence (see _reference_steps) and
+    the forward direction's final states."""
+    inp, finals = _reference_steps(cell, net, params, x, h0)
     hidden = net.hidden_layer_sizes[-1]
     feats = inp if net.per_step else np.concatenate([inp[-1, :hidden],
                                                      inp[0, hidden:]])[None]
     return feats @ params.W_out + params.b_out, finals
+
+
+def _reference_pool(readout, S, w_att):
+    """A pooled readout of one sequence's steps S (T, D), written out."""
+    if readout == "mean":
+        return S.mean(axis=0)
+    if readout == "max":
+        return S.max(axis=0)
+    scores = S @ w_att
+    a = np.exp(scores - scores.max())
+    return (a / a.sum()) @ S
 
 
 def _detached_states(cell, net, params, x):
@@ -212,6 +248,18 @@ def _truncated_objective(cell, est, params, X, targets, detached):
     net = est._network
     total_steps = sum(x.shape[0] for x in X)
     loss, row = 0.0, 0
+    if net.pooled:
+        # Every window's steps, each from its detached state, pooled together.
+        for i, x in enumerate(X):
+            S = np.concatenate([
+                _reference_steps(cell, net, params, x[a:a + BPTT],
+                                 detached[i][a // BPTT])[0]
+                for a in range(0, x.shape[0], BPTT)])
+            F = _reference_pool(net.readout, S, params.w_att)
+            Z = F[None] @ params.W_out + params.b_out
+            loss += est._loss.loss_gradient(Z, targets[i:i + 1],
+                                            np.full(1, 1.0 / len(X)))[0]
+        return loss
     for i, x in enumerate(X):
         windows = list(range(0, x.shape[0], BPTT))
         if not net.per_step:
@@ -280,11 +328,12 @@ def test_truncated_gradient_matches_detached_reference(rng, cell, n_layers,
 # --------------------------------------------------------------------------
 
 
-def _peak_fit_bytes(Estimator, T, bptt_steps, y_of):
+def _peak_fit_bytes(Estimator, T, bptt_steps, y_of, **params):
     rng = np.random.default_rng(0)
     X = [rng.standard_normal((T, 1)).astype(np.float32)]
     y = y_of(X)
-    est = Estimator((8,), max_iter=1, bptt_steps=bptt_steps, random_state=0)
+    est = Estimator((8,), max_iter=1, bptt_steps=bptt_steps, random_state=0,
+                    **params)
     tracemalloc.start()
     try:
         _quiet_fit(est, X, y)
@@ -293,8 +342,10 @@ def _peak_fit_bytes(Estimator, T, bptt_steps, y_of):
         tracemalloc.stop()
 
 
-@pytest.mark.parametrize("Estimator", [RNNRegressor, SequenceTagger])
-def test_memory_does_not_grow_with_the_length(Estimator):
+@pytest.mark.parametrize(("Estimator", "params"), [
+    (RNNRegressor, {}), (RNNRegressor, {"readout": "attention"}),
+    (SequenceTagger, {})])
+def test_memory_does_not_grow_with_the_length(Estimator, params):
     # Ten times the steps: full BPTT's peak grows tenfold with its gate
     # buffers; truncated, only the data-sized arrays (input, and a tagger's
     # labels and step weights) grow.
@@ -308,11 +359,11 @@ def test_memory_does_not_grow_with_the_length(Estimator):
         data_bytes_per_step = 4
     short, long = 2_000, 20_000
     # A first fit pays the one-time allocations (caches, thread pools).
-    _peak_fit_bytes(Estimator, short, 50, y_of)
-    growth = (_peak_fit_bytes(Estimator, long, 50, y_of)
-              - _peak_fit_bytes(Estimator, short, 50, y_of))
-    full_growth = (_peak_fit_bytes(Estimator, long, None, y_of)
-                   - _peak_fit_bytes(Estimator, short, None, y_of))
+    _peak_fit_bytes(Estimator, short, 50, y_of, **params)
+    growth = (_peak_fit_bytes(Estimator, long, 50, y_of, **params)
+              - _peak_fit_bytes(Estimator, short, 50, y_of, **params))
+    full_growth = (_peak_fit_bytes(Estimator, long, None, y_of, **params)
+                   - _peak_fit_bytes(Estimator, short, None, y_of, **params))
     assert growth < 0.1 * full_growth
     assert growth < 2 * data_bytes_per_step * (long - short)
 
