@@ -1,8 +1,10 @@
 """Memory of training on one long sequence: truncated against full BPTT.
 
 One float32 sequence of T steps and one feature, fitted for one epoch by
-``RNNRegressor`` (one target: the loss on the final state) and by
-``SequenceTagger`` (a label at every step), LSTM of H units, with
+``RNNRegressor`` (one target: the loss on the final state), by
+``RNNRegressor(readout='attention')`` (a pooled readout: the loss reaches
+every step) and by ``SequenceTagger`` (a label at every step), LSTM of H
+units, with
 ``bptt_steps=W`` and with full BPTT. Every (estimator, T, W) runs in a fresh
 subprocess, which reports
 
@@ -18,11 +20,19 @@ With ``--speed`` it times instead what the windows cost: a tagger (GRU of
 Each window is one forward and one backward call per minibatch, with its
 Python overhead, so short windows on narrow minibatches cost time.
 
+With ``--learn`` it measures learning instead: a tagger (GRU of 32 units)
+on 8 training and 2 test float32 sequences of 10^4 steps whose label at step
+t is whether the input 20 steps back was positive, 400 epochs of batch 2,
+learning rate 0.01, full BPTT against ``bptt_steps`` 100 (the dependency
+fits in a window) and 10 (it does not); test accuracy per step.
+
 Run::
 
     python benchmarks/bench_long.py                 # T = 1e4, 3e4, 1e5; W = 200
     python benchmarks/bench_long.py --lengths 10000 100000 --hidden 32
+    python benchmarks/bench_long.py --lengths 10000 100000 1000000 --full-up-to 100000
     python benchmarks/bench_long.py --speed
+    python benchmarks/bench_long.py --learn
 """
 
 import argparse
@@ -44,15 +54,18 @@ def _worker(estimator, T, bptt_steps, hidden):
 
     rng = np.random.default_rng(0)
     X = [rng.standard_normal((T, 1)).astype(np.float32)]
+    params = {}
     if estimator == "tagger":
         y = [(X[0][:, 0] > 0).astype(np.int64)]
         Estimator = SequenceTagger
     else:
         y = np.array([1.0])
         Estimator = RNNRegressor
+        if estimator == "attention":
+            params["readout"] = "attention"
     data_bytes = X[0].nbytes + sum(np.asarray(v).nbytes for v in y)
     est = Estimator((hidden,), cell="lstm", max_iter=1,
-                    bptt_steps=bptt_steps, random_state=0)
+                    bptt_steps=bptt_steps, random_state=0, **params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -93,17 +106,55 @@ def _speed():
                   f"{elapsed / best[None]:.1f} |", flush=True)
 
 
+def _delayed_copy(rng, n, T, delay):
+    """Label at step t: whether the input ``delay`` steps back was positive."""
+    X = [rng.standard_normal((T, 1)).astype(np.float32) for _ in range(n)]
+    y = [np.concatenate([np.zeros(delay, np.int64),
+                         (x[:-delay, 0] > 0).astype(np.int64)]) for x in X]
+    return X, y
+
+
+def _learn():
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skrnn import SequenceTagger
+
+    rng = np.random.default_rng(0)
+    X, y = _delayed_copy(rng, 8, 10_000, 20)
+    X_test, y_test = _delayed_copy(rng, 2, 10_000, 20)
+    print("| bptt_steps | test accuracy | fit time (s) |")
+    print("| --- | --- | --- |")
+    for steps in (None, 100, 10):
+        est = SequenceTagger((32,), cell="gru", bptt_steps=steps,
+                             batch_size=2, learning_rate_init=0.01,
+                             max_iter=400, n_iter_no_change=10**6,
+                             random_state=0)
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+        elapsed = time.perf_counter() - start
+        print(f"| {steps} | {est.score(X_test, y_test):.4f} | {elapsed:.0f} |",
+              flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", type=int, nargs="+",
                         default=[10_000, 30_000, 100_000])
     parser.add_argument("--bptt", type=int, default=200)
     parser.add_argument("--hidden", type=int, default=32)
+    parser.add_argument("--full-up-to", type=int, default=None,
+                        help="run full BPTT only up to this length")
     parser.add_argument("--speed", action="store_true")
+    parser.add_argument("--learn", action="store_true")
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.speed:
         _speed()
+        return
+    if args.learn:
+        _learn()
         return
     if args.worker:
         estimator, T, steps = args.worker
@@ -113,9 +164,11 @@ def main():
     print("| estimator | T | bptt_steps | traced beyond data (MiB) | "
           "traced / step (B) | peak RSS growth (MiB) |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for estimator in ("regressor", "tagger"):
+    for estimator in ("regressor", "attention", "tagger"):
         for steps in (args.bptt, None):
             for T in args.lengths:
+                if steps is None and T > (args.full_up_to or T):
+                    continue
                 out = subprocess.run(
                     [sys.executable, __file__, "--hidden", str(args.hidden),
                      "--worker", estimator, str(T), str(steps)],

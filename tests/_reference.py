@@ -327,3 +327,14 @@ def unpack(P, batch_sizes, order):
     for j, idx in enumerate(order):
         seqs[idx] = np.array(per_slot[j]).reshape(len(per_slot[j]), P.shape[1])
     return seqs
+
+
+def pool(readout, steps, w_att=None):
+    """One sequence's (T, D) top-layer states pooled, written as the definition."""
+    if readout == "mean":
+        return steps.mean(axis=0)
+    if readout == "max":
+        return steps.max(axis=0)
+    scores = steps @ w_att
+    weights = np.exp(scores - scores.max())
+    return (weights / weights.sum()) @ steps

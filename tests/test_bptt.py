@@ -221,17 +221,6 @@ def _reference_window(cell, net, params, x, h0):
     return feats @ params.W_out + params.b_out, finals
 
 
-def _reference_pool(readout, S, w_att):
-    """A pooled readout of one sequence's steps S (T, D), written out."""
-    if readout == "mean":
-        return S.mean(axis=0)
-    if readout == "max":
-        return S.max(axis=0)
-    scores = S @ w_att
-    a = np.exp(scores - scores.max())
-    return (a / a.sum()) @ S
-
-
 def _detached_states(cell, net, params, x):
     """The forward direction's state at the start of every window, at the
     current parameters: the constants the truncated gradient holds fixed."""
@@ -255,7 +244,7 @@ def _truncated_objective(cell, est, params, X, targets, detached):
                 _reference_steps(cell, net, params, x[a:a + BPTT],
                                  detached[i][a // BPTT])[0]
                 for a in range(0, x.shape[0], BPTT)])
-            F = _reference_pool(net.readout, S, params.w_att)
+            F = ref.pool(net.readout, S, params.w_att)
             Z = F[None] @ params.W_out + params.b_out
             loss += est._loss.loss_gradient(Z, targets[i:i + 1],
                                             np.full(1, 1.0 / len(X)))[0]

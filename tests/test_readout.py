@@ -4,6 +4,7 @@ chunked statistics, and learning where the readout matters."""
 import itertools
 import warnings
 
+import _reference as ref
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -48,17 +49,6 @@ def _copy_recurrent(src_net, src, dst_net, dst):
             b[key][...] = a[key]
 
 
-def _pool_by_hand(readout, steps, w_att):
-    """One sequence's (T, D) top-layer states pooled, written as the definition."""
-    if readout == "mean":
-        return steps.mean(axis=0)
-    if readout == "max":
-        return steps.max(axis=0)
-    scores = steps @ w_att
-    weights = np.exp(scores - scores.max())
-    return (weights / weights.sum()) @ steps
-
-
 @pytest.mark.parametrize("readout, cell, n_layers, bidirectional", GRID, ids=GRID_IDS)
 def test_pooled_features_match_reference(rng, readout, cell, n_layers,
                                          bidirectional):
@@ -82,7 +72,7 @@ def test_pooled_features_match_reference(rng, readout, cell, n_layers,
                                         Workspace(np.float64))
     params = net.views(flat)
     expected = np.stack([
-        _pool_by_hand(readout, S[seqs.offsets[i]:seqs.offsets[i + 1]], params.w_att)
+        ref.pool(readout, S[seqs.offsets[i]:seqs.offsets[i + 1]], params.w_att)
         for i in batch.order]) @ params.W_out + params.b_out
     Z_train = net.forward(params, batch, Workspace(np.float64))
     Z_predict = net.predict(params, batch, Workspace(np.float64))
