@@ -321,51 +321,6 @@ default=None
         Value returned for a division by zero."""
 
 
-def flat_f1_score(
-    y_true,
-    y_pred,
-    *,
-    labels=None,
-    pos_label=1,
-    average="binary",
-    sample_weight=None,
-    zero_division="warn",
-):
-    return _on_flat_steps(f1_score, y_true, y_pred, sample_weight,
-                          labels=labels, pos_label=pos_label, average=average,
-                          zero_division=zero_division)
-
-
-def flat_precision_score(
-    y_true,
-    y_pred,
-    *,
-    labels=None,
-    pos_label=1,
-    average="binary",
-    sample_weight=None,
-    zero_division="warn",
-):
-    return _on_flat_steps(precision_score, y_true, y_pred, sample_weight,
-                          labels=labels, pos_label=pos_label, average=average,
-                          zero_division=zero_division)
-
-
-def flat_recall_score(
-    y_true,
-    y_pred,
-    *,
-    labels=None,
-    pos_label=1,
-    average="binary",
-    sample_weight=None,
-    zero_division="warn",
-):
-    return _on_flat_steps(recall_score, y_true, y_pred, sample_weight,
-                          labels=labels, pos_label=pos_label, average=average,
-                          zero_division=zero_division)
-
-
 def _averaged_doc(what, sklearn_name, example):
     return f"""{what} over all time steps of all sequences.
 
@@ -393,15 +348,25 @@ def _averaged_doc(what, sklearn_name, example):
     """
 
 
-flat_f1_score.__doc__ = _averaged_doc(
-    "F1 score", "f1_score", ("flat_f1_score", "0.8222")
-)
-flat_precision_score.__doc__ = _averaged_doc(
-    "Precision", "precision_score", ("flat_precision_score", "0.8889")
-)
-flat_recall_score.__doc__ = _averaged_doc(
-    "Recall", "recall_score", ("flat_recall_score", "0.8333")
-)
+def _flat_averaged(score, name, what, example):
+    """The flat (over all steps) version of an averaged sklearn score."""
+    def flat(y_true, y_pred, *, labels=None, pos_label=1, average="binary",
+             sample_weight=None, zero_division="warn"):
+        return _on_flat_steps(score, y_true, y_pred, sample_weight,
+                              labels=labels, pos_label=pos_label,
+                              average=average, zero_division=zero_division)
+
+    # Named as the module attribute, so that pickle and the docs find it.
+    flat.__name__ = flat.__qualname__ = name
+    flat.__doc__ = _averaged_doc(what, score.__name__, (name, example))
+    return flat
+
+
+flat_f1_score = _flat_averaged(f1_score, "flat_f1_score", "F1 score", "0.8222")
+flat_precision_score = _flat_averaged(precision_score, "flat_precision_score",
+                                      "Precision", "0.8889")
+flat_recall_score = _flat_averaged(recall_score, "flat_recall_score", "Recall",
+                                   "0.8333")
 
 
 def flat_classification_report(
