@@ -1,16 +1,13 @@
 """The estimator base: validation, initialisation, the epoch loop and prediction."""
 
 import inspect
-import threading
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
-from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.optimize
-import threadpoolctl
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -21,7 +18,6 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
-from threadpoolctl import ThreadpoolController
 
 from . import __version__, _readout
 from ._kernels._pack import packed_gather
@@ -31,60 +27,11 @@ from ._packing import PackedBatch, minibatch_indices, predict_batches
 from ._progress import EpochProgress
 from ._sequences import Sequences, check_sequences, check_step_features
 from ._state import RecurrentState
+from ._threads import Threads, single_threaded_blas
 
-_BLAS_LOCK = threading.Lock()
-_BLAS_STATE = {"controller": None, "limiter": None, "users": 0}
-
-
-def _release_openblas_control():
-    """Let the calling thread set OpenBLAS's thread count.
-
-    A pthreads OpenBLAS has one process-wide pool, so threadpoolctl lets only
-    one "controlling" thread change it and silently ignores the others. Our
-    limit is process-wide and reference-counted under _BLAS_LOCK, and may be
-    set by one thread and restored by another (a joblib worker), so control
-    is released around both; otherwise fits in worker threads ran a
-    multi-threaded BLAS, oversubscribed and no longer equal to serial fits.
-    """
-    controller = getattr(threadpoolctl, "OpenBLASController", None)
-    clear = getattr(controller, "clear_controlling_thread", None)
-    if clear is not None:
-        clear(force=True)
-
-
-@contextmanager
-def _single_threaded_blas():
-    """Context in which BLAS runs on one thread.
-
-    The recurrent loop alternates small products with gate arithmetic; idle
-    BLAS worker threads spinning between the products slowed a fit of the
-    Japanese Vowels quick start fifty-fold on 2 cores. Parallelism comes from
-    running fits side by side instead (joblib, whose threads the kernels do
-    not block because they release the GIL).
-
-    The limit is process-wide, so concurrent fits and predicts share one: the
-    first to enter sets it and the last to leave restores the original
-    thread counts, whatever order the threads finish in.
-    """
-    with _BLAS_LOCK:
-        if _BLAS_STATE["users"] == 0:
-            if _BLAS_STATE["controller"] is None:
-                _BLAS_STATE["controller"] = ThreadpoolController()
-            _release_openblas_control()
-            _BLAS_STATE["limiter"] = _BLAS_STATE["controller"].limit(
-                limits=1, user_api="blas")
-            _release_openblas_control()
-        _BLAS_STATE["users"] += 1
-    try:
-        yield
-    finally:
-        with _BLAS_LOCK:
-            _BLAS_STATE["users"] -= 1
-            if _BLAS_STATE["users"] == 0:
-                _release_openblas_control()
-                _BLAS_STATE["limiter"].restore_original_limits()
-                _BLAS_STATE["limiter"] = None
-                _release_openblas_control()
+# Sequences per shard of a training minibatch: the plan of work that n_jobs
+# threads share, fixed so that every n_jobs gives the same fit.
+_SHARD_SEQUENCES = 16
 
 
 def sequence_weights(sample_weight, lengths, per_step, sequences_name=None):
@@ -274,6 +221,8 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Interval(Integral, None, -1, closed="right"),
+                   Interval(Integral, 1, None, closed="left"), None],
     }
 
     def __init__(
@@ -308,6 +257,7 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        n_jobs=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.cell = cell
@@ -338,6 +288,7 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.n_jobs = n_jobs
 
     # -- subclass hooks --------------------------------------------------
 
@@ -514,7 +465,7 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 n_features=seqs.n_features, hidden_layer_sizes=hidden,
                 bidirectional=self.bidirectional, n_outputs=self.n_outputs_,
                 per_step=self._per_step, readout=self._readout())
-            with _single_threaded_blas():
+            with single_threaded_blas():
                 # The orthogonal initialisation's QR is BLAS work too.
                 self._params = self._network.init_params(rng, seqs.dtype)
             self._optimizer = None
@@ -537,7 +488,7 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
 
         # Overflow is caught explicitly (a non-finite loss stops training with
         # a clear error), so numpy's own overflow warnings would only be noise.
-        with _single_threaded_blas(), np.errstate(over="ignore", invalid="ignore"):
+        with single_threaded_blas(), np.errstate(over="ignore", invalid="ignore"):
             if self.solver == "lbfgs":
                 self._fit_lbfgs(seqs, targets, weights)
             else:
@@ -575,11 +526,26 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         return self._loss.loss_gradient(Z, targets[rows],
                                         weights[rows] / weight_total)
 
+    def _truncated_weight_total(self, seqs, weights, idx, bptt_steps):
+        """The weight of the rows the windows of ``idx`` read, summed window
+        by window as the full pass sums its packed rows."""
+        lengths = seqs.offsets[idx + 1] - seqs.offsets[idx]
+        by_length = np.argsort(-lengths, kind="stable")
+        if not self._per_step:
+            return weights[idx[by_length]].sum()
+        starts, lengths = seqs.offsets[idx[by_length]], lengths[by_length]
+        total = 0.0
+        for k in range(int(-(-lengths[0] // bptt_steps))):
+            total += weights[_packed_window_rows(starts, lengths, k,
+                                                 bptt_steps)].sum()
+        return total
+
     def _truncated_loss_grad(self, seqs, targets, weights, idx, params, grad,
                              ws, bptt_steps, dropout=0.0, rng=None,
-                             recurrent_dropout=0.0):
+                             recurrent_dropout=0.0, weight_total=None):
         """Truncated BPTT of the minibatch ``idx``: (loss, weight_total), its
         gradient written into ``grad``; None if the minibatch weighs nothing.
+        A shard of a minibatch is passed the minibatch's ``weight_total``.
 
         Each sequence is cut into consecutive windows of ``bptt_steps`` steps
         (the last may be shorter). Window k of every sequence long enough is
@@ -616,14 +582,9 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         order, lengths = idx[by_length], lengths[by_length]
         starts = offsets[order]
         n_windows = -(-lengths // bptt_steps)
-        if self._per_step:
-            # Summed window by window, as the full pass sums its packed rows.
-            weight_total = 0.0
-            for k in range(int(n_windows[0])):
-                weight_total += weights[
-                    _packed_window_rows(starts, lengths, k, bptt_steps)].sum()
-        else:
-            weight_total = weights[order].sum()
+        if weight_total is None:
+            weight_total = self._truncated_weight_total(seqs, weights, idx,
+                                                        bptt_steps)
         if weight_total <= 0:
             return None
         masks = None
@@ -810,11 +771,98 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         grad[: self._network.n_weights] += (self.alpha / weight_total) * weights
         return 0.5 * self.alpha * float(weights @ weights) / weight_total
 
+    def _shards(self, seqs, idx):
+        """The fixed plan of a minibatch: shards of at most _SHARD_SEQUENCES
+        sequences, dealt in order of length so the shards' lengths match."""
+        k = -(-idx.shape[0] // _SHARD_SEQUENCES)
+        if k == 1:
+            return [idx]
+        lengths = seqs.offsets[idx + 1] - seqs.offsets[idx]
+        by_length = idx[np.argsort(-lengths, kind="stable")]
+        return [by_length[j::k] for j in range(k)]
+
+    def _shard_weight_total(self, seqs, weights, idx):
+        """The weight of a shard's rows, summed as its loss pass sums them."""
+        if self.bptt_steps is not None:
+            return self._truncated_weight_total(seqs, weights, idx,
+                                                self.bptt_steps)
+        return weights[self._batch_rows(PackedBatch(seqs, idx))].sum()
+
+    def _step_loss_grad(self, seqs, targets, weights, idx, params, grad,
+                        shards, rng, threads):
+        """(loss, weight_total) of the minibatch ``idx``, its gradient written
+        into ``grad``; None if it weighs nothing.
+
+        The minibatch's shards (:meth:`_shards`) run on ``threads``, each
+        into its own work space and gradient (``shards``: a dict of both by
+        shard number, kept across minibatches), summed in shard order; with
+        dropout each shard draws from a generator seeded from ``rng``, so the
+        result does not depend on the threads.
+        """
+        plan = self._shards(seqs, idx)
+        dropout, recurrent = self.dropout, self.recurrent_dropout
+        if len(plan) == 1:
+            ws, _ = self._shard_buffers(shards, 0, grad)
+            if self.bptt_steps is not None:
+                return self._truncated_loss_grad(
+                    seqs, targets, weights, idx, params, grad, ws,
+                    self.bptt_steps, dropout, rng, recurrent)
+            batch = PackedBatch(seqs, idx)
+            weight_total = weights[self._batch_rows(batch)].sum()
+            if weight_total <= 0:
+                return None
+            return self._minibatch_loss_grad(
+                seqs, targets, weights, batch, params, grad, ws, weight_total,
+                dropout, rng, recurrent), weight_total
+        weight_total = 0.0
+        for part in plan:
+            weight_total += self._shard_weight_total(seqs, weights, part)
+        if weight_total <= 0:
+            return None
+        rngs = [None] * len(plan)
+        if dropout > 0 or recurrent > 0:
+            rngs = [np.random.RandomState(seed) for seed in
+                    rng.randint(np.iinfo(np.int32).max, size=len(plan))]
+
+        def run(j):
+            ws, shard_grad = self._shard_buffers(shards, j, grad)
+            if self.bptt_steps is not None:
+                return self._truncated_loss_grad(
+                    seqs, targets, weights, plan[j], params, shard_grad, ws,
+                    self.bptt_steps, dropout, rngs[j], recurrent,
+                    weight_total=weight_total)[0]
+            return self._minibatch_loss_grad(
+                seqs, targets, weights, PackedBatch(seqs, plan[j]), params,
+                shard_grad, ws, weight_total, dropout, rngs[j], recurrent)
+
+        losses = threads.map(run, range(len(plan)))
+        grad[...] = shards[0][1]
+        for j in range(1, len(plan)):
+            grad += shards[j][1]
+        loss = 0.0
+        for value in losses:
+            loss += value
+        return loss, weight_total
+
+    @staticmethod
+    def _shard_buffers(shards, j, grad):
+        """Shard j's work space and gradient (shard 0 of a one-shard
+        minibatch writes into ``grad`` itself)."""
+        if j not in shards:
+            shards[j] = (Workspace(grad.dtype), np.zeros_like(grad))
+        return shards[j]
+
     def _fit_stochastic(self, seqs, targets, weights, rng, incremental,
                         validation):
+        with Threads(self.n_jobs) as threads:
+            self._fit_stochastic_on(seqs, targets, weights, rng, incremental,
+                                    validation, threads)
+
+    def _fit_stochastic_on(self, seqs, targets, weights, rng, incremental,
+                           validation, threads):
         params = self._params
         grad = np.zeros_like(params)
-        ws = Workspace(params.dtype)
+        shards = {}
         if self._optimizer is None or not (self.warm_start or incremental):
             if self.solver == "sgd":
                 self._optimizer = SGD(
@@ -863,24 +911,12 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                                           rng if self.shuffle else None)
                 order = EpochProgress(order, n_train, self.verbose, self.n_iter_ + 1)
                 for b, idx in enumerate(order):
-                    if self.bptt_steps is None:
-                        batch = PackedBatch(train_seqs, idx)
-                        weight_total = train_weights[
-                            self._batch_rows(batch)].sum()
-                        if weight_total <= 0:
-                            continue
-                        loss = self._minibatch_loss_grad(
-                            train_seqs, train_targets, train_weights, batch,
-                            params, grad, ws, weight_total, self.dropout, rng,
-                            self.recurrent_dropout)
-                    else:
-                        result = self._truncated_loss_grad(
-                            train_seqs, train_targets, train_weights, idx,
-                            params, grad, ws, self.bptt_steps, self.dropout,
-                            rng, self.recurrent_dropout)
-                        if result is None:
-                            continue
-                        loss, weight_total = result
+                    result = self._step_loss_grad(
+                        train_seqs, train_targets, train_weights, idx, params,
+                        grad, shards, rng, threads)
+                    if result is None:
+                        continue
+                    loss, weight_total = result
                     loss += self._regularize(params, grad, weight_total)
                     grad_norm = float(np.sqrt(grad @ grad))
                     if not (np.isfinite(loss) and np.isfinite(grad_norm)):
@@ -973,23 +1009,38 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         print(line, flush=True)
 
     def _fit_lbfgs(self, seqs, targets, weights):
+        with Threads(self.n_jobs) as threads:
+            self._fit_lbfgs_on(seqs, targets, weights, threads)
+
+    def _fit_lbfgs_on(self, seqs, targets, weights, threads):
         params = self._params
         n_params = params.shape[0]
         grad = np.zeros_like(params)
         total = np.zeros(n_params, dtype=np.float64)
-        ws = Workspace(params.dtype)
         batches = [PackedBatch(seqs, idx) for idx in predict_batches(seqs.lengths)]
         weight_total = weights.sum()
         initial = params.copy()
+        # Blocks run in waves of one per thread, each into a gradient of its
+        # own, summed in block order: the same sum whatever the threads.
+        wave = threads.size
+        spaces = [(Workspace(params.dtype), np.zeros_like(params))
+                  for _ in range(min(wave, len(batches)))]
+
+        def block(j):
+            ws, block_grad = spaces[j % wave]
+            return self._minibatch_loss_grad(seqs, targets, weights, batches[j],
+                                             params, block_grad, ws,
+                                             weight_total)
 
         def loss_grad(flat):
             params[...] = flat
             total.fill(0)
             loss = 0.0
-            for batch in batches:
-                loss += self._minibatch_loss_grad(seqs, targets, weights, batch,
-                                                  params, grad, ws, weight_total)
-                np.add(total, grad, out=total)
+            for first in range(0, len(batches), wave):
+                wave_blocks = range(first, min(first + wave, len(batches)))
+                for j, value in zip(wave_blocks, threads.map(block, wave_blocks)):
+                    loss += value
+                    np.add(total, spaces[j % wave][1], out=total)
             grad[...] = 0
             loss += self._regularize(params, grad, weight_total)
             np.add(total, grad, out=total)
@@ -1127,7 +1178,6 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         """
         net = self._network
         params = net.views(self._params)
-        ws = Workspace(self._params.dtype)
         rows = seqs.n_steps if self._per_step else seqs.n_sequences
         out = np.empty((rows, self.n_outputs_), dtype=self._params.dtype)
         final = None
@@ -1139,10 +1189,13 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 if initial_state is None
                 else initial_state[np.arange(seqs.n_sequences)])
         nonempty = np.flatnonzero(seqs.lengths > 0)
-        with _single_threaded_blas():
-            max_steps = net.steps_per_batch(itemsize=self._params.dtype.itemsize)
-            lengths = seqs.lengths[nonempty]
-            for idx in predict_batches(lengths, max_steps):
+        max_steps = net.steps_per_batch(itemsize=self._params.dtype.itemsize)
+        lengths = seqs.lengths[nonempty]
+
+        def run(idx):
+            # Each block writes its own rows of out and final.
+            ws = spaces.get()
+            try:
                 members = nonempty[idx]
                 if lengths[idx[0]] > max_steps and net.n_directions == 1:
                     # One sequence longer than the budget: in chunks of time,
@@ -1151,11 +1204,17 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                     # needs the whole sequence at once).
                     self._predict_in_chunks(seqs, int(members[0]), max_steps,
                                             params, ws, out, initial_state, final)
-                    continue
+                    return
                 batch = PackedBatch(seqs, members)
                 Z = self._predict_batch(batch, params, ws, batch.order,
                                         initial_state, final)
                 out[batch.gather if self._per_step else batch.order] = Z
+            finally:
+                spaces.put(ws)
+
+        with single_threaded_blas(), Threads(self.n_jobs) as threads:
+            spaces = threads.slots(lambda: Workspace(self._params.dtype))
+            threads.map(run, predict_batches(lengths, max_steps))
         return out, final
 
     def _predict_batch(self, batch, params, ws, rows, initial_state, final):

@@ -104,7 +104,20 @@ _PARAMETERS_DOC = """
     n_iter_no_change : int, default=10
         Epochs without improvement of at least ``tol`` before stopping.
     max_fun : int, default=15000
-        Maximum loss evaluations of the 'lbfgs' solver."""
+        Maximum loss evaluations of the 'lbfgs' solver.
+    n_jobs : int, default=None
+        Threads that one ``fit``, ``partial_fit``, ``predict`` (and the
+        methods built on it) runs on: None means 1 unless in a
+        :obj:`joblib.parallel_backend` context, -1 all cores, as in
+        scikit-learn. Never more than the cores the process may use
+        (its CPU affinity, capped by ``OMP_NUM_THREADS`` where set, as
+        joblib sets it in the workers of a parallel search), counting the
+        threads other skrnn calls of the process already run. Training
+        splits each minibatch of more than 16 sequences into shards of at
+        most 16 (sequences of like lengths spread over the shards), whose
+        gradients are summed in a fixed order; prediction runs its blocks
+        of sequences in parallel. The plan does not depend on ``n_jobs``,
+        so any ``n_jobs`` gives bit-identical fits and predictions."""
 
 _READOUT_DOC = """
     readout : {'last', 'mean', 'max', 'attention'}, default='last'

@@ -1,0 +1,136 @@
+"""Threads: BLAS pinned to one thread, and the worker threads of ``n_jobs``."""
+
+import os
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import threadpoolctl
+from joblib import effective_n_jobs
+from threadpoolctl import ThreadpoolController
+
+_BLAS_LOCK = threading.Lock()
+_BLAS_STATE = {"controller": None, "limiter": None, "users": 0}
+
+
+def _release_openblas_control():
+    """Let the calling thread set OpenBLAS's thread count.
+
+    A pthreads OpenBLAS has one process-wide pool, so threadpoolctl lets only
+    one "controlling" thread change it and silently ignores the others. Our
+    limit is process-wide and reference-counted under _BLAS_LOCK, and may be
+    set by one thread and restored by another (a joblib worker), so control
+    is released around both; otherwise fits in worker threads ran a
+    multi-threaded BLAS, oversubscribed and no longer equal to serial fits.
+    """
+    controller = getattr(threadpoolctl, "OpenBLASController", None)
+    clear = getattr(controller, "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
+
+
+@contextmanager
+def single_threaded_blas():
+    """Context in which BLAS runs on one thread.
+
+    The recurrent loop alternates small products with gate arithmetic; idle
+    BLAS worker threads spinning between the products slowed a fit of the
+    Japanese Vowels quick start fifty-fold on 2 cores. Parallelism comes from
+    running fits side by side instead (joblib, whose threads the kernels do
+    not block because they release the GIL).
+
+    The limit is process-wide, so concurrent fits and predicts share one: the
+    first to enter sets it and the last to leave restores the original
+    thread counts, whatever order the threads finish in.
+    """
+    with _BLAS_LOCK:
+        if _BLAS_STATE["users"] == 0:
+            if _BLAS_STATE["controller"] is None:
+                _BLAS_STATE["controller"] = ThreadpoolController()
+            _release_openblas_control()
+            _BLAS_STATE["limiter"] = _BLAS_STATE["controller"].limit(
+                limits=1, user_api="blas")
+            _release_openblas_control()
+        _BLAS_STATE["users"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_STATE["users"] -= 1
+            if _BLAS_STATE["users"] == 0:
+                _release_openblas_control()
+                _BLAS_STATE["limiter"].restore_original_limits()
+                _BLAS_STATE["limiter"] = None
+                _release_openblas_control()
+
+
+# Worker threads every fit and predict of this process hold, so that fits run
+# side by side (joblib's threading backend) never hold more than the cores.
+_BUDGET_LOCK = threading.Lock()
+_BUDGET = {"in_use": 0}
+
+
+def available_cpus():
+    """The cores this process may use: its CPU affinity, capped by
+    ``OMP_NUM_THREADS`` where set (joblib sets it in the worker processes of
+    a parallel search to cores // workers)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        n = os.cpu_count() or 1
+    try:
+        cap = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        cap = 0
+    return max(1, min(n, cap) if cap > 0 else n)
+
+
+def n_threads(n_jobs):
+    """Threads for ``n_jobs`` (scikit-learn's meaning), at most the cores."""
+    return max(1, min(effective_n_jobs(n_jobs), available_cpus()))
+
+
+class Threads:
+    """Up to ``n_threads(n_jobs)`` threads, fewer if other fits and predicts
+    of the process already hold the cores (the calling thread counts as one).
+
+    ``map(fn, items)`` runs ``fn`` on every item and returns the results in
+    the items' order; ``slots(make)`` is a pool of per-task resources (work
+    spaces), one per thread, that a task takes and gives back.
+    Use as a context manager; the threads are released on exit.
+    """
+
+    def __init__(self, n_jobs):
+        self._wanted = n_threads(n_jobs)
+        self.size = 1
+        self._executor = None
+
+    def __enter__(self):
+        with _BUDGET_LOCK:
+            free = available_cpus() - _BUDGET["in_use"]
+            self.size = max(1, min(self._wanted, free))
+            _BUDGET["in_use"] += self.size
+        if self.size > 1:
+            self._executor = ThreadPoolExecutor(self.size,
+                                                thread_name_prefix="skrnn")
+        return self
+
+    def __exit__(self, *exc):
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
+        with _BUDGET_LOCK:
+            _BUDGET["in_use"] -= self.size
+        return False
+
+    def map(self, fn, items):
+        if self._executor is None or len(items) < 2:
+            return [fn(item) for item in items]
+        return list(self._executor.map(fn, items))
+
+    def slots(self, make):
+        pool = queue.SimpleQueue()
+        for _ in range(self.size):
+            pool.put(make())
+        return pool
