@@ -781,13 +781,6 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
         by_length = idx[np.argsort(-lengths, kind="stable")]
         return [by_length[j::k] for j in range(k)]
 
-    def _shard_weight_total(self, seqs, weights, idx):
-        """The weight of a shard's rows, summed as its loss pass sums them."""
-        if self.bptt_steps is not None:
-            return self._truncated_weight_total(seqs, weights, idx,
-                                                self.bptt_steps)
-        return weights[self._batch_rows(PackedBatch(seqs, idx))].sum()
-
     def _step_loss_grad(self, seqs, targets, weights, idx, params, grad,
                         shards, rng, threads):
         """(loss, weight_total) of the minibatch ``idx``, its gradient written
@@ -814,9 +807,15 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
             return self._minibatch_loss_grad(
                 seqs, targets, weights, batch, params, grad, ws, weight_total,
                 dropout, rng, recurrent), weight_total
+        batches = [None] * len(plan)
         weight_total = 0.0
-        for part in plan:
-            weight_total += self._shard_weight_total(seqs, weights, part)
+        for j, part in enumerate(plan):
+            if self.bptt_steps is None:
+                batches[j] = PackedBatch(seqs, part)
+                weight_total += weights[self._batch_rows(batches[j])].sum()
+            else:
+                weight_total += self._truncated_weight_total(
+                    seqs, weights, part, self.bptt_steps)
         if weight_total <= 0:
             return None
         rngs = [None] * len(plan)
@@ -832,8 +831,8 @@ class BaseRNN(BaseEstimator, metaclass=ABCMeta):
                     self.bptt_steps, dropout, rngs[j], recurrent,
                     weight_total=weight_total)[0]
             return self._minibatch_loss_grad(
-                seqs, targets, weights, PackedBatch(seqs, plan[j]), params,
-                shard_grad, ws, weight_total, dropout, rngs[j], recurrent)
+                seqs, targets, weights, batches[j], params, shard_grad, ws,
+                weight_total, dropout, rngs[j], recurrent)
 
         losses = threads.map(run, range(len(plan)))
         grad[...] = shards[0][1]
