@@ -20,8 +20,9 @@ from skrnn import (
     SequenceRegressor,
     SequenceTagger,
     SequenceTranscriber,
-    _base,
+    _predicting,
     _threads,
+    _training,
 )
 from skrnn._network import RecurrentNetwork
 
@@ -58,9 +59,11 @@ def small_blocks(monkeypatch):
     of time), so that the threads share out real work on small data."""
     monkeypatch.setattr(RecurrentNetwork, "steps_per_batch",
                         lambda self, itemsize=4: 40)
-    original = _base.predict_batches
-    monkeypatch.setattr(_base, "predict_batches",
-                        lambda lengths, max_steps=40: original(lengths, max_steps))
+    original = _predicting.predict_batches
+    for module in (_predicting, _training):
+        monkeypatch.setattr(module, "predict_batches",
+                            lambda lengths, max_steps=40: original(lengths,
+                                                                   max_steps))
 
 
 @pytest.fixture
