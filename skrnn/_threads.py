@@ -34,11 +34,11 @@ def _release_openblas_control():
 def single_threaded_blas():
     """Context in which BLAS runs on one thread.
 
-    The recurrent loop alternates small products with gate arithmetic; idle
-    BLAS worker threads spinning between the products slowed a fit of the
-    Japanese Vowels quick start fifty-fold on 2 cores. Parallelism comes from
-    running fits side by side instead (joblib, whose threads the kernels do
-    not block because they release the GIL).
+    The recurrent loop alternates small products with gate arithmetic, and
+    idle BLAS worker threads spinning between the products slow it many-fold.
+    Parallelism comes from skrnn's own threads (:class:`Threads`, over shards
+    and blocks of sequences) and from fits side by side (joblib), which the
+    kernels do not block because they release the GIL.
 
     The limit is process-wide, so concurrent fits and predicts share one: the
     first to enter sets it and the last to leave restores the original
