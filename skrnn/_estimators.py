@@ -69,8 +69,8 @@ _PARAMETERS_DOC = """
         step and feature. float32, what PyTorch and Keras train in, is about
         twice as fast; 'float64' gives exact gradients, for tiny problems and
         for checking against a reference. Outputs users read (probabilities,
-        regression values) are float64 arrays either way. A warm start
-        needs the dtype of the previous fit.
+        regression values) are float64 arrays either way. 'lbfgs' computes
+        in it too. A warm start needs the dtype of the previous fit.
     solver : {'adam', 'sgd', 'lbfgs'}, default='adam'
         The optimiser; 'lbfgs' is full-batch L-BFGS-B on the flat parameters.
     alpha : float, default=1e-4

@@ -522,6 +522,18 @@ def test_generate_in_float32_equals_rereading_to_float32_round_off(cell, rng):
                     atol=1e-6)
 
 
+def test_generate_refuses_future_exog_too_large_for_float32(rng):
+    table = rng.standard_normal((50, 2))
+    exog = rng.standard_normal((50, 1))
+    model = _next_step_model([table[:25], table[25:]],
+                             exog=[exog[:25], exog[25:]], dtype="float32")
+    future = exog[:14].copy()
+    future[12, 0] = 1e39  # read only by the kernel, at forecast step 3
+    with pytest.raises(ValueError, match=r"^Input exog holds 1e\+39 \(sequence "
+                       r"0, time step 12, feature 0\), too large for float32"):
+        generate(model, table[:10], 4, exog=future)
+
+
 def test_generate_many_multivariate_histories_with_exog(rng):
     table = rng.standard_normal((50, 2))
     exog = rng.standard_normal((50, 1))
