@@ -56,8 +56,18 @@ the input and recurrent products (forward and both backward products) divided
 by the whole training time, a lower bound on the rate of the products alone.
 
 ``--float64`` adds a ``skrnn-float64`` run of every configuration, the same
-fit on the data cast to float64 (so skrnn computes in float64), and a table of
-its throughputs over the float32 run's, with the target of the kernel issue.
+fit on the data cast to float64 with ``dtype="float64"`` (so skrnn computes in
+float64), and a table of its throughputs over the float32 run's, with the
+target of the kernel issue. The ``skrnn`` run passes ``dtype="float32"``.
+
+``--as-users-run`` measures both libraries as their users run them: skrnn
+gets the data as float64 NumPy arrays and its default parameters (so it
+computes in its default float32, on one thread), PyTorch runs with its
+default thread count (no ``--threads`` limit) on float32 tensors, the faster
+of packed and padded. The sides alternate (the order of the implementations
+is reversed every other round) and every figure is the median of
+``--repeat`` runs (3 unless given), as other work on the machine comes and
+goes; the ratio table is the same.
 
 ``--linearity`` instead fits skrnn on N and 4N sequences with the same
 settings and prints the ratio of the fit times (expected 3.5..4.5).
@@ -194,14 +204,16 @@ def gemm_flops_per_step(cell, hidden, backward):
 # -- skrnn --------------------------------------------------------------------
 
 
-def skrnn_classifier(cell, hidden, epochs):
+def skrnn_classifier(cell, hidden, epochs, dtype=None):
+    """The benchmark's RNNClassifier; ``dtype=None`` leaves skrnn's default."""
     from skrnn import RNNClassifier
 
+    precision = {} if dtype is None else {"dtype": dtype}
     return RNNClassifier(
         hidden_layer_sizes=(hidden,), cell=cell, batch_size=BATCH_SIZE,
         max_iter=epochs, solver="adam", learning_rate_init=LEARNING_RATE,
         clip_norm=None, alpha=0, tol=0, n_iter_no_change=10**9,
-        random_state=SEED, shuffle=True)
+        random_state=SEED, shuffle=True, **precision)
 
 
 def fit_quietly(clf, X, y):
@@ -213,9 +225,9 @@ def fit_quietly(clf, X, y):
         return clf.fit(X, y)
 
 
-def skrnn_run(X, y, cell, hidden, epochs):
+def skrnn_run(X, y, cell, hidden, epochs, dtype=None):
     """skrnn's timed training function and the maker of its prediction function."""
-    clf = skrnn_classifier(cell, hidden, epochs)
+    clf = skrnn_classifier(cell, hidden, epochs, dtype)
 
     def prediction():
         return lambda: clf.predict(X)
@@ -333,23 +345,31 @@ def run_worker(spec):
     """
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(spec["threads"])
+    # threads None: each library's own default, as its users run it.
+    if spec["threads"] is not None:
+        threadpool_limits(spec["threads"])
     # Import the library before the memory baseline.
     if spec["mode"].startswith("skrnn"):
         kernels = skrnn_kernels()
     else:
         import torch
 
-        torch.set_num_threads(spec["threads"])
+        if spec["threads"] is not None:
+            torch.set_num_threads(spec["threads"])
         kernels = None
+    threads = None if kernels else torch.get_num_threads()
     X, y = make_data(spec["n_sequences"])
-    if spec["mode"] == "skrnn-float64":
+    # A scikit-learn user's arrays are NumPy's default float64.
+    if spec["mode"] == "skrnn-float64" or spec.get("as_users"):
         X = [x.astype(np.float64) for x in X]
+    dtype = {"skrnn": "float32", "skrnn-float64": "float64"}.get(spec["mode"])
+    if spec.get("as_users"):
+        dtype = None
 
     baseline, lowered = memory_baseline()
     args = (X, y, spec["cell"], spec["hidden"], spec["epochs"])
     if spec["mode"].startswith("skrnn"):
-        train, prediction = skrnn_run(*args)
+        train, prediction = skrnn_run(*args, dtype)
     else:
         train, prediction = torch_run(*args, packed=spec["mode"] == "torch-packed")
     _, train_seconds, train_cpu = timed(train)
@@ -363,13 +383,14 @@ def run_worker(spec):
         "train_memory_mib": train_memory, "predict_seconds": predict_seconds,
         "predict_cpu_seconds": predict_cpu, "predict_memory_mib": predict_memory,
         "accuracy": float(np.mean(predicted == y)), "steps": total_steps(X),
-        "peak_lowered": lowered, "kernels": kernels}))
+        "peak_lowered": lowered, "kernels": kernels, "torch_threads": threads}))
 
 
 def run_in_subprocess(spec):
     """Run one configuration in a fresh interpreter and return its measurements."""
     env = dict(os.environ)
-    env.update({name: str(spec["threads"]) for name in THREAD_VARIABLES})
+    if spec["threads"] is not None:
+        env.update({name: str(spec["threads"]) for name in THREAD_VARIABLES})
     completed = subprocess.run(
         [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec)],
         capture_output=True, text=True, env=env, check=False)
@@ -379,12 +400,13 @@ def run_in_subprocess(spec):
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def best_of(runs):
-    """Combine repeated runs: the least of every time and memory figure."""
+def best_of(runs, combine=min):
+    """Combine repeated runs: the least (or ``combine``) of every time and
+    memory figure."""
     best = dict(runs[0])
     for key in best:
         if key.endswith(("seconds", "mib")):
-            best[key] = min(run[key] for run in runs)
+            best[key] = float(combine([run[key] for run in runs]))
     builds = sorted({str(run["kernels"]) for run in runs})
     if len(builds) > 1:
         best["kernels"] = " + ".join(builds)
@@ -644,11 +666,13 @@ def parse_args(argv=None):
                         help="hidden sizes (default 16 64 256; 16 64 with --quick)")
     parser.add_argument("--epochs", type=positive_int, default=1,
                         help="training epochs on every side (default 1)")
-    parser.add_argument("--threads", type=positive_int, default=1,
-                        help="torch threads and BLAS/OpenMP thread limit (default 1)")
-    parser.add_argument("--repeat", type=positive_int, default=1,
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="torch threads and BLAS/OpenMP thread limit "
+                        "(default 1; each library's own with --as-users-run)")
+    parser.add_argument("--repeat", type=positive_int, default=None,
                         help="fresh runs per configuration; the tables keep the "
-                        "least time and memory of each (default 1)")
+                        "least time and memory of each (default 1), or with "
+                        "--as-users-run the median (default 3)")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke run: N={N_SEQUENCES_QUICK}, H in 16 64")
     parser.add_argument("--markdown", action="store_true",
@@ -658,11 +682,25 @@ def parse_args(argv=None):
     parser.add_argument("--float64", action="store_true",
                         help="also fit skrnn on the data as float64 and print "
                         "float64 / float32 throughput")
+    parser.add_argument("--as-users-run", action="store_true",
+                        help="skrnn's defaults on float64 arrays against PyTorch's "
+                        "default threads on float32 tensors; sides alternate, "
+                        "medians of --repeat runs")
     parser.add_argument("--linearity", action="store_true",
                         help="only fit skrnn on N and 4N sequences and print the "
                         "ratio of the fit times")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.as_users_run and (args.float64 or args.linearity):
+        parser.error("--as-users-run runs skrnn's defaults only; it cannot be "
+                     "combined with --float64 or --linearity")
+    if args.as_users_run and args.threads is not None:
+        parser.error("--as-users-run runs each library with its default "
+                     "threads; --threads does not apply")
+    if args.repeat is None:
+        args.repeat = 3 if args.as_users_run else 1
+    if args.threads is None and not args.as_users_run:
+        args.threads = 1
     if args.hidden is None:
         args.hidden = list(HIDDEN_QUICK if args.quick else HIDDEN)
     return args
@@ -676,10 +714,16 @@ def print_header(args, n_sequences, version):
     print(f"# machine: {machine_description()}; python {platform.python_version()}, "
           f"numpy {np.__version__}, torch {torch_text}")
     print(f"# {skrnn_kernels()}")
+    if args.as_users_run:
+        setting = ("as users run: skrnn defaults on float64 arrays, torch "
+                   "default threads on float32, median of alternating runs, "
+                   f"repeat={args.repeat}")
+    else:
+        setting = f"float32, threads={args.threads}, repeat={args.repeat}"
     print(f"# N={n_sequences} sequences x {N_FEATURES} features, lengths "
-          f"{MIN_LENGTH}..{MAX_LENGTH}, {N_CLASSES} classes, float32, batch "
+          f"{MIN_LENGTH}..{MAX_LENGTH}, {N_CLASSES} classes, batch "
           f"{BATCH_SIZE}, Adam lr {LEARNING_RATE:g}, epochs={args.epochs}, "
-          f"threads={args.threads}, repeat={args.repeat}")
+          f"{setting}")
 
 
 def main(argv=None):
@@ -701,16 +745,31 @@ def main(argv=None):
     results = {}
     for cell in args.cells:
         for hidden in args.hidden:
-            for mode in modes:
-                print(f"running {mode} {cell} H={hidden}", file=sys.stderr,
-                      flush=True)
-                spec = {"mode": mode, "cell": cell, "hidden": hidden,
-                        "epochs": args.epochs, "threads": args.threads,
-                        "n_sequences": n_sequences}
-                runs = [run_in_subprocess(spec) for _ in range(args.repeat)]
-                results.setdefault((cell, hidden), {})[mode] = best_of(runs)
+            runs = {mode: [] for mode in modes}
+            for round_ in range(args.repeat):
+                # Alternating sides: each implementation meets the other's
+                # neighbours on the machine as often as they meet its own.
+                order = modes if round_ % 2 == 0 or not args.as_users_run \
+                    else modes[::-1]
+                for mode in order:
+                    print(f"running {mode} {cell} H={hidden}", file=sys.stderr,
+                          flush=True)
+                    spec = {"mode": mode, "cell": cell, "hidden": hidden,
+                            "epochs": args.epochs, "threads": args.threads,
+                            "n_sequences": n_sequences,
+                            "as_users": args.as_users_run}
+                    runs[mode].append(run_in_subprocess(spec))
+            combine = np.median if args.as_users_run else min
+            results[(cell, hidden)] = {mode: best_of(runs[mode], combine)
+                                       for mode in modes}
 
     ratios = has_torch(modes)
+    if args.as_users_run:
+        torch_threads = sorted({str(by_mode[mode]["torch_threads"])
+                                for by_mode in results.values()
+                                for mode in modes if mode in TORCH_MODES})
+        print(f"\n# torch threads (its default): {', '.join(torch_threads)}; "
+              "every figure is the median of the runs")
     print("\nThroughput in thousands of valid time steps per second (wall "
           "time); " + ("ratio = skrnn / faster torch mode; " if ratios else "")
           + "peak training memory in MiB (peak RSS after training minus after "

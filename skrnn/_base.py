@@ -132,6 +132,7 @@ class BaseRNN(TrainingMixin, TruncatedBPTTMixin, PredictionMixin, BaseEstimator,
         "recurrent_dropout": [Interval(Real, 0, 1, closed="left")],
         "clip_norm": [Interval(Real, 0, None, closed="neither"), None],
         "bptt_steps": [Interval(Integral, 1, None, closed="left"), None],
+        "dtype": [StrOptions({"float32", "float64"})],
         "solver": [StrOptions({"adam", "sgd", "lbfgs"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
@@ -171,6 +172,7 @@ class BaseRNN(TrainingMixin, TruncatedBPTTMixin, PredictionMixin, BaseEstimator,
         recurrent_dropout=0.0,
         clip_norm=5.0,
         bptt_steps=None,
+        dtype="float32",
         solver="adam",
         alpha=1e-4,
         batch_size="auto",
@@ -202,6 +204,7 @@ class BaseRNN(TrainingMixin, TruncatedBPTTMixin, PredictionMixin, BaseEstimator,
         self.recurrent_dropout = recurrent_dropout
         self.clip_norm = clip_norm
         self.bptt_steps = bptt_steps
+        self.dtype = dtype
         self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
@@ -253,13 +256,20 @@ class BaseRNN(TrainingMixin, TruncatedBPTTMixin, PredictionMixin, BaseEstimator,
 
     # -- input -----------------------------------------------------------
 
+    def _compute_dtype(self):
+        """The precision a fit computes in: ``dtype``."""
+        return np.dtype(self.dtype)
+
     def _validate_sequences(self, X, reset, dtype=None, allow_empty=False):
         """X in any accepted form -> Sequences, with sklearn's feature checks.
 
-        Without ``reset`` the data is cast to ``dtype``, the fitted one.
+        The data is cast once, to ``dtype`` if given, else to the compute
+        dtype when ``reset`` and to the fitted one otherwise.
         ``allow_empty`` lets zero-length sequences through (tagger predict).
         """
-        seqs, form = check_sequences(X, allow_empty=allow_empty)
+        if dtype is None:
+            dtype = self._compute_dtype() if reset else self._params.dtype
+        seqs, form = check_sequences(X, allow_empty=allow_empty, dtype=dtype)
         if reset:
             self._fitted_on_2d = form == "2d"
             self._n_step_features = seqs.n_features
@@ -278,9 +288,6 @@ class BaseRNN(TrainingMixin, TruncatedBPTTMixin, PredictionMixin, BaseEstimator,
                 _check_feature_names(self, X, reset=False)
             check_step_features(seqs, self._n_step_features, type(self).__name__,
                                 X, form)
-            dtype = self._params.dtype if dtype is None else dtype
-            if seqs.dtype != dtype:
-                seqs = type(seqs)(seqs.data.astype(dtype), seqs.offsets)
         return seqs
 
     def _hidden_sizes(self):
@@ -384,12 +391,13 @@ class BaseRNN(TrainingMixin, TruncatedBPTTMixin, PredictionMixin, BaseEstimator,
             self._random_state = check_random_state(self.random_state)
         rng = self._random_state
         architecture = (self.cell, self.activation, hidden, self.bidirectional,
-                        seqs.n_features, self.n_outputs_, self._readout())
+                        seqs.n_features, self.n_outputs_, self._readout(),
+                        self._compute_dtype().name)
         if reuse and architecture != self._architecture:
             raise ValueError(
                 "warm_start=True needs the architecture of the previous fit "
                 f"(cell, activation, hidden_layer_sizes, bidirectional, "
-                f"features, outputs, readout) {self._architecture}; got "
+                f"features, outputs, readout, dtype) {self._architecture}; got "
                 f"{architecture}. "
                 "Set warm_start=False to fit from scratch."
             )

@@ -62,6 +62,15 @@ _PARAMETERS_DOC = """
         sequence. None: full backpropagation through time. Needs 'adam' or
         'sgd', and a loss that splits into windows of steps (not the CTC
         loss of SequenceTranscriber).
+    dtype : {'float32', 'float64'}, default='float32'
+        The precision the network computes in, whatever the input's dtype:
+        X (and X_val) is cast to it once, when it is validated; a finite
+        value too large for float32 raises a ValueError naming its sequence,
+        step and feature. float32, what PyTorch and Keras train in, is about
+        twice as fast; 'float64' gives exact gradients, for tiny problems and
+        for checking against a reference. Outputs users read (probabilities,
+        regression values) are float64 arrays either way. 'lbfgs' computes
+        in it too. A warm start needs the dtype of the previous fit.
     solver : {'adam', 'sgd', 'lbfgs'}, default='adam'
         The optimiser; 'lbfgs' is full-batch L-BFGS-B on the flat parameters.
     alpha : float, default=1e-4

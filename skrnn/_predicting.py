@@ -29,7 +29,9 @@ class PredictionMixin:
             if initial_state is not None:
                 initial_state = self._check_initial_state(initial_state, seqs)
         raw, state = self._raw_predict_seqs(seqs, initial_state, return_state)
-        return seqs, raw, state
+        # Users read float64 outputs, as scikit-learn returns, whatever the
+        # precision the network computed them in.
+        return seqs, raw.astype(np.float64, copy=False), state
 
     def _check_initial_state(self, state, seqs):
         if not isinstance(state, RecurrentState):

@@ -263,13 +263,15 @@ class Sequences:
         )
 
 
-def check_sequences(X, *, input_name="X", accept_sparse=True, allow_empty=False):
+def check_sequences(X, *, input_name="X", accept_sparse=True, allow_empty=False,
+                    dtype=None):
     """Convert any accepted X into (Sequences, form), form naming X's layout.
 
     Every form of the same sequences gives an identical container: same values,
     dtype and offsets. The data is always a new array that the caller's X does
-    not share, so it can be modified freely. float32 input stays float32; any
-    other numeric input becomes float64 (scikit-learn's MLP policy).
+    not share, so it can be modified freely. With ``dtype=None`` float32 input
+    stays float32 and any other numeric input becomes float64 (scikit-learn's
+    MLP policy); a given ``dtype`` is the data's whatever the input's.
 
     Parameters
     ----------
@@ -298,6 +300,9 @@ def check_sequences(X, *, input_name="X", accept_sparse=True, allow_empty=False)
     allow_empty : bool, default=False
         Whether zero-length sequences are accepted (a tagger predicts an
         empty label array for them); X itself must still hold sequences.
+    dtype : {'float32', 'float64'}, numpy dtype or None, default=None
+        The dtype of the data, cast to once (an estimator's compute
+        precision); None follows the input as above.
 
     Returns
     -------
@@ -314,12 +319,13 @@ def check_sequences(X, *, input_name="X", accept_sparse=True, allow_empty=False)
     ValueError
         If X is empty, 1-D, 0-D or has more than 3 dimensions, or if a sequence
         has length 0, no features, a feature count differing from sequence 0,
-        more than 2 dimensions, non-numeric or complex data, or a NaN or
-        infinite value. The message names the sequence (and, for non-finite
-        values, the time step and feature). A nested table's row whose
-        channels differ in length, or a cell that is not a 1-D series, is
-        named by row and column; a panel's duplicated (instance, time) row
-        by its labels.
+        more than 2 dimensions, non-numeric or complex data, a NaN or
+        infinite value, or a finite value too large for ``dtype`` (float32
+        holds magnitudes up to about 3.4e38). The message names the sequence
+        (and, for non-finite or too large values, the time step and
+        feature). A nested table's row whose channels differ in length, or a
+        cell that is not a 1-D series, is named by row and column; a panel's
+        duplicated (instance, time) row by its labels.
 
     Examples
     --------
@@ -330,6 +336,8 @@ def check_sequences(X, *, input_name="X", accept_sparse=True, allow_empty=False)
     >>> seqs, form = check_sequences(np.zeros((4, 6), dtype=np.float32))
     >>> form, seqs.lengths, seqs.n_features, seqs.dtype
     ('2d', array([6, 6, 6, 6]), 1, dtype('float32'))
+    >>> check_sequences([np.ones((2, 3))], dtype="float32")[0].dtype
+    dtype('float32')
 
     A nested table of two channels, its rows of 3 and 2 steps:
 
@@ -355,18 +363,19 @@ def check_sequences(X, *, input_name="X", accept_sparse=True, allow_empty=False)
         raise TypeError(_single_sparse_message(input_name, accept_sparse))
     if isinstance(X, (list, tuple)):
         if _is_nested_list_table(X):
-            return _check_2d(X, input_name), "2d"
-        return _check_ragged(X, input_name, accept_sparse, allow_empty), "ragged"
+            return _check_2d(X, input_name, dtype), "2d"
+        return (_check_ragged(X, input_name, accept_sparse, allow_empty, dtype),
+                "ragged")
     form = table_form(X)
     if form == "panel":
         return _check_ragged(panel_arrays(X, input_name), input_name, False,
-                             allow_empty), "panel"
+                             allow_empty, dtype), "panel"
     if form == "nested":
         return _check_ragged(nested_arrays(X, input_name), input_name, False,
-                             allow_empty), "nested"
+                             allow_empty, dtype), "nested"
     if _is_dataframe(X):
         _check_column_dtypes(X, input_name, _LONG_TABLE_HINT)
-        return _check_2d(X, input_name), "2d"
+        return _check_2d(X, input_name, dtype), "2d"
     if isinstance(X, (str, bytes)) or not (
         isinstance(X, (np.ndarray, np.generic, numbers.Number))
         or hasattr(X, "__array__")
@@ -388,7 +397,7 @@ def check_sequences(X, *, input_name="X", accept_sparse=True, allow_empty=False)
             array.shape[0] == 0 or not _is_scalar_like(array[0])
         ):
             return (_check_ragged(list(array), input_name, accept_sparse,
-                                  allow_empty), "ragged")
+                                  allow_empty, dtype), "ragged")
         raise ValueError(
             "Expected 2D array, got 1D array instead "
             f"(shape={array.shape}). Reshape your data: a single univariate "
@@ -397,9 +406,9 @@ def check_sequences(X, *, input_name="X", accept_sparse=True, allow_empty=False)
             f"{input_name} must be {_ACCEPTED_FORMS}."
         )
     if array.ndim == 2:
-        return _check_2d(X, input_name), "2d"
+        return _check_2d(X, input_name, dtype), "2d"
     if array.ndim == 3:
-        return _check_3d(array, input_name), "3d"
+        return _check_3d(array, input_name, dtype), "3d"
     raise ValueError(
         f"Found array with dim {array.ndim}. {input_name} must be {_ACCEPTED_FORMS}."
     )
@@ -625,7 +634,9 @@ def _single_sparse_message(input_name, accept_sparse):
     )
 
 
-def _float_dtype(dtypes):
+def _float_dtype(dtypes, wanted=None):
+    if wanted is not None:
+        return np.dtype(wanted)
     # scikit-learn's MLP policy: float32 only if every input is float32.
     if all(dtype == np.float32 for dtype in dtypes):
         return np.dtype(np.float32)
@@ -676,8 +687,13 @@ def _to_numeric(array, index):
     raise _dtype_error(array.dtype, index)
 
 
-def _check_finite(data, offsets, input_name):
-    """Raise ValueError locating the first NaN or infinity, if any."""
+def _check_finite(data, offsets, input_name, original=None):
+    """Raise ValueError locating the first NaN or infinity, if any.
+
+    ``original(sequence, step, feature)``, if given, is the input's value
+    before the cast to ``data``'s dtype: an infinity that was finite there
+    is a value too large for that dtype, and is named as such.
+    """
     values = data.data if sp.issparse(data) else data
     finite = np.isfinite(values)
     if finite.all():
@@ -694,11 +710,20 @@ def _check_finite(data, offsets, input_name):
         bad = data.reshape(-1)[k]
     sequence = int(np.searchsorted(offsets, row, side="right")) - 1
     step = row - int(offsets[sequence])
+    padded_name = f"{input_name} " if input_name else ""
+    if np.isinf(bad) and original is not None:
+        value = original(sequence, step, feature)
+        if np.isfinite(value):
+            raise ValueError(
+                f"Input {padded_name}holds {float(value)!r} (sequence "
+                f"{sequence}, time step {step}, feature {feature}), too large "
+                f"for {values.dtype}, the precision the estimator computes in "
+                f"(largest {float(np.finfo(values.dtype).max):.8g}). Scale the "
+                "input (e.g. with StandardScaler) or set dtype='float64'.")
     if np.isnan(bad):
         kind = "NaN"
     else:
         kind = f"infinity or a value too large for {values.dtype!r}"
-    padded_name = f"{input_name} " if input_name else ""
     raise ValueError(
         f"Input {padded_name}contains {kind} "
         f"(sequence {sequence}, time step {step}, feature {feature})."
@@ -754,13 +779,14 @@ def as_step_array(x, i):
     return a
 
 
-def _check_ragged(X, input_name, accept_sparse, allow_empty=False):
+def _check_ragged(X, input_name, accept_sparse, allow_empty=False, dtype=None):
     if len(X) == 0:
         raise ValueError(
             f"{input_name} is empty (0 sequences); at least one sequence is required."
         )
     if sp.issparse(X[0]):
-        return _check_ragged_sparse(X, input_name, accept_sparse, allow_empty)
+        return _check_ragged_sparse(X, input_name, accept_sparse, allow_empty,
+                                    dtype)
 
     # Per sequence only asarray and shape bookkeeping; all value checks run
     # once on the concatenated array.
@@ -805,15 +831,19 @@ def _check_ragged(X, input_name, accept_sparse, allow_empty=False):
     del shapes, lengths
 
     # An explicit C-ordered output: concatenate alone would return a
-    # Fortran-ordered array when every input is Fortran-ordered. Casts are
-    # widening only (int/bool/float16 -> float64), so same_kind is exact.
-    data = np.empty((offsets[-1], n_features), dtype=_float_dtype(dtypes))
-    np.concatenate(arrays, axis=0, out=data, casting="same_kind")
-    _check_finite(data, offsets, input_name)
+    # Fortran-ordered array when every input is Fortran-ordered. Without a
+    # dtype casts only widen (int/bool/float16 -> float64); a float32 one may
+    # overflow, which _check_finite reports against the original value.
+    data = np.empty((offsets[-1], n_features), dtype=_float_dtype(dtypes, dtype))
+    with np.errstate(over="ignore"):
+        np.concatenate(arrays, axis=0, out=data, casting="same_kind")
+    _check_finite(data, offsets, input_name,
+                  lambda i, t, f: arrays[i][t, f])
     return Sequences(data, offsets)
 
 
-def _check_ragged_sparse(X, input_name, accept_sparse, allow_empty=False):
+def _check_ragged_sparse(X, input_name, accept_sparse, allow_empty=False,
+                         dtype=None):
     if not accept_sparse:
         raise TypeError(
             f"Sparse input is not supported here: sequence 0 of {input_name} is a "
@@ -843,8 +873,9 @@ def _check_ragged_sparse(X, input_name, accept_sparse, allow_empty=False):
     )
     offsets = _offsets_from_lengths(lengths)
 
-    dtype = _float_dtype({x.dtype for x in X})
-    stacked = sp.vstack(X, format="csr", dtype=dtype)
+    dtype = _float_dtype({x.dtype for x in X}, dtype)
+    with np.errstate(over="ignore"):
+        stacked = sp.vstack(X, format="csr", dtype=dtype)
     # vstack of one block may hand back the caller's own buffers; canonicalising
     # in place below must never touch them.
     # (A dok_matrix has no .data: it never shares one.)
@@ -852,12 +883,14 @@ def _check_ragged_sparse(X, input_name, accept_sparse, allow_empty=False):
            for x in X[:1]):
         stacked = stacked.copy()
     data = sp.csr_matrix(stacked)
-    data.sum_duplicates()
-    _check_finite(data, offsets, input_name)
+    with np.errstate(over="ignore"):
+        data.sum_duplicates()
+    _check_finite(data, offsets, input_name,
+                  lambda i, t, f: sp.csr_matrix(X[i], dtype=np.float64)[t, f])
     return Sequences(data, offsets)
 
 
-def _check_2d(X, input_name):
+def _check_2d(X, input_name, dtype=None):
     # check_array gives scikit-learn's own messages (empty input, object data
     # holding non-numbers, complex data) that its common estimator checks expect.
     array = check_array(
@@ -870,17 +903,23 @@ def _check_2d(X, input_name):
     # The container must never share the caller's memory: check_array may
     # return the caller's buffer for an ndarray or for any object exposing
     # __array__ (it cannot tell those from a fresh array by identity).
-    if (array is X or not (array.flags.owndata and array.flags.writeable)
+    source = array
+    if dtype is not None and array.dtype != dtype:
+        # astype copies, so the cast is the fresh array as well.
+        with np.errstate(over="ignore"):
+            array = array.astype(dtype, order="C")
+    elif (array is X or not (array.flags.owndata and array.flags.writeable)
             or np.shares_memory(array, np.asarray(X))):
         array = np.array(array, order="C", copy=True)
     n_samples, n_steps = array.shape
     data = array.reshape(n_samples * n_steps, 1)
     offsets = np.arange(n_samples + 1, dtype=np.int64) * np.int64(n_steps)
-    _check_finite(data, offsets, input_name)
+    _check_finite(data, offsets, input_name,
+                  lambda i, t, f: source[i, t])
     return Sequences(data, offsets)
 
 
-def _check_3d(array, input_name):
+def _check_3d(array, input_name, dtype=None):
     n_samples, n_steps, n_features = array.shape
     if n_samples == 0:
         raise ValueError(
@@ -897,11 +936,13 @@ def _check_3d(array, input_name):
         np.full(n_samples, n_features, dtype=np.int64),
         lambda i: (n_steps, n_features),
     )
-    dtype = _float_dtype([array.dtype])
+    dtype = _float_dtype([array.dtype], dtype)
     # Always a fresh C-ordered array: the container must not alias (or inherit
     # read-only flags from) the caller's X.
-    data = np.array(array, dtype=dtype, order="C", copy=True)
+    with np.errstate(over="ignore"):
+        data = np.array(array, dtype=dtype, order="C", copy=True)
     data = data.reshape(n_samples * n_steps, n_features)
     offsets = np.arange(n_samples + 1, dtype=np.int64) * np.int64(n_steps)
-    _check_finite(data, offsets, input_name)
+    _check_finite(data, offsets, input_name,
+                  lambda i, t, f: array[i, t, f])
     return Sequences(data, offsets)

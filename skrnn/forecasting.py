@@ -196,6 +196,11 @@ def generate(model, history, n_steps, *, exog=None):
     extra = _exog_rows(exog, rows, n_steps)
     n_features = rows[0].shape[1]
     n_exog = 0 if extra[0] is None else extra[0].shape[1]
+    if n_exog:
+        # The kernel reads the future exog rows in the model's dtype, which
+        # predict never validates: refuse values that dtype cannot hold.
+        check_sequences(extra, input_name="exog", accept_sparse=False,
+                        dtype=model._params.dtype)
     if model.n_outputs_ != n_features:
         raise ValueError(
             f"The model predicts {model.n_outputs_} value(s) per step, but "

@@ -112,7 +112,8 @@ def test_one_window_is_full_bptt_bit_for_bit(rng, Estimator, cell,
     y = _targets(Estimator, y_seq, y_step)
     common = dict(cell=cell, bidirectional=bidirectional, max_iter=3,
                   batch_size=4, random_state=0, dropout=0.2,
-                  recurrent_dropout=0.3, learning_rate_init=0.01)
+                  recurrent_dropout=0.3, learning_rate_init=0.01,
+                  dtype="float64")
     full = _quiet_fit(Estimator((4, 3), **common), X, y)
     for steps in (max(LENGTHS), 1000):
         cut = _quiet_fit(Estimator((4, 3), bptt_steps=steps, **common), X, y)
@@ -182,14 +183,15 @@ def test_recurrent_dropout_is_reproducible_and_off_at_predict(rng, Estimator):
 def _estimator_for(cell, n_layers, bidirectional, head):
     name, activation = ("rnn", cell[4:]) if cell.startswith("rnn") else (cell,
                                                                            "tanh")
+    # float64: the reference and the finite differences are float64's.
     if head == "per-step":
         return SequenceTagger((4, 3)[:n_layers], cell=name,
                               activation=activation,
                               bidirectional=bidirectional, bptt_steps=BPTT,
-                              max_iter=1, random_state=0)
+                              max_iter=1, random_state=0, dtype="float64")
     return RNNClassifier((4, 3)[:n_layers], cell=name, activation=activation,
                          bidirectional=bidirectional, bptt_steps=BPTT,
-                         max_iter=1, random_state=0,
+                         max_iter=1, random_state=0, dtype="float64",
                          readout="last" if head == "many-to-one" else head)
 
 
@@ -386,7 +388,7 @@ def test_sparse_input_is_windowed_like_dense(rng, Estimator):
     X, y_seq, y_step = _data(rng)
     y = _targets(Estimator, y_seq, y_step)
     common = dict(max_iter=2, bptt_steps=BPTT, random_state=0,
-                  recurrent_dropout=0.2)
+                  recurrent_dropout=0.2, dtype="float64")
     dense = _quiet_fit(Estimator((4,), **common), X, y)
     sparse = _quiet_fit(Estimator((4,), **common),
                         [sp.csr_matrix(x) for x in X], y)

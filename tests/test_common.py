@@ -8,8 +8,10 @@ from skrnn import RNNClassifier, RNNRegressor
 # Small and fast, yet trained enough for the checks that assert a training
 # score (check_classifiers_train wants accuracy > 0.83, check_regressors_train
 # R^2 > 0.5).
+# dtype="float64": the checks' tolerances (e.g. sample-weight equivalence) are
+# float64's; tests/test_estimators.py checks the float32 default's API.
 CHECK_PARAMS = dict(hidden_layer_sizes=(8,), learning_rate_init=0.02, max_iter=50,
-                    random_state=0)
+                    random_state=0, dtype="float64")
 
 ESTIMATORS = [
     Estimator(cell=cell, **CHECK_PARAMS)

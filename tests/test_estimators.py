@@ -27,7 +27,13 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skrnn import RNNClassifier, RNNRegressor, SequenceTagger
+from skrnn import (
+    RNNClassifier,
+    RNNRegressor,
+    SequenceRegressor,
+    SequenceTagger,
+    SequenceTranscriber,
+)
 from skrnn._network import Workspace
 from skrnn._packing import PackedBatch
 
@@ -383,8 +389,9 @@ def test_prediction_does_not_depend_on_batch_mates(Estimator, cell):
     X = [x[: 1 + i % 5] for i, x in enumerate(X)]
     if Estimator is SequenceTagger:
         y = [yi[: 1 + i % 5] for i, yi in enumerate(y)]
+    # float64: the tolerances are float64 round-off.
     est = Estimator(**dict(FAST, cell=cell, hidden_layer_sizes=(4, 3),
-                           bidirectional=True)).fit(X, y)
+                           bidirectional=True, dtype="float64")).fit(X, y)
     together = outputs(est, X)
     reversed_order = outputs(est, X[::-1])
     one_by_one = [outputs(est, [x]) for x in X]
@@ -403,7 +410,7 @@ def test_prediction_does_not_depend_on_batch_mates(Estimator, cell):
 def test_prediction_streams_over_many_steps():
     # 1000 x 40 steps is more than one predict minibatch holds (2**15 steps).
     X, y = small_problem(RNNRegressor, n=20)
-    reg = RNNRegressor(**FAST).fit(X, y)
+    reg = RNNRegressor(**FAST, dtype="float64").fit(X, y)
     many = ragged(1000, lengths=(40, 40), stream=2)
     chunked = np.concatenate([reg.predict(many[i:i + 100])
                               for i in range(0, 1000, 100)])
@@ -473,27 +480,24 @@ def test_fits_on_equivalent_forms_are_identical(Estimator):
 
 @ignore_convergence
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_training_dtype_follows_input(Estimator, dtype):
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("input_dtype", [np.float32, np.float64, np.int64])
+def test_training_dtype_is_the_dtype_parameter(Estimator, dtype, input_dtype):
     X, y = small_problem(Estimator)
-    X = [x.astype(dtype) for x in X]
-    est = Estimator(**FAST).fit(X, y)
+    X = [np.round(3 * x).astype(input_dtype) for x in X]
+    est = Estimator(**FAST, dtype=dtype).fit(X, y)
     assert est._params.dtype == dtype
-    out = outputs(est, X)
-    assert out.dtype == dtype
+    # Outputs users read are float64 whatever the compute dtype.
+    assert outputs(est, X).dtype == np.float64
     # Predict-time input of the other precision is cast to the model's.
-    other = np.float64 if dtype == np.float32 else np.float32
-    assert outputs(est, [x.astype(other) for x in X]).dtype == dtype
-    if dtype == np.float64:
-        # Integer input trains in float64 too (sklearn's MLP policy).
-        est_int = Estimator(**FAST).fit([np.round(3 * x).astype(int) for x in X], y)
-        assert est_int._params.dtype == np.float64
+    other = np.float64 if input_dtype == np.float32 else np.float32
+    assert outputs(est, [x.astype(other) for x in X]).dtype == np.float64
 
 
 @ignore_convergence
 def test_float32_fit_is_close_to_float64_fit():
     X, y = small_problem(RNNClassifier)
-    p64 = RNNClassifier(**FAST).fit(X, y).predict_proba(X)
+    p64 = RNNClassifier(**FAST, dtype="float64").fit(X, y).predict_proba(X)
     X32 = [x.astype(np.float32) for x in X]
     p32 = RNNClassifier(**FAST).fit(X32, y).predict_proba(X32)
     assert_allclose(p32, p64, rtol=0, atol=1e-4)
@@ -545,7 +549,9 @@ def test_sparse_float32_trains_in_float32():
     sparse32 = [s.astype(np.float32) for s in sparse]
     clf = RNNClassifier(**FAST).fit(sparse32, y)
     assert clf._params.dtype == np.float32
-    assert clf.predict_proba(sparse32).dtype == np.float32
+    assert clf.predict_proba(sparse32).dtype == np.float64
+    assert RNNClassifier(**FAST, dtype="float64").fit(
+        sparse32, y)._params.dtype == np.float64
     dense32 = RNNClassifier(**FAST).fit([d.astype(np.float32) for d in dense], y)
     assert_allclose(clf.predict_proba(sparse32), dense32.predict_proba(sparse32),
                     rtol=0, atol=1e-5)
@@ -1112,3 +1118,190 @@ def test_pickled_model_keeps_training_with_warm_start():
     assert restored.n_iter_ == 4
     assert_array_equal(restored.loss_curve_, est.loss_curve_)
     assert_array_equal(restored.predict_proba(X), est.predict_proba(X))
+
+
+# --------------------------------------------------------------------------
+# dtype: the compute precision
+# --------------------------------------------------------------------------
+
+ALL_ESTIMATORS = ESTIMATORS + [SequenceRegressor, SequenceTranscriber]
+
+
+def _dtype_problem(Estimator, n=12):
+    """float64 X and a y of the right kind for any estimator."""
+    if Estimator is SequenceRegressor:
+        X = ragged(n)
+        return X, [np.cumsum(x[:, 0]) / 3 for x in X]
+    if Estimator is SequenceTranscriber:
+        X = ragged(n, lengths=(6, 10))
+        return X, [np.array([int(x[0, 0] > 0), int(x[-1, 0] > 0)]) for x in X]
+    return small_problem(Estimator, n=n)
+
+
+def _read_outputs(est, X):
+    """Every float output users read of ``est``, stacked per method."""
+    if isinstance(est, (RNNRegressor, SequenceRegressor)):
+        return {"predict": est.predict(X)}
+    return {"predict_proba": est.predict_proba(X),
+            "predict_log_proba": est.predict_log_proba(X)}
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", ALL_ESTIMATORS)
+def test_default_dtype_computes_in_float32_on_float64_input(Estimator):
+    X, y = _dtype_problem(Estimator)
+    assert all(x.dtype == np.float64 for x in X)
+    est = Estimator(**FAST)
+    assert est.dtype == "float32"
+    est.fit(X, y)
+    assert est._params.dtype == np.float32
+    for name, out in _read_outputs(est, X).items():
+        parts = list(out) if out.dtype == object else [out]
+        assert all(p.dtype == np.float64 for p in parts), name
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", ALL_ESTIMATORS)
+def test_dtype_float64_computes_in_float64_whatever_the_input(Estimator):
+    X, y = _dtype_problem(Estimator)
+    X32 = [x.astype(np.float32) for x in X]
+    est = Estimator(**FAST, dtype="float64").fit(X32, y)
+    assert est._params.dtype == np.float64
+    # float32 input is widened once: the float64 fit of the same values.
+    reference = Estimator(**FAST, dtype="float64").fit(
+        [x.astype(np.float64) for x in X32], y)
+    assert_array_equal(est._params, reference._params)
+    for name, out in _read_outputs(est, X).items():
+        parts = list(out) if out.dtype == object else [out]
+        assert all(p.dtype == np.float64 for p in parts), name
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_float64_input_is_cast_once_to_float32(Estimator):
+    X, y = _dtype_problem(Estimator)
+    from_64 = Estimator(**FAST).fit(X, y)
+    from_32 = Estimator(**FAST).fit([x.astype(np.float32) for x in X], y)
+    # Casting at the edge: the fit sees the same float32 values either way.
+    assert_array_equal(from_64._params, from_32._params)
+    assert_array_equal(outputs(from_64, X), outputs(from_32, X))
+
+
+@ignore_convergence
+def test_float32_outputs_are_the_float32_computation_widened():
+    X, y = _dtype_problem(RNNRegressor)
+    est = RNNRegressor(**FAST).fit(X, y)
+    raw, _ = est._raw_predict_seqs(est._validate_sequences(X, reset=False))
+    assert raw.dtype == np.float32
+    assert_array_equal(est.predict(X), raw[:, 0].astype(np.float64))
+
+
+@ignore_convergence
+@pytest.mark.parametrize("form", ["ragged", "3d", "2d", "sparse"])
+def test_value_too_large_for_float32_is_named(form):
+    X = [np.zeros((4, 3)) for _ in range(5)]
+    y = np.arange(5) % 2
+    X[3][2, 1] = -1e39
+    where = r"\(sequence 3, time step 2, feature 1\)"
+    if form == "3d":
+        X = np.stack(X)
+    elif form == "2d":
+        X = np.stack(X)[:, :, 1]
+        where = r"\(sequence 3, time step 2, feature 0\)"
+    elif form == "sparse":
+        X = [sp.csr_matrix(x) for x in X]
+    est = RNNClassifier(**FAST)
+    match = rf"-1e\+39 {where}, too large for float32.*dtype='float64'"
+    with pytest.raises(ValueError, match=match):
+        est.fit(X, y)
+    # float64 holds it: the same data fits.
+    RNNClassifier(**FAST, dtype="float64").fit(X, y)
+
+
+@ignore_convergence
+def test_value_too_large_for_float32_is_named_at_predict_and_validation():
+    X, y = small_problem(RNNClassifier)
+    est = RNNClassifier(**FAST).fit(X, y)
+    bad = [x.copy() for x in X[:4]]
+    bad[1][0, 2] = 4e38
+    with pytest.raises(ValueError, match=r"4e\+38 \(sequence 1, time step 0, "
+                       r"feature 2\), too large for float32"):
+        est.predict(bad)
+    with pytest.raises(ValueError, match="too large for float32"):
+        RNNClassifier(**FAST).fit(X, y, X_val=bad, y_val=y[:4])
+    # An infinity in the input is reported as one, not as an overflow.
+    bad[1][0, 2] = np.inf
+    with pytest.raises(ValueError, match="contains infinity"):
+        est.predict(bad)
+
+
+@ignore_convergence
+def test_validation_data_follows_the_estimator_dtype(monkeypatch):
+    X, y = small_problem(RNNRegressor)
+    seen = []
+    original = RNNRegressor._validation_score
+
+    def recording(self, seqs, targets, weights):
+        seen.append(seqs.dtype)
+        return original(self, seqs, targets, weights)
+
+    monkeypatch.setattr(RNNRegressor, "_validation_score", recording)
+    X_val32 = [x.astype(np.float32) for x in X[:8]]
+    RNNRegressor(**FAST, dtype="float64").fit(X, y, X_val=X_val32, y_val=y[:8])
+    RNNRegressor(**FAST).fit(X, y, X_val=X[:8], y_val=y[:8])
+    assert seen == [np.float64] * 3 + [np.float32] * 3
+
+
+@ignore_convergence
+@pytest.mark.parametrize("first, second", [("float32", "float64"),
+                                           ("float64", "float32")])
+def test_warm_start_with_another_dtype_raises(first, second):
+    X, y = small_problem(RNNClassifier)
+    est = RNNClassifier(**FAST, warm_start=True, dtype=first).fit(X, y)
+    est.set_params(dtype=second)
+    with pytest.raises(ValueError, match=rf"warm_start=True needs the "
+                       rf"architecture.*'{first}'\).*'{second}'\)"):
+        est.fit(X, y)
+    # The error names dtype among what must not change.
+    with pytest.raises(ValueError, match="readout, dtype"):
+        est.fit(X, y)
+
+
+@ignore_convergence
+def test_partial_fit_with_another_dtype_raises():
+    X, y = small_problem(RNNRegressor)
+    est = RNNRegressor(**FAST).partial_fit(X, y)
+    est.set_params(dtype="float64")
+    with pytest.raises(ValueError, match="architecture"):
+        est.partial_fit(X, y)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dtype_survives_clone_get_params_and_pickle(dtype):
+    X, y = small_problem(RNNClassifier)
+    est = RNNClassifier(**FAST, dtype=dtype)
+    assert est.get_params()["dtype"] == dtype
+    twin = clone(est)
+    assert twin.dtype == dtype
+    assert RNNClassifier(**est.get_params()).dtype == dtype
+    twin.fit(X, y)
+    restored = pickle.loads(pickle.dumps(twin))
+    assert restored.dtype == dtype
+    assert restored._params.dtype == np.dtype(dtype)
+    assert_array_equal(restored.predict_proba(X), twin.predict_proba(X))
+
+
+@pytest.mark.parametrize("value", ["float16", "double", np.float32, None])
+def test_invalid_dtype_raises(value):
+    X, y = small_problem(RNNClassifier)
+    with pytest.raises(InvalidParameterError, match="'dtype' parameter"):
+        RNNClassifier(**FAST, dtype=value).fit(X, y)
+
+
+@ignore_convergence
+def test_lbfgs_follows_dtype():
+    X, y = small_problem(RNNRegressor)
+    for dtype in ("float32", "float64"):
+        est = RNNRegressor(**FAST, solver="lbfgs", dtype=dtype).fit(X, y)
+        assert est._params.dtype == np.dtype(dtype)

@@ -482,8 +482,10 @@ def _next_step_model(series_list, exog=None, **params):
     X, Y = next_step(series_list, exog=exog)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        # float64: generate is compared with predict to float64 round-off.
         return SequenceRegressor(**{"hidden_layer_sizes": (6,), "max_iter": 3,
-                                    "random_state": 0, **params}).fit(X, Y)
+                                    "random_state": 0, "dtype": "float64",
+                                    **params}).fit(X, Y)
 
 
 def _rerun(model, history, n_steps, exog=None):
@@ -506,6 +508,30 @@ def test_generate_equals_rereading_the_extended_history(cell, rng):
     assert forecast.shape == (7,)
     assert_allclose(forecast, _rerun(model, series[:25], 7), rtol=1e-10,
                     atol=1e-12)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_generate_in_float32_equals_rereading_to_float32_round_off(cell, rng):
+    series = np.cumsum(rng.standard_normal(60)) / 5
+    model = _next_step_model([series[:30], series[30:]], cell=cell,
+                             hidden_layer_sizes=(6, 5), dtype="float32")
+    assert model._params.dtype == np.float32
+    forecast = generate(model, series[:25], 7)
+    assert forecast.dtype == np.float64
+    assert_allclose(forecast, _rerun(model, series[:25], 7), rtol=1e-5,
+                    atol=1e-6)
+
+
+def test_generate_refuses_future_exog_too_large_for_float32(rng):
+    table = rng.standard_normal((50, 2))
+    exog = rng.standard_normal((50, 1))
+    model = _next_step_model([table[:25], table[25:]],
+                             exog=[exog[:25], exog[25:]], dtype="float32")
+    future = exog[:14].copy()
+    future[12, 0] = 1e39  # read only by the kernel, at forecast step 3
+    with pytest.raises(ValueError, match=r"^Input exog holds 1e\+39 \(sequence "
+                       r"0, time step 12, feature 0\), too large for float32"):
+        generate(model, table[:10], 4, exog=future)
 
 
 def test_generate_many_multivariate_histories_with_exog(rng):
@@ -596,8 +622,9 @@ def test_quantile_forecaster_generates_intervals_around_the_median_path(rng):
     X, Y = next_step([series[a:a + 40] for a in range(0, 80, 8)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = QuantileForecaster(SequenceRegressor((6,), max_iter=5,
-                                                     random_state=0)).fit(X, Y)
+        # float64: generate is compared with predict to float64 round-off.
+        model = QuantileForecaster(SequenceRegressor(
+            (6,), max_iter=5, random_state=0, dtype="float64")).fit(X, Y)
     forecast = model.generate(series[:50], 6)
     assert forecast.shape == (6, 3)
     assert np.all(np.diff(forecast, axis=1) >= 0)

@@ -143,7 +143,8 @@ def test_float64_model_exports_in_float32(kind, readout, cell):
     # onnxruntime has no float64 RNN/LSTM/GRU kernels: the graph computes in
     # float32 with the weights rounded, still within TOL of the float64 model.
     X = _sequences(0, dtype=np.float64)
-    est = _fitted(_estimator(kind, cell, 2, True, readout), X, _targets(kind, X))
+    est = _fitted(_estimator(kind, cell, 2, True, readout).set_params(
+        dtype="float64"), X, _targets(kind, X))
     assert est._params.dtype == np.float64
     _check_against_predict(kind, est, X)
 

@@ -195,8 +195,11 @@ def test_pooling_finds_a_motif_anywhere_where_last_cannot(rng):
     X_test, y_test = _motif_data(rng, 80)
     scores = {}
     for readout in ("last", "max", "attention"):
+        # float64: the thresholds were tuned on the float64 fits (the
+        # attention score moves with the trajectory in either dtype).
         clf = RNNClassifier((16,), readout=readout, learning_rate_init=0.01,
-                            max_iter=12, batch_size=16, random_state=0)
+                            max_iter=12, batch_size=16, random_state=0,
+                            dtype="float64")
         scores[readout] = clf.fit(X, y).score(X_test, y_test)
     assert scores["max"] >= 0.95, scores
     assert scores["attention"] >= 0.95, scores

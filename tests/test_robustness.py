@@ -89,7 +89,8 @@ def _labels(est, X):
 def _fitted(Estimator):
     """One fitted model per estimator, shared by the tests that only predict."""
     X, y = _data(Estimator, np.random.default_rng(SEED), n=16)
-    return Estimator(**SMALL).fit(X, y)
+    # float64: the predict properties compare outputs to float64 round-off.
+    return Estimator(**SMALL, dtype="float64").fit(X, y)
 
 
 def _assert_same_fit(a, b, X):
@@ -250,7 +251,10 @@ def test_huge_finite_values_fit_or_fail_clearly(Estimator, cell, activation,
                                                 solver, rng):
     X, y = _data(Estimator, rng)
     X = [1e300 * x for x in X]
-    est = Estimator(cell=cell, activation=activation, solver=solver, **SMALL)
+    # float64 holds 1e300, so the network itself meets the huge values (a
+    # float32 fit refuses them at the edge: test_huge_values_for_float32_...).
+    est = Estimator(cell=cell, activation=activation, solver=solver,
+                    dtype="float64", **SMALL)
     try:
         est.fit(X, y)
     except ValueError as exc:
@@ -261,6 +265,15 @@ def test_huge_finite_values_fit_or_fail_clearly(Estimator, cell, activation,
     assert np.isfinite(est.loss_)
     assert np.isfinite(est._params).all()
     assert np.isfinite(outputs(est, X)).all()
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_huge_values_for_float32_are_refused_clearly(Estimator, rng):
+    X, y = _data(Estimator, rng)
+    X = [1e300 * x for x in X]
+    with pytest.raises(ValueError, match=r"\(sequence 0, time step 0, feature "
+                       r"0\), too large for float32.*StandardScaler"):
+        Estimator(**SMALL).fit(X, y)
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
@@ -326,17 +339,20 @@ def test_complex_data_raises(Estimator, rng):
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 @pytest.mark.parametrize("dtype", [bool, np.int64, np.int32, np.uint8, np.float16])
-def test_other_dtypes_train_in_float64(Estimator, dtype, rng):
-    # sklearn's MLP policy: anything but float32 is cast to float64.
+@pytest.mark.parametrize("compute", ["float32", "float64"])
+def test_other_dtypes_train_in_the_dtype_parameter(Estimator, dtype, compute,
+                                                   rng):
+    # Any numeric input is cast once to the estimator's dtype.
     X, y = _data(Estimator, rng)
     # abs: negative floats have no unsigned value (the cast would warn).
     X = [(4 * (np.abs(x) if dtype == np.uint8 else x)).astype(dtype) for x in X]
     if Estimator is not RNNClassifier:
         y = _targets(Estimator, [x.astype(np.float64) for x in X])
-    est = Estimator(**SMALL).fit(X, y)
-    assert est._params.dtype == np.float64
+    est = Estimator(**SMALL, dtype=compute).fit(X, y)
+    assert est._params.dtype == compute
     assert outputs(est, X).dtype == np.float64
-    reference = Estimator(**SMALL).fit([x.astype(np.float64) for x in X], y)
+    reference = Estimator(**SMALL, dtype=compute).fit(
+        [x.astype(compute) for x in X], y)
     _assert_same_fit(est, reference, X)
 
 
@@ -346,14 +362,16 @@ def test_float32_is_kept(Estimator, rng):
     X = [x.astype(np.float32) for x in X]
     est = Estimator(**SMALL).fit(X, y)
     assert est._params.dtype == np.float32
-    assert outputs(est, X).dtype == np.float32
+    # Computed in float32, read as float64 (scikit-learn's outputs).
+    assert outputs(est, X).dtype == np.float64
     # float64 input to a float32 model is predicted in float32.
-    assert outputs(est, [x.astype(np.float64) for x in X]).dtype == np.float32
+    assert_array_equal(outputs(est, [x.astype(np.float64) for x in X]),
+                       outputs(est, X))
     if Estimator is not RNNRegressor:
         log_proba = est.predict_log_proba(X)
         log_proba = (np.concatenate(list(log_proba)) if per_sequence(log_proba)
                      else log_proba)
-        assert log_proba.dtype == np.float32
+        assert log_proba.dtype == np.float64
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
@@ -393,8 +411,9 @@ def test_list_of_sparse_matrices(Estimator, rng):
     for x in X:  # sparse per-step features
         x[np.abs(x) < 0.7] = 0.0
     X_sparse = [sp.csr_matrix(x) for x in X]
-    est = Estimator(**SMALL).fit(X_sparse, y)
-    dense = Estimator(**SMALL).fit(X, y)
+    # float64: the tolerances are float64 round-off.
+    est = Estimator(**SMALL, dtype="float64").fit(X_sparse, y)
+    dense = Estimator(**SMALL, dtype="float64").fit(X, y)
     # Same model up to round-off: the input projection goes through scipy.
     assert_allclose(est._params, dense._params, rtol=1e-9, atol=1e-12)
     assert_allclose(outputs(est, X_sparse), outputs(dense, X), rtol=1e-9,
@@ -1309,8 +1328,8 @@ def _predict_memory_beyond_the_data(est, n_steps, rng):
         tracemalloc.stop()
     out_bytes = (sum(o.nbytes for o in out) if per_sequence(out)
                  else out.nbytes)
-    # The validated copy of x is the data.
-    return peak - x.nbytes - out_bytes, out_bytes
+    # The validated copy of x, in the model's dtype, is the data.
+    return peak - x.size * est._params.itemsize - out_bytes, out_bytes
 
 
 @pytest.mark.parametrize("Estimator", [RNNRegressor, SequenceTagger])

@@ -3,6 +3,7 @@
 import os
 import pickle
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -997,3 +998,92 @@ def test_long_table_at_predict_gets_a_hint(rng):
     with pytest.raises(ValueError, match=r"X has 1 features, but RNNRegressor is "
                        r"expecting 2 .* long table .*from_long"):
         model.predict(long)
+
+
+# --------------------------------------------------------------------------
+# dtype: the cast to a compute precision
+# --------------------------------------------------------------------------
+
+
+def _forms(arrays):
+    """The same equal-length sequences in every dense form and as sparse."""
+    pd = pytest.importorskip("pandas")
+    stacked3d = np.stack(arrays)
+    nested = np.empty((len(arrays), 1), dtype=object)
+    for i, a in enumerate(arrays):
+        nested[i, 0] = a
+    panel = pd.DataFrame(
+        np.concatenate(arrays),
+        index=pd.MultiIndex.from_product([range(len(arrays)),
+                                          range(arrays[0].shape[0])]))
+    return {"ragged": list(arrays), "3d": stacked3d, "nested": nested,
+            "panel": panel, "sparse": [sp.csr_matrix(a) for a in arrays]}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", np.float32])
+@pytest.mark.parametrize("form", ["ragged", "3d", "nested", "panel", "sparse"])
+def test_dtype_casts_every_form_once(form, dtype):
+    arrays = [np.arange(12.0).reshape(4, 3) + i for i in range(3)]
+    seqs, _ = check_sequences(_forms(arrays)[form], dtype=dtype)
+    assert seqs.dtype == np.dtype(dtype)
+    data = seqs.data.toarray() if sp.issparse(seqs.data) else seqs.data
+    assert_array_equal(data, np.concatenate(arrays).astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_of_2d_input(dtype):
+    X = np.arange(12, dtype=np.int64).reshape(3, 4)
+    seqs, form = check_sequences(X, dtype=dtype)
+    assert form == "2d" and seqs.dtype == dtype
+    assert not np.shares_memory(seqs.data, X)
+    X32 = X.astype(np.float32)
+    seqs, _ = check_sequences(X32, dtype=np.float32)
+    assert not np.shares_memory(seqs.data, X32)
+
+
+def test_dtype_none_keeps_the_input_policy():
+    assert check_sequences([np.ones((2, 2), np.float32)])[0].dtype == np.float32
+    assert check_sequences([np.ones((2, 2), np.int64)])[0].dtype == np.float64
+
+
+@pytest.mark.parametrize("form", ["ragged", "3d", "nested", "panel", "sparse"])
+def test_value_too_large_for_float32_names_sequence_step_and_feature(form):
+    arrays = [np.zeros((4, 3)) for _ in range(3)]
+    arrays[2][3, 1] = 5e38
+    match = (r"^Input X holds 5e\+38 \(sequence 2, time step 3, feature 1\), "
+             r"too large for float32.*dtype='float64'\.$")
+    with pytest.raises(ValueError, match=match):
+        check_sequences(_forms(arrays)[form], dtype="float32")
+    # float64 holds it.
+    seqs, _ = check_sequences(_forms(arrays)[form], dtype="float64")
+    assert seqs.dtype == np.float64
+
+
+def test_value_too_large_for_float32_in_2d_input():
+    X = np.zeros((3, 5))
+    X[1, 4] = -1e300
+    with pytest.raises(ValueError, match=r"-1e\+300 \(sequence 1, time step 4, "
+                       r"feature 0\), too large for float32"):
+        check_sequences(X, dtype="float32")
+
+
+def test_object_numbers_too_large_for_float32():
+    X = [np.array([[1.0], [10**40]], dtype=object)]
+    with pytest.raises(ValueError, match=r"1e\+40 \(sequence 0, time step 1, "
+                       r"feature 0\), too large for float32"):
+        check_sequences(X, dtype="float32")
+
+
+def test_infinity_is_still_reported_as_such_with_a_dtype():
+    X = [np.zeros((2, 2)), np.array([[0.0, np.inf]])]
+    with pytest.raises(ValueError, match=r"^Input X contains infinity .*"
+                       r"\(sequence 1, time step 0, feature 1\)\.$"):
+        check_sequences(X, dtype="float32")
+
+
+def test_the_cast_warns_nothing():
+    X = [np.full((2, 2), 1e39)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="too large for float32"):
+            check_sequences(X, dtype="float32")

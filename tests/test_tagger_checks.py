@@ -290,7 +290,8 @@ def test_fit_does_not_modify_inputs(Estimator, rng):
 def fitted(request, rng):
     Estimator = request.param
     X, y = _data(Estimator, rng)
-    est = _make(Estimator).fit(X, y)
+    # float64: the invariances are checked to float64 round-off.
+    est = _make(Estimator, dtype="float64").fit(X, y)
     X_test, y_test = _data(Estimator, rng, 9)
     return est, X_test, y_test
 

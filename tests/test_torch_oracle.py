@@ -301,8 +301,10 @@ def test_fitted_classifier_matches_torch(torch, rng):
     lengths = rng.integers(1, 12, size=40)
     X = [rng.standard_normal((n, 2)) for n in lengths]
     y = np.digitize([x[:, 0].sum() for x in X], [-1.0, 1.0])
+    # float64: compared with torch in float64.
     clf = RNNClassifier(hidden_layer_sizes=(4, 4), cell="gru", bidirectional=True,
-                        max_iter=3, batch_size=8, random_state=0).fit(X, y)
+                        max_iter=3, batch_size=8, random_state=0,
+                        dtype="float64").fit(X, y)
     assert clf.n_outputs_ == 3
     net, flat = clf._network, clf._params
     module, head = _make_torch(torch, net, torch.float64)

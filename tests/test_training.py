@@ -186,7 +186,9 @@ def test_lbfgs_honours_max_fun(rng, monkeypatch):
 # evaluation; ten L-BFGS iterations amplify that to ~1e-13 typically, and to
 # 8e-11 at worst over SKRNN_TEST_SEED=0..29. rtol=1e-9 is that, with a margin.
 LBFGS_ROUNDOFF = dict(rtol=1e-9, atol=1e-12)
-LBFGS_SHORT = dict(solver="lbfgs", max_iter=10, random_state=SEED)
+# float64: the tolerances above are float64 round-off.
+LBFGS_SHORT = dict(solver="lbfgs", max_iter=10, random_state=SEED,
+                   dtype="float64")
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
@@ -266,9 +268,11 @@ STOCHASTIC = {
     "adam": dict(solver="adam", learning_rate_init=0.02),
     "sgd": dict(solver="sgd", learning_rate_init=0.1, momentum=0.9),
 }
+# float64: the objective by hand, the finite differences and the round-off
+# tolerances below are float64's.
 ONE_BATCH = dict(shuffle=False, dropout=0.0, early_stopping=False,
                  clip_norm=None, alpha=1e-2, max_iter=6, tol=0.0,
-                 random_state=SEED, **NEVER_STOP)
+                 random_state=SEED, dtype="float64", **NEVER_STOP)
 # Six steps amplify the ~1e-16 relative differences of reordered sums.
 STOCHASTIC_ROUNDOFF = dict(rtol=1e-10, atol=1e-13)
 
@@ -1046,8 +1050,9 @@ def _reference_raw(est, X):
     return np.array(raw)
 
 
+# float64: predict is compared with the NumPy reference to float64 round-off.
 DROPOUT = dict(hidden_layer_sizes=(5, 4), dropout=0.5, batch_size=6, max_iter=4,
-               learning_rate_init=0.05)
+               learning_rate_init=0.05, dtype="float64")
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -1078,7 +1083,8 @@ def test_clip_norm_bounds_sgd_step(rng, monkeypatch):
     lr, clip = 0.1, 1e-3
     _fit_quietly(RNNRegressor((4,), solver="sgd", momentum=0.0,
                               learning_rate_init=lr, clip_norm=clip,
-                              batch_size=6, max_iter=2, random_state=SEED), X, y)
+                              batch_size=6, max_iter=2, random_state=SEED,
+                              dtype="float64"), X, y)
     assert len(steps) == 8
     for before, after, grad_norm in steps:
         # Every gradient here is far above the clip, so each step is exactly
@@ -1104,7 +1110,8 @@ def test_clip_norm_bounds_adam_step(rng, monkeypatch):
     lr, clip, eps, beta_2 = 0.01, 1e-12, 1e-8, 0.999
     _fit_quietly(RNNRegressor((4,), learning_rate_init=lr, clip_norm=clip,
                               epsilon=eps, beta_2=beta_2, batch_size=6,
-                              max_iter=2, random_state=SEED), X, y)
+                              max_iter=2, random_state=SEED, dtype="float64"),
+                 X, y)
     assert len(steps) == 8
     for t, (before, after, grad_norm) in enumerate(steps, start=1):
         assert grad_norm <= clip * (1 + 1e-12)

@@ -234,7 +234,7 @@ def test_gradient_equals_finite_differences(rng):
     y[0], y[1] = [], ["a", "a"]
     X[1] = np.zeros((3, 3))
     model = _make(cell="lstm", bidirectional=True, hidden_layer_sizes=(3, 2),
-                  max_iter=1).fit(X, y)
+                  max_iter=1, dtype="float64").fit(X, y)
     from skrnn._network import Workspace
     from skrnn._packing import PackedBatch
     from skrnn._sequences import check_sequences
@@ -264,8 +264,8 @@ def test_gradient_equals_finite_differences(rng):
 
 def test_float32_agrees_with_float64_training(rng):
     X, y = _data(rng)
-    m32 = _make().fit([x.astype(np.float32) for x in X], y)
-    m64 = _make().fit(X, y)
+    m32 = _make().fit(X, y)
+    m64 = _make(dtype="float64").fit(X, y)
     assert m32._params.dtype == np.float32 and m64._params.dtype == np.float64
     assert_allclose(m32.loss_curve_, m64.loss_curve_, rtol=1e-4)
 
