@@ -62,7 +62,7 @@ target of the kernel issue. The ``skrnn`` run passes ``dtype="float32"``.
 
 ``--as-users-run`` measures both libraries as their users run them: skrnn
 gets the data as float64 NumPy arrays and its default parameters (so it
-computes in its default float32, on one thread), PyTorch runs with its
+computes in its default float32) with ``n_jobs=-1``, PyTorch runs with its
 default thread count (no ``--threads`` limit) on float32 tensors, the faster
 of packed and padded. The sides alternate (the order of the implementations
 is reversed every other round) and every figure is the median of
@@ -204,7 +204,7 @@ def gemm_flops_per_step(cell, hidden, backward):
 # -- skrnn --------------------------------------------------------------------
 
 
-def skrnn_classifier(cell, hidden, epochs, dtype=None):
+def skrnn_classifier(cell, hidden, epochs, dtype=None, n_jobs=None):
     """The benchmark's RNNClassifier; ``dtype=None`` leaves skrnn's default."""
     from skrnn import RNNClassifier
 
@@ -213,7 +213,7 @@ def skrnn_classifier(cell, hidden, epochs, dtype=None):
         hidden_layer_sizes=(hidden,), cell=cell, batch_size=BATCH_SIZE,
         max_iter=epochs, solver="adam", learning_rate_init=LEARNING_RATE,
         clip_norm=None, alpha=0, tol=0, n_iter_no_change=10**9,
-        random_state=SEED, shuffle=True, **precision)
+        random_state=SEED, shuffle=True, n_jobs=n_jobs, **precision)
 
 
 def fit_quietly(clf, X, y):
@@ -225,9 +225,9 @@ def fit_quietly(clf, X, y):
         return clf.fit(X, y)
 
 
-def skrnn_run(X, y, cell, hidden, epochs, dtype=None):
+def skrnn_run(X, y, cell, hidden, epochs, dtype=None, n_jobs=None):
     """skrnn's timed training function and the maker of its prediction function."""
-    clf = skrnn_classifier(cell, hidden, epochs, dtype)
+    clf = skrnn_classifier(cell, hidden, epochs, dtype, n_jobs)
 
     def prediction():
         return lambda: clf.predict(X)
@@ -363,13 +363,14 @@ def run_worker(spec):
     if spec["mode"] == "skrnn-float64" or spec.get("as_users"):
         X = [x.astype(np.float64) for x in X]
     dtype = {"skrnn": "float32", "skrnn-float64": "float64"}.get(spec["mode"])
+    n_jobs = None
     if spec.get("as_users"):
-        dtype = None
+        dtype, n_jobs = None, -1
 
     baseline, lowered = memory_baseline()
     args = (X, y, spec["cell"], spec["hidden"], spec["epochs"])
     if spec["mode"].startswith("skrnn"):
-        train, prediction = skrnn_run(*args, dtype)
+        train, prediction = skrnn_run(*args, dtype, n_jobs)
     else:
         train, prediction = torch_run(*args, packed=spec["mode"] == "torch-packed")
     _, train_seconds, train_cpu = timed(train)
