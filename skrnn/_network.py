@@ -173,7 +173,8 @@ class RecurrentNetwork:
         reversed input and merged output); the gates live in a chunk of fixed
         size. Long blocks give each step's recurrent product many rows, which
         is what makes it efficient, so a block holds up to 64 MiB of those
-        per-step arrays, and 2048 to 65536 steps.
+        per-step arrays, and 2048 to 32768 steps: at most that, so that a
+        predict of many sequences has several blocks for n_jobs threads.
         """
         per_step = self.n_features
         n_layers = len(self.hidden_layer_sizes)
@@ -183,7 +184,7 @@ class RecurrentNetwork:
                 # merged output
                 per_step += self.n_directions * hidden * (
                     3 if self.n_directions == 2 else 1)
-        return int(np.clip((64 << 20) // (per_step * itemsize), 2048, 1 << 16))
+        return int(np.clip((64 << 20) // (per_step * itemsize), 2048, 1 << 15))
 
     def init_params(self, rng, dtype):
         """A new flat parameter vector, initialised for recurrent training.
