@@ -34,7 +34,7 @@ class TrainingMixin:
         return [by_length[j::k] for j in range(k)]
 
     def _step_loss_grad(self, seqs, targets, weights, idx, params, grad,
-                        shards, rng, threads):
+                        shards, rng, threads, sequence_totals):
         """(loss, weight_total) of the minibatch ``idx``, its gradient written
         into ``grad``; None if it weighs nothing.
 
@@ -42,7 +42,8 @@ class TrainingMixin:
         into its own work space and gradient (``shards``: a dict of both by
         shard number, kept across minibatches), summed in shard order; with
         dropout each shard draws from a generator seeded from ``rng``, so the
-        result does not depend on the threads.
+        result does not depend on the threads. ``sequence_totals``: each
+        sequence's weight (see :meth:`_sequence_totals`).
         """
         plan = self._shards(seqs, idx)
         dropout, recurrent = self.dropout, self.recurrent_dropout
@@ -59,15 +60,11 @@ class TrainingMixin:
             return self._minibatch_loss_grad(
                 seqs, targets, weights, batch, params, grad, ws, weight_total,
                 dropout, rng, recurrent), weight_total
-        batches = [None] * len(plan)
+        # Summed in a fixed order from each sequence's weight (of all its
+        # steps, per step); the shards are packed in the threads.
         weight_total = 0.0
-        for j, part in enumerate(plan):
-            if self.bptt_steps is None:
-                batches[j] = PackedBatch(seqs, part)
-                weight_total += weights[self._batch_rows(batches[j])].sum()
-            else:
-                weight_total += self._truncated_weight_total(
-                    seqs, weights, part, self.bptt_steps)
+        for part in plan:
+            weight_total += sequence_totals[part].sum()
         if weight_total <= 0:
             return None
         rngs = [None] * len(plan)
@@ -83,8 +80,8 @@ class TrainingMixin:
                     self.bptt_steps, dropout, rngs[j], recurrent,
                     weight_total=weight_total)[0]
             return self._minibatch_loss_grad(
-                seqs, targets, weights, batches[j], params, shard_grad, ws,
-                weight_total, dropout, rngs[j], recurrent)
+                seqs, targets, weights, PackedBatch(seqs, plan[j]), params,
+                shard_grad, ws, weight_total, dropout, rngs[j], recurrent)
 
         losses = threads.map(run, range(len(plan)))
         grad[...] = shards[0][1]
@@ -94,6 +91,13 @@ class TrainingMixin:
         for value in losses:
             loss += value
         return loss, weight_total
+
+    def _sequence_totals(self, seqs, weights):
+        """The weight of each sequence: its own, or the sum of its steps'."""
+        if not self._per_step:
+            return weights
+        running = np.concatenate([[0.0], np.cumsum(weights)])
+        return running[seqs.offsets[1:]] - running[seqs.offsets[:-1]]
 
     @staticmethod
     def _shard_buffers(shards, j, grad):
@@ -143,6 +147,7 @@ class TrainingMixin:
                 self.best_loss_ = None
                 self._best_params = params.copy()
         n_train = train_seqs.n_sequences
+        sequence_totals = self._sequence_totals(train_seqs, train_weights)
         batch_size = self._batch_size(n_train)
 
         # Weights before the step in flight, to fall back on when a step
@@ -164,7 +169,7 @@ class TrainingMixin:
                 for b, idx in enumerate(order):
                     result = self._step_loss_grad(
                         train_seqs, train_targets, train_weights, idx, params,
-                        grad, shards, rng, threads)
+                        grad, shards, rng, threads, sequence_totals)
                     if result is None:
                         continue
                     loss, weight_total = result

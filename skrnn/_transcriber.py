@@ -237,6 +237,9 @@ class SequenceTranscriber(BaseRNN):
     def _batch_rows(self, batch):
         return batch.order
 
+    def _sequence_totals(self, seqs, weights):
+        return weights
+
     def _rows(self, seqs, values, indices):
         if isinstance(values, _LabelSequences):
             return values.take(indices)

@@ -247,3 +247,24 @@ def test_an_explicit_thread_cap_holds_inside_a_fit(rng, monkeypatch,
                        random_state=0), X, y_seq)
     assert worker_threads == {threading.current_thread().name}
     assert os.environ["OMP_NUM_THREADS"] == "1"
+
+
+@pytest.mark.parametrize("Estimator", [RNNClassifier, SequenceTagger])
+def test_weighted_sharded_fits_are_the_same_for_every_n_jobs(rng, Estimator):
+    X, y_seq, y_step = _data(rng)
+    y = _targets(Estimator, y_seq, y_step)
+    if Estimator is SequenceTagger:
+        weight = [rng.uniform(0, 2, len(x)) for x in X]
+        weight[:20] = [np.zeros(len(x)) for x in X[:20]]
+    else:
+        weight = rng.uniform(0, 2, len(X))
+        weight[:20] = 0
+    fits = []
+    for n_jobs in (1, 2):
+        est = Estimator((4,), batch_size=40, max_iter=2, shuffle=False,
+                        random_state=0, n_jobs=n_jobs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits.append(est.fit(X, y, sample_weight=weight))
+    assert_array_equal(fits[0]._params, fits[1]._params)
+    assert fits[0].loss_curve_ == fits[1].loss_curve_
