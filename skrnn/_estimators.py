@@ -122,11 +122,14 @@ _PARAMETERS_DOC = """
         (its CPU affinity, capped by ``OMP_NUM_THREADS`` where set, as
         joblib sets it in the workers of a parallel search), counting the
         threads other skrnn calls of the process already run. Training
-        splits each minibatch of more than 16 sequences into shards of at
-        most 16 (sequences of like lengths spread over the shards), whose
-        gradients are summed in a fixed order; prediction runs its blocks
-        of sequences in parallel. The plan does not depend on ``n_jobs``,
-        so any ``n_jobs`` gives bit-identical fits and predictions."""
+        splits each minibatch into shards of at least 16 sequences and at
+        least 1024 sequences x units (the widest layer's), so a minibatch of
+        32 is split in two from 64 units up and not below, where a shard's
+        per-step cost is mostly fixed; sequences of like lengths are spread
+        over the shards, whose gradients are summed in a fixed order.
+        Prediction runs its blocks of sequences in parallel. The plan does
+        not depend on ``n_jobs``, so any ``n_jobs`` gives bit-identical fits
+        and predictions."""
 
 _READOUT_DOC = """
     readout : {'last', 'mean', 'max', 'attention'}, default='last'

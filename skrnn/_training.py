@@ -14,9 +14,18 @@ from ._packing import PackedBatch, minibatch_indices, predict_batches
 from ._progress import EpochProgress
 from ._threads import Threads
 
-# Sequences per shard of a training minibatch: the plan of work that n_jobs
-# threads share, fixed so that every n_jobs gives the same fit.
+# A training minibatch is split into shards, the plan of work that n_jobs
+# threads share, fixed by the data and the architecture (never by n_jobs) so
+# that every n_jobs gives the same fit: at least _SHARD_SEQUENCES sequences a
+# shard, and at least _SHARD_WORK sequences x units, since a narrower
+# shard's per-step cost is mostly fixed and splitting it only costs time.
 _SHARD_SEQUENCES = 16
+_SHARD_WORK = 1024
+
+
+def shard_size(hidden_layer_sizes):
+    """The fewest sequences a shard of a training minibatch holds."""
+    return max(_SHARD_SEQUENCES, -(-_SHARD_WORK // max(hidden_layer_sizes)))
 
 
 class TrainingMixin:
@@ -24,9 +33,10 @@ class TrainingMixin:
     optimisers with early stopping and divergence checks, and L-BFGS."""
 
     def _shards(self, seqs, idx):
-        """The fixed plan of a minibatch: shards of at most _SHARD_SEQUENCES
-        sequences, dealt in order of length so the shards' lengths match."""
-        k = -(-idx.shape[0] // _SHARD_SEQUENCES)
+        """The fixed plan of a minibatch: as many shards as hold
+        :func:`shard_size` sequences each, dealt in order of length so the
+        shards' lengths match."""
+        k = max(1, idx.shape[0] // shard_size(self._network.hidden_layer_sizes))
         if k == 1:
             return [idx]
         lengths = seqs.offsets[idx + 1] - seqs.offsets[idx]

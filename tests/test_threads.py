@@ -53,6 +53,13 @@ def _fit(est, X, y):
         return est.fit(X, y)
 
 
+@pytest.fixture(autouse=True)
+def small_shards(monkeypatch):
+    """Shards of 16 sequences whatever the hidden size, so that the tests'
+    small networks are sharded as wide ones are."""
+    monkeypatch.setattr(_training, "_SHARD_WORK", 1)
+
+
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Predict and L-BFGS in many small blocks (and long sequences in chunks
@@ -180,9 +187,9 @@ def test_fits_and_predictions_are_the_same_for_every_n_jobs(
     y = _targets(Estimator, y_seq, y_step)
     fits = []
     for n_jobs in N_JOBS:
-        # 40 sequences a minibatch: three shards; the last minibatch one.
+        # 48 sequences a minibatch: three shards; the last minibatch one.
         est = Estimator((4, 3), cell=cell, bidirectional=bidirectional,
-                        batch_size=40, max_iter=2, dropout=0.2,
+                        batch_size=48, max_iter=2, dropout=0.2,
                         recurrent_dropout=0.2, random_state=0, n_jobs=n_jobs)
         _fit(est, X, y)
         fits.append((est._params, est.loss_curve_, outputs(est, X)))
@@ -230,13 +237,24 @@ def test_shards_split_a_minibatch_by_length(rng):
     X, y_seq, _ = _data(rng)
     est = _fit(RNNClassifier((3,), max_iter=1, random_state=0), X, y_seq)
     seqs = est._validate_sequences(X, reset=False)
-    idx = np.arange(40)
+    idx = np.arange(48)
     plan = est._shards(seqs, idx)
     assert len(plan) == 3
     assert sorted(np.concatenate(plan)) == list(idx)
     steps = [seqs.lengths[part].sum() for part in plan]
     assert max(steps) - min(steps) <= seqs.lengths[idx].max()
-    assert len(est._shards(seqs, idx[:16])) == 1
+    assert len(est._shards(seqs, idx[:31])) == 1
+    assert len(est._shards(seqs, idx[:32])) == 2
+
+
+def test_small_networks_are_not_sharded(monkeypatch):
+    # A shard holds at least 1024 sequences x units: narrower, its per-step
+    # cost is mostly fixed and splitting it would only cost time.
+    monkeypatch.setattr(_training, "_SHARD_WORK", 1024)
+    assert _training.shard_size((16,)) == 64
+    assert _training.shard_size((32, 8)) == 32
+    assert _training.shard_size((64,)) == 16
+    assert _training.shard_size((256,)) == 16
 
 
 def test_an_explicit_thread_cap_holds_inside_a_fit(rng, monkeypatch,
