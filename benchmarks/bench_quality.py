@@ -75,8 +75,9 @@ Run::
 
 ``--quick`` caps skrnn at 3 epochs (so PyTorch too) and tags 1,000 training
 and 500 test utterances. ``--max-iter N`` caps skrnn's epochs at N and says
-so under the table: the default tagger's 200 epochs over 12,392 utterances
-take about 13 s each of one core, too long for a run on a shared machine.
+so under the table: the default tagger may run up to 200 epochs over 12,392
+utterances, about 13 s each on one core, long for a shared machine. A fit
+that its own stopping rule ends before the cap is the default fit.
 """
 
 import argparse
