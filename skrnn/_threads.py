@@ -1,9 +1,10 @@
 """Threads: BLAS pinned to one thread, and the worker threads of ``n_jobs``."""
 
+import itertools
 import os
 import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 
 import threadpoolctl
@@ -112,7 +113,8 @@ class Threads:
             self.size = max(1, min(self._wanted, free))
             _BUDGET["in_use"] += self.size
         if self.size > 1:
-            self._executor = ThreadPoolExecutor(self.size,
+            # The calling thread works too: one thread fewer to wake.
+            self._executor = ThreadPoolExecutor(self.size - 1,
                                                 thread_name_prefix="skrnn")
         return self
 
@@ -125,9 +127,34 @@ class Threads:
         return False
 
     def map(self, fn, items):
+        items = list(items)
         if self._executor is None or len(items) < 2:
             return [fn(item) for item in items]
-        return list(self._executor.map(fn, items))
+        results = [None] * len(items)
+        taken = itertools.count()
+        failed = threading.Event()
+
+        def drain():
+            # Every thread, the caller's too, takes the next item when free.
+            for i in iter(lambda: next(taken), None):
+                if i >= len(items) or failed.is_set():
+                    return
+                try:
+                    results[i] = fn(items[i])
+                except BaseException:
+                    failed.set()
+                    raise
+
+        futures = [self._executor.submit(drain)
+                   for _ in range(min(self.size, len(items)) - 1)]
+        try:
+            drain()
+        finally:
+            # Every task ends before map returns or raises: none writes after.
+            wait(futures)
+        for future in futures:
+            future.result()
+        return results
 
     def slots(self, make):
         pool = queue.SimpleQueue()
