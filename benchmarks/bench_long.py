@@ -78,8 +78,18 @@ def _worker(estimator, T, bptt_steps, hidden):
                       "rss": (rss_after - rss_before) * 1024}))
 
 
-def _speed():
+def _timed_fit(est, X, y):
+    """Wall seconds of ``est.fit(X, y)``, without its ConvergenceWarning."""
     from sklearn.exceptions import ConvergenceWarning
+
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    return time.perf_counter() - start
+
+
+def _speed():
 
     from skrnn import SequenceTagger
 
@@ -95,12 +105,8 @@ def _speed():
                 est = SequenceTagger((16,), cell="gru", bptt_steps=steps,
                                      batch_size=batch_size, max_iter=5,
                                      random_state=0)
-                start = time.perf_counter()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    est.fit(X, y)
-                elapsed = time.perf_counter() - start
-                best[steps] = min(best.get(steps, np.inf), elapsed)
+                best[steps] = min(best.get(steps, np.inf),
+                                  _timed_fit(est, X, y))
         for steps, elapsed in best.items():
             print(f"| {batch_size} | {steps} | {elapsed:.2f} | "
                   f"{elapsed / best[None]:.1f} |", flush=True)
@@ -115,7 +121,6 @@ def _delayed_copy(rng, n, T, delay):
 
 
 def _learn():
-    from sklearn.exceptions import ConvergenceWarning
 
     from skrnn import SequenceTagger
 
@@ -129,11 +134,7 @@ def _learn():
                              batch_size=2, learning_rate_init=0.01,
                              max_iter=400, n_iter_no_change=10**6,
                              random_state=0)
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            est.fit(X, y)
-        elapsed = time.perf_counter() - start
+        elapsed = _timed_fit(est, X, y)
         print(f"| {steps} | {est.score(X_test, y_test):.4f} | {elapsed:.0f} |",
               flush=True)
 

@@ -305,8 +305,7 @@ class RecurrentNetwork:
                 feats = self._merge_directions([b["H"] for b in layer_final],
                                                batch, ws, layer)
                 ws.trace = _Trace(cells, masks + [None], None, None)
-                return feats, [[_copy_state(self._state_dict(b["h_n"], b.get("c_n")))
-                                for b in row] for row in final]
+                return feats, self._final_states(final)
             if layer == n_layers - 1 and self.readout == "last" and not self.per_step:
                 # The head reads each sequence's final state, of both directions.
                 feats = np.concatenate([b["h_n"] for b in layer_final], axis=1)
@@ -326,8 +325,12 @@ class RecurrentNetwork:
         Z = feats @ params.W_out + params.b_out
         if not return_state:
             return Z
-        return Z, [[_copy_state(self._state_dict(b["h_n"], b.get("c_n")))
-                    for b in layer_final] for layer_final in final]
+        return Z, self._final_states(final)
+
+    def _final_states(self, final):
+        """Copies of every layer direction's final states, from its buffers."""
+        return [[_copy_state(self._state_dict(b["h_n"], b.get("c_n")))
+                 for b in row] for row in final]
 
     def pooled_head(self, params, stats, ws, dropout=0.0, rng=None):
         """Raw outputs Z (B, n_outputs) of a pooled readout's statistics merged

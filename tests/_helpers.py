@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from skrnn import RNNRegressor, SequenceRegressor
+from skrnn import RNNRegressor, SequenceRegressor, SequenceTagger
 
 
 def per_sequence(output):
@@ -28,3 +28,15 @@ def take(values, indices):
     if isinstance(values, list):
         return [values[i] for i in indices]
     return np.asarray(values)[indices]
+
+
+def targets_for(Estimator, y_seq, y_step):
+    """The targets Estimator fits from one label per sequence (``y_seq``)
+    and one array of labels per sequence's steps (``y_step``)."""
+    if Estimator is SequenceTagger:
+        return y_step
+    if Estimator is SequenceRegressor:
+        return [y.astype(float) - 0.5 for y in y_step]
+    if Estimator is RNNRegressor:
+        return y_seq.astype(float) + 0.5
+    return y_seq

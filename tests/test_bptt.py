@@ -16,6 +16,7 @@ import _reference as ref
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _helpers import targets_for
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
@@ -54,16 +55,6 @@ def _data(rng, lengths=LENGTHS, n_features=2):
     return X, y_seq, y_step
 
 
-def _targets(Estimator, y_seq, y_step):
-    if Estimator is SequenceTagger:
-        return y_step
-    if Estimator is SequenceRegressor:
-        return [y.astype(float) - 0.5 for y in y_step]
-    if Estimator is RNNRegressor:
-        return y_seq.astype(float) + 0.5
-    return y_seq
-
-
 # --------------------------------------------------------------------------
 # Parameters
 # --------------------------------------------------------------------------
@@ -79,7 +70,7 @@ def test_bad_parameters_are_refused(rng, Estimator, params):
     X, y_seq, y_step = _data(rng)
     est = Estimator((3,), max_iter=1, **params)
     with pytest.raises(InvalidParameterError):
-        est.fit(X, _targets(Estimator, y_seq, y_step))
+        est.fit(X, targets_for(Estimator, y_seq, y_step))
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
@@ -109,7 +100,7 @@ def test_bptt_with_lbfgs_is_refused(rng):
 def test_one_window_is_full_bptt_bit_for_bit(rng, Estimator, cell,
                                              bidirectional):
     X, y_seq, y_step = _data(rng)
-    y = _targets(Estimator, y_seq, y_step)
+    y = targets_for(Estimator, y_seq, y_step)
     common = dict(cell=cell, bidirectional=bidirectional, max_iter=3,
                   batch_size=4, random_state=0, dropout=0.2,
                   recurrent_dropout=0.3, learning_rate_init=0.01,
@@ -130,7 +121,7 @@ def test_one_window_is_full_bptt_bit_for_bit(rng, Estimator, cell,
 def test_one_window_is_full_bptt_for_pooled_readouts(rng, Estimator, readout,
                                                      bidirectional):
     X, y_seq, y_step = _data(rng)
-    y = _targets(Estimator, y_seq, y_step)
+    y = targets_for(Estimator, y_seq, y_step)
     common = dict(cell="lstm", bidirectional=bidirectional, readout=readout,
                   max_iter=3, batch_size=4, random_state=0, dropout=0.2,
                   recurrent_dropout=0.3, learning_rate_init=0.01)
@@ -163,7 +154,7 @@ def test_zero_recurrent_dropout_draws_nothing(rng):
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_recurrent_dropout_is_reproducible_and_off_at_predict(rng, Estimator):
     X, y_seq, y_step = _data(rng)
-    y = _targets(Estimator, y_seq, y_step)
+    y = targets_for(Estimator, y_seq, y_step)
     make = lambda: Estimator((4,), max_iter=3, random_state=3,  # noqa: E731
                              recurrent_dropout=0.5, bptt_steps=4)
     a, b = _quiet_fit(make(), X, y), _quiet_fit(make(), X, y)
@@ -386,7 +377,7 @@ def test_truncated_tagger_learns_a_delayed_copy_as_well_as_full_bptt():
 @pytest.mark.parametrize("Estimator", [RNNClassifier, SequenceTagger])
 def test_sparse_input_is_windowed_like_dense(rng, Estimator):
     X, y_seq, y_step = _data(rng)
-    y = _targets(Estimator, y_seq, y_step)
+    y = targets_for(Estimator, y_seq, y_step)
     common = dict(max_iter=2, bptt_steps=BPTT, random_state=0,
                   recurrent_dropout=0.2, dtype="float64")
     dense = _quiet_fit(Estimator((4,), **common), X, y)
@@ -423,7 +414,7 @@ def test_transcriber_refuses_bptt_and_takes_recurrent_dropout(rng):
 def test_one_window_is_full_bptt_with_other_regression_losses(rng, Estimator,
                                                               loss):
     X, y_seq, y_step = _data(rng)
-    y = _targets(Estimator, y_seq, y_step)
+    y = targets_for(Estimator, y_seq, y_step)
     common = dict(loss=loss, max_iter=2, batch_size=4, random_state=0,
                   recurrent_dropout=0.3)
     full = _quiet_fit(Estimator((4,), **common), X, y)

@@ -1146,6 +1146,13 @@ def _read_outputs(est, X):
             "predict_log_proba": est.predict_log_proba(X)}
 
 
+def _assert_float64_outputs(est, X):
+    """Every float output users read is float64, whatever est computes in."""
+    for name, out in _read_outputs(est, X).items():
+        parts = list(out) if out.dtype == object else [out]
+        assert all(p.dtype == np.float64 for p in parts), name
+
+
 @ignore_convergence
 @pytest.mark.parametrize("Estimator", ALL_ESTIMATORS)
 def test_default_dtype_computes_in_float32_on_float64_input(Estimator):
@@ -1155,9 +1162,7 @@ def test_default_dtype_computes_in_float32_on_float64_input(Estimator):
     assert est.dtype == "float32"
     est.fit(X, y)
     assert est._params.dtype == np.float32
-    for name, out in _read_outputs(est, X).items():
-        parts = list(out) if out.dtype == object else [out]
-        assert all(p.dtype == np.float64 for p in parts), name
+    _assert_float64_outputs(est, X)
 
 
 @ignore_convergence
@@ -1171,9 +1176,7 @@ def test_dtype_float64_computes_in_float64_whatever_the_input(Estimator):
     reference = Estimator(**FAST, dtype="float64").fit(
         [x.astype(np.float64) for x in X32], y)
     assert_array_equal(est._params, reference._params)
-    for name, out in _read_outputs(est, X).items():
-        parts = list(out) if out.dtype == object else [out]
-        assert all(p.dtype == np.float64 for p in parts), name
+    _assert_float64_outputs(est, X)
 
 
 @ignore_convergence

@@ -8,7 +8,7 @@ import warnings
 import joblib
 import numpy as np
 import pytest
-from _helpers import outputs
+from _helpers import outputs, targets_for
 from numpy.testing import assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
@@ -35,16 +35,6 @@ def _data(rng, n=50):
     y_seq = np.array([int(x[:, 0].sum() > 0) for x in X])
     y_step = [(np.cumsum(x[:, 1]) > 0).astype(int) for x in X]
     return X, y_seq, y_step
-
-
-def _targets(Estimator, y_seq, y_step):
-    if Estimator is SequenceTagger:
-        return y_step
-    if Estimator is SequenceRegressor:
-        return [y - 0.5 for y in y_step]
-    if Estimator is RNNRegressor:
-        return y_seq + 0.5
-    return y_seq
 
 
 def _fit(est, X, y):
@@ -184,7 +174,7 @@ def test_grid_search_over_n_jobs_estimators_is_the_serial_search(rng):
 def test_fits_and_predictions_are_the_same_for_every_n_jobs(
         rng, small_blocks, worker_threads, Estimator, cell, bidirectional):
     X, y_seq, y_step = _data(rng)
-    y = _targets(Estimator, y_seq, y_step)
+    y = targets_for(Estimator, y_seq, y_step)
     fits = []
     for n_jobs in N_JOBS:
         # 48 sequences a minibatch: three shards; the last minibatch one.
@@ -213,7 +203,7 @@ def test_fits_and_predictions_are_the_same_for_every_n_jobs(
 def test_truncated_lbfgs_and_early_stopping_fits_are_the_same_for_every_n_jobs(
         rng, small_blocks, Estimator, params):
     X, y_seq, y_step = _data(rng)
-    y = _targets(Estimator, y_seq, y_step)
+    y = targets_for(Estimator, y_seq, y_step)
     fits = [_fit(Estimator((4,), batch_size=40, max_iter=3, dropout=0.1,
                            random_state=0, n_jobs=n_jobs, **params), X, y)
             for n_jobs in N_JOBS]
@@ -270,7 +260,7 @@ def test_an_explicit_thread_cap_holds_inside_a_fit(rng, monkeypatch,
 @pytest.mark.parametrize("Estimator", [RNNClassifier, SequenceTagger])
 def test_weighted_sharded_fits_are_the_same_for_every_n_jobs(rng, Estimator):
     X, y_seq, y_step = _data(rng)
-    y = _targets(Estimator, y_seq, y_step)
+    y = targets_for(Estimator, y_seq, y_step)
     if Estimator is SequenceTagger:
         weight = [rng.uniform(0, 2, len(x)) for x in X]
         weight[:20] = [np.zeros(len(x)) for x in X[:20]]
