@@ -81,6 +81,7 @@ that its own stopping rule ends before the cap is the default fit.
 """
 
 import argparse
+import ast
 import re
 import time
 import warnings
@@ -121,6 +122,8 @@ SERIES = {
 RIDGE_ALPHAS = np.logspace(-2, 6, 9)
 LOGISTIC_CS = np.logspace(-3, 3, 7)
 TAGGER_CS = (0.3, 1.0, 3.0)
+# Parameters set by --set, for every estimator that has them.
+OVERRIDES = {}
 # --quick: few epochs and a subset of the tagging corpus, to check the script.
 QUICK_EPOCHS = 3
 QUICK_UTTERANCES = 1000
@@ -144,8 +147,23 @@ def fit_skrnn(pipeline, X, y):
 
 
 def defaults(estimator, max_iter):
-    """The estimator as it comes, or with its epochs capped (--quick, --max-iter)."""
-    return estimator if max_iter is None else estimator.set_params(max_iter=max_iter)
+    """The estimator as it comes, or changed by --set, --quick and --max-iter."""
+    params = {name: value for name, value in OVERRIDES.items()
+              if name in estimator.get_params()}
+    if max_iter is not None:
+        params["max_iter"] = max_iter
+    return estimator.set_params(**params)
+
+
+def parse_override(text):
+    """``name=value`` of --set; the value is a Python literal or a string."""
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"--set takes name=value, got {text!r}")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value
 
 
 # --- classification ---------------------------------------------------------
@@ -181,7 +199,7 @@ def run_classification(name, load, seeds, max_iter, use_torch):
         skrnn.append(pipeline.score(X_test, y_test))
         rnn = pipeline[-1]
         epochs.append(rnn.n_iter_)
-        if use_torch:
+        if use_torch and mirrored(rnn, per_step=False):
             scaler = pipeline[0]
             classes = list(rnn.classes_)
             model = torch_fit(rnn, scaler.transform(X_train),
@@ -362,7 +380,7 @@ def run_forecasting(name, seeds, max_iter, use_torch):
         runs["skrnn"].append(to_values(rolled_forward(
             lambda h, p=pipeline: np.array([s[-1] for s in p.predict(h)]),
             histories)))
-        if use_torch:
+        if use_torch and mirrored(pipeline[-1], per_step=True):
             scaler = pipeline[0]
             model = torch_fit(pipeline[-1], scaler.transform(X), Y, 1,
                               per_step=True, seed=seed)
@@ -391,11 +409,16 @@ def run_forecasting(name, seeds, max_iter, use_torch):
 
 # --- PyTorch reference ------------------------------------------------------
 
+def mirrored(rnn, *, per_step):
+    """Whether the torch reference has ``rnn``'s architecture and recipe."""
+    return (not rnn.bidirectional and rnn.dropout == 0
+            and rnn.recurrent_dropout == 0 and rnn.solver == "adam"
+            and rnn.learning_rate == "constant"
+            and (per_step or rnn.readout == "last"))
+
+
 def torch_fit(rnn, X, y, n_outputs, *, per_step, seed):
     """A torch model of ``rnn``'s architecture, trained with its recipe."""
-    if rnn.bidirectional or (not per_step and rnn.readout != "last"):
-        raise NotImplementedError("the torch reference mirrors unidirectional "
-                                  "models with the 'last' readout only")
     torch.manual_seed(seed)
     sizes = np.atleast_1d(rnn.hidden_layer_sizes).tolist()
     model = _TorchRNN(rnn.cell, X[0].shape[1], sizes, n_outputs, rnn.activation)
@@ -511,7 +534,12 @@ def main():
                         help="cap skrnn's epochs (max_iter, default 200) to fit "
                              "a time budget: no longer the defaults")
     parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--set", type=parse_override, action="append", default=[],
+                        metavar="NAME=VALUE",
+                        help="set a parameter of every skrnn estimator that has "
+                             "it (repeatable): no longer the defaults")
     args = parser.parse_args()
+    OVERRIDES.update(args.set)
     max_iter = QUICK_EPOCHS if args.quick and args.max_iter is None else args.max_iter
     use_torch = torch is not None and not args.no_torch
     if use_torch:
@@ -537,6 +565,9 @@ def main():
     print_table(rows, len(args.seeds))
     if max_iter is not None:
         print(f"skrnn's max_iter capped at {max_iter} (default 200)")
+    if OVERRIDES:
+        print("skrnn's parameters set:",
+              ", ".join(f"{k}={v!r}" for k, v in OVERRIDES.items()))
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 
 

@@ -197,7 +197,10 @@ def make_rnn(settings, random_state):
     if EPOCHS is not None:
         settings = {**settings, "max_iter": int(EPOCHS)}
     # Exactly max_iter epochs, the number chosen on validation: no early stop.
+    # The network the settings were chosen on validation for: one direction,
+    # the last state, no recurrent dropout.
     rnn = RNNRegressor(**settings, tol=0.0, n_iter_no_change=settings["max_iter"],
+                       bidirectional=False, readout="last", recurrent_dropout=0.0,
                        random_state=random_state)
     # The residuals are a fraction of a ppm or some tens of spots: scaled to
     # unit variance, one learning rate and one alpha mean the same on both.
@@ -313,8 +316,10 @@ class NextStepForecaster:
         self.changes, self.chunk = changes, chunk
         if EPOCHS is not None:
             rnn = {**rnn, "max_iter": int(EPOCHS)}
+        # No recurrent dropout: the network the settings were chosen for.
         self.model = SequenceRegressor(**rnn, tol=0.0,
                                        n_iter_no_change=rnn["max_iter"],
+                                       recurrent_dropout=0.0,
                                        random_state=random_state)
 
     def _inputs(self, values):

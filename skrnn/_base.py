@@ -80,22 +80,27 @@ def _checked_weights(weights):
 
 def extend_init(base_init, **extra):
     """An ``__init__`` that takes ``base_init``'s parameters and the keyword-only
-    ``extra`` ones (``name=default``), so each default is written once.
+    ``extra`` ones (``name=default``), so each default is written once; an
+    ``extra`` name that ``base_init`` already takes changes only its default.
 
     scikit-learn reads an estimator's parameters from its ``__init__``
     signature, which is why the new one carries an explicit ``__signature__``.
     """
     signature = inspect.signature(base_init)
-    signature = signature.replace(parameters=list(signature.parameters.values()) + [
+    added = {name: default for name, default in extra.items()
+             if name not in signature.parameters}
+    signature = signature.replace(parameters=[
+        p.replace(default=extra[p.name]) if p.name in extra else p
+        for p in signature.parameters.values()] + [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
-        for name, default in extra.items()])
+        for name, default in added.items()])
 
     def __init__(self, *args, **kwargs):
         values = signature.bind(self, *args, **kwargs)
         values.apply_defaults()
         values = dict(values.arguments)
         del values["self"]
-        for name in extra:
+        for name in added:
             setattr(self, name, values.pop(name))
         base_init(self, **values)
 

@@ -1,5 +1,6 @@
 """The public estimators: per-sequence and per-step classifiers and regressors."""
 
+import re
 from numbers import Real
 
 import numpy as np
@@ -17,6 +18,23 @@ from sklearn.utils.validation import assert_all_finite, check_array, column_or_1
 from ._base import BaseRNN, extend_init, sequence_weights
 from ._loss import BinaryLogLoss, MultinomialLogLoss, regression_loss
 from ._readout import READOUTS
+
+
+def _with_defaults(doc, **defaults):
+    """``doc`` with the ``default=`` of each named parameter rewritten, so the
+    parameter texts are written once for estimators whose defaults differ."""
+    for name, default in defaults.items():
+        doc, n = re.subn(rf"(\n    {name} : [^\n]*default=)[^\n]*",
+                         rf"\g<1>{default!r}", doc)
+        if n != 1:
+            raise AssertionError(f"no single '{name}' entry in the docstring")
+    return doc
+
+
+# What the sequence-level estimators default to, chosen on the quality
+# benchmark (benchmarks/README.md).
+_SEQUENCE_LEVEL_DEFAULTS = dict(bidirectional=True, recurrent_dropout=0.25,
+                                readout="max")
 
 _PARAMETERS_DOC = """
     hidden_layer_sizes : array-like of shape (n_layers,), default=(64,)
@@ -131,8 +149,12 @@ _PARAMETERS_DOC = """
         not depend on ``n_jobs``, so any ``n_jobs`` gives bit-identical fits
         and predictions."""
 
+_SEQUENCE_LEVEL_PARAMETERS_DOC = _with_defaults(
+    _PARAMETERS_DOC, bidirectional=_SEQUENCE_LEVEL_DEFAULTS["bidirectional"],
+    recurrent_dropout=_SEQUENCE_LEVEL_DEFAULTS["recurrent_dropout"])
+
 _READOUT_DOC = """
-    readout : {'last', 'mean', 'max', 'attention'}, default='last'
+    readout : {'last', 'mean', 'max', 'attention'}, default='max'
         What the output layer reads of each sequence: the top layer's final
         state ('last'; of both directions if bidirectional), or its states at
         every step pooled per unit by their mean ('mean') or maximum ('max'),
@@ -344,9 +366,17 @@ class RNNClassifier(ClassifierMixin, _ClassifierBase):
     through a linear layer with a logistic output for two classes and a
     softmax for more, trained on the log-loss.
 
+    The defaults read each sequence in both directions with recurrent
+    dropout 0.25 and pool the top layer's states by their maximum: of the
+    choices measured on the bundled classification sets
+    (benchmarks/README.md, ``bench_quality.py``), the one that did best on
+    both. Streaming
+    prediction (``initial_state``, ``return_state``) needs
+    ``bidirectional=False``.
+
     Parameters
     ----------"""
-        + _PARAMETERS_DOC
+        + _SEQUENCE_LEVEL_PARAMETERS_DOC
         + """
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes in the loss, ``{label: weight}``; 'balanced'
@@ -394,7 +424,7 @@ class RNNClassifier(ClassifierMixin, _ClassifierBase):
         "readout": [StrOptions(set(READOUTS))],
     }
 
-    __init__ = extend_init(_ClassifierBase.__init__, readout="last")
+    __init__ = extend_init(_ClassifierBase.__init__, **_SEQUENCE_LEVEL_DEFAULTS)
 
     def _readout(self):
         return self.readout
@@ -562,9 +592,18 @@ class RNNRegressor(RegressorMixin, _RegressorBase):
     through a linear output layer, trained on the squared error
     ``0.5 * ||prediction - y||^2`` per sequence, or another ``loss``.
 
+    The defaults read each sequence in both directions with recurrent
+    dropout 0.25 and pool the top layer's states by their maximum: of the
+    choices measured on the bundled classification sets
+    (benchmarks/README.md, ``bench_quality.py``), the one that did best on
+    both; no per-sequence regression set is bundled, so the regressor shares
+    the classifier's network. Streaming
+    prediction (``initial_state``, ``return_state``) needs
+    ``bidirectional=False``.
+
     Parameters
     ----------"""
-        + _PARAMETERS_DOC
+        + _SEQUENCE_LEVEL_PARAMETERS_DOC
         + _REGRESSION_LOSS_DOC
         + _READOUT_DOC
         + """
@@ -605,7 +644,7 @@ class RNNRegressor(RegressorMixin, _RegressorBase):
         "readout": [StrOptions(set(READOUTS))],
     }
 
-    __init__ = extend_init(_RegressorBase.__init__, readout="last")
+    __init__ = extend_init(_RegressorBase.__init__, **_SEQUENCE_LEVEL_DEFAULTS)
 
     def _readout(self):
         return self.readout
@@ -681,9 +720,14 @@ class SequenceTagger(_ClassifierBase):
     output for two classes and a softmax for more; the loss is the log-loss
     averaged over the time steps of a minibatch.
 
+    By default each step's label reads the steps on both sides of it
+    (``bidirectional=True``): the better of the two on the bundled tagging
+    set (benchmarks/README.md, ``bench_quality.py``). Streaming prediction
+    (``initial_state``, ``return_state``) needs ``bidirectional=False``.
+
     Parameters
     ----------"""
-        + _PARAMETERS_DOC
+        + _with_defaults(_PARAMETERS_DOC, bidirectional=True)
         + """
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes in the loss, ``{label: weight}``; 'balanced'
@@ -722,6 +766,8 @@ class SequenceTagger(_ClassifierBase):
     [True, True]
     """
     )
+
+    __init__ = extend_init(_ClassifierBase.__init__, bidirectional=True)
 
     _per_step = True
 
@@ -829,9 +875,14 @@ class SequenceRegressor(RegressorMixin, _RegressorBase):
     by one step (:func:`skrnn.forecasting.next_step`), it is a next-step model that
     :func:`skrnn.forecasting.generate` runs forward on its own predictions.
 
+    ``recurrent_dropout`` defaults to 0.1: of the rates measured on the
+    bundled series' next-step forecasts (benchmarks/README.md,
+    ``bench_quality.py``), the one that did best over both series and
+    horizons.
+
     Parameters
     ----------"""
-        + _PARAMETERS_DOC
+        + _with_defaults(_PARAMETERS_DOC, recurrent_dropout=0.1)
         + _REGRESSION_LOSS_DOC
         + """
 
@@ -868,6 +919,8 @@ class SequenceRegressor(RegressorMixin, _RegressorBase):
     [True, True]
     """
     )
+
+    __init__ = extend_init(_RegressorBase.__init__, recurrent_dropout=0.1)
 
     _per_step = True
 

@@ -226,7 +226,8 @@ def test_bidirectional_regressor_recalls_first_value_of_long_sequences():
     # The reverse direction reads the first step last, so even 40 steps are easy.
     X, y = first_value(200, stream=0, lengths=(20, 40))
     X_test, y_test = first_value(200, stream=1, lengths=(20, 40))
-    reg = RNNRegressor((8,), bidirectional=True, learning_rate_init=0.01,
+    reg = RNNRegressor((8,), bidirectional=True, readout="last",
+                       recurrent_dropout=0.0, learning_rate_init=0.01,
                        max_iter=15, **ALL_EPOCHS).fit(X, y)
     assert reg.score(X_test, y_test) >= 0.9  # lowest over seeds: 0.992
 
@@ -873,7 +874,10 @@ def test_sgd_reduces_training_loss(Estimator, schedule, nesterov):
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_adam_reduces_training_loss(Estimator):
     X, y = small_problem(Estimator, n=40)
-    params = dict(hidden_layer_sizes=(6,), random_state=0)
+    # The network the 0.6 was measured on: one direction, no dropout (so the
+    # last epoch's loss is comparable to the initial one).
+    params = dict(hidden_layer_sizes=(6,), random_state=0, bidirectional=False,
+                  recurrent_dropout=0.0)
     initial = _initial_loss(Estimator, X, y, **params)
     est = Estimator(**dict(params, learning_rate_init=0.02, max_iter=15,
                            tol=0)).fit(X, y)

@@ -140,11 +140,13 @@ def test_bagging_classifier_on_the_nested_form(data):
 
 def test_learning_curve(data):
     X, y = data
-    cv = KFold(3, shuffle=True, random_state=0)
+    # 4 folds of 40 train every fold on 30, so the full size is each fold's
+    # whole training part, as cross_val_score fits it.
+    cv = KFold(4, shuffle=True, random_state=0)
     sizes, train, test = learning_curve(classifier(), X, y, cv=cv,
                                         train_sizes=[0.5, 1.0])
-    assert_array_equal(sizes, [13, 26])
-    assert train.shape == test.shape == (2, 3)
+    assert_array_equal(sizes, [15, 30])
+    assert train.shape == test.shape == (2, 4)
     assert_array_equal(test[1], cross_val_score(classifier(), X, y, cv=cv))
 
 

@@ -303,7 +303,7 @@ def test_fitted_classifier_matches_torch(torch, rng):
     y = np.digitize([x[:, 0].sum() for x in X], [-1.0, 1.0])
     # float64: compared with torch in float64.
     clf = RNNClassifier(hidden_layer_sizes=(4, 4), cell="gru", bidirectional=True,
-                        max_iter=3, batch_size=8, random_state=0,
+                        readout="last", max_iter=3, batch_size=8, random_state=0,
                         dtype="float64").fit(X, y)
     assert clf.n_outputs_ == 3
     net, flat = clf._network, clf._params
