@@ -12,7 +12,7 @@ from sklearn.utils.multiclass import (
     check_classification_targets,
 )
 
-from ._base import BaseRNN, extend_init, sequence_weights
+from ._base import BaseRNN, extend_init
 from ._estimators import (
     _ATTRIBUTES_DOC,
     _NOTES_DOC,
@@ -25,6 +25,7 @@ from ._estimators import (
 from ._kernels._ctc import ctc_beam_search
 from ._loss import CTCLoss
 from ._network import Workspace
+from ._validation import sequence_weights
 from .metrics import (
     _edit_distances,
     label_error_rate,

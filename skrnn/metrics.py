@@ -33,8 +33,8 @@ from sklearn.metrics import (
 from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import assert_all_finite
 
-from ._base import sequence_weights
 from ._kernels._ctc import edit_distances
+from ._validation import check_label_lists, sequence_weights
 
 __all__ = [
     "edit_distance",
@@ -114,15 +114,7 @@ def _on_flat_steps(metric, y_true, y_pred, sample_weight, **kwargs):
 
 
 def _as_sequence_list(y, name):
-    if isinstance(y, np.ndarray) and y.dtype != object and y.ndim == 2:
-        # Equal-length sequences stacked as rows.
-        y = list(y)
-    elif isinstance(y, (str, bytes)) or not hasattr(y, "__len__"):
-        raise TypeError(
-            f"{name} must be a list of 1-D label arrays, one per sequence; got "
-            f"{type(y).__name__}."
-        )
-    arrays = [np.asarray(yi) for yi in y]
+    arrays = [np.asarray(yi) for yi in check_label_lists(y, name, any_sized=True)]
     for i, yi in enumerate(arrays):
         if yi.ndim != 1:
             raise ValueError(
