@@ -3,6 +3,7 @@
 import numpy as np
 
 from ._kernels._pack import packed_gather, packed_reversal
+from ._sequences import offsets_from_lengths
 
 # The default step budget of predict_batches, which L-BFGS's full-batch
 # passes use (predict sizes its blocks by RecurrentNetwork.steps_per_batch):
@@ -76,8 +77,7 @@ class PackedBatch:
         at_least = np.bincount(lengths, minlength=longest + 1)[::-1].cumsum()[::-1]
         self.batch_sizes = batch_sizes = np.ascontiguousarray(at_least[1:],
                                                               dtype=np.intp)
-        self.starts = starts = np.zeros(longest + 1, dtype=np.intp)
-        np.cumsum(batch_sizes, out=starts[1:])
+        self.starts = starts = offsets_from_lengths(batch_sizes, np.intp)
 
         self.gather = np.empty(n_steps, dtype=np.intp)
         packed_gather(seqs.offsets[self.order], batch_sizes, self.gather)

@@ -9,7 +9,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array
 
-__all__ = ["Sequences", "check_sequences", "check_step_features"]
+__all__ = ["Sequences", "check_sequences", "check_step_features",
+           "offsets_from_lengths"]
 
 # C-level attribute getters, so that the checks of a list of arrays map over
 # it without Python code per sequence.
@@ -125,9 +126,7 @@ class Sequences:
             )
         if lengths.size and lengths.min() < 0:
             raise ValueError("lengths must be non-negative.")
-        offsets = np.zeros(lengths.shape[0] + 1, dtype=np.int64)
-        # int64 accumulation: total lengths past 2**31 must not wrap around.
-        np.cumsum(lengths, dtype=np.int64, out=offsets[1:])
+        offsets = offsets_from_lengths(lengths)
         if offsets[-1] != data.shape[0]:
             raise ValueError(
                 f"lengths sum to {offsets[-1]}, but data has {data.shape[0]} rows."
@@ -232,8 +231,7 @@ class Sequences:
             indices = np.where(indices < 0, indices + n, indices)
         starts = self.offsets[indices]
         lengths = self.offsets[indices + 1] - starts
-        offsets = np.zeros(indices.shape[0] + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
+        offsets = offsets_from_lengths(lengths)
         # Row r of the output, inside selected sequence j, comes from
         # starts[j] + (r - offsets[j]): one repeat plus one arange, no loop.
         rows = np.repeat(starts - offsets[:-1], lengths)
@@ -755,9 +753,29 @@ def _check_lengths_and_features(lengths, n_features, shapes, allow_empty=False):
         )
 
 
-def _offsets_from_lengths(lengths):
-    offsets = np.zeros(lengths.shape[0] + 1, dtype=np.int64)
-    np.cumsum(lengths, dtype=np.int64, out=offsets[1:])
+def offsets_from_lengths(lengths, dtype=np.int64):
+    """Row boundaries ``[0, cumsum(lengths)]`` of blocks of the given lengths.
+
+    Parameters
+    ----------
+    lengths : ndarray of int, shape (n,)
+        Rows of each block (sequence, label sequence, time step...).
+    dtype : numpy dtype, default=np.int64
+        The dtype of the offsets, which the sums accumulate in.
+
+    Returns
+    -------
+    offsets : ndarray of shape (n + 1,)
+        Block i is rows ``offsets[i]:offsets[i + 1]``.
+
+    Examples
+    --------
+    >>> offsets_from_lengths(np.array([2, 0, 3]))
+    array([0, 2, 2, 5])
+    """
+    offsets = np.zeros(lengths.shape[0] + 1, dtype=dtype)
+    # int64 accumulation: total lengths past 2**31 must not wrap around.
+    np.cumsum(lengths, dtype=dtype, out=offsets[1:])
     return offsets
 
 
@@ -824,7 +842,7 @@ def _check_ragged(X, input_name, accept_sparse, allow_empty=False, dtype=None):
         lambda i, shapes=shapes: tuple(int(s) for s in shapes[i]),
         allow_empty,
     )
-    offsets = _offsets_from_lengths(lengths)
+    offsets = offsets_from_lengths(lengths)
     n_features = int(shapes[0, 1])
     # Freed before the data is made: two words per sequence that would
     # otherwise add to the peak of validating many short sequences.
@@ -871,7 +889,7 @@ def _check_ragged_sparse(X, input_name, accept_sparse, allow_empty=False,
         lambda i, shapes=shapes: tuple(int(s) for s in shapes[i]),
         allow_empty,
     )
-    offsets = _offsets_from_lengths(lengths)
+    offsets = offsets_from_lengths(lengths)
 
     dtype = _float_dtype({x.dtype for x in X}, dtype)
     with np.errstate(over="ignore"):

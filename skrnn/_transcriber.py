@@ -25,6 +25,7 @@ from ._estimators import (
 from ._kernels._ctc import ctc_beam_search
 from ._loss import CTCLoss
 from ._network import Workspace
+from ._sequences import offsets_from_lengths
 from ._validation import sequence_weights
 from .metrics import (
     _edit_distances,
@@ -55,8 +56,7 @@ class _LabelSequences:
         indices = np.asarray(indices, dtype=np.intp)
         starts = self.offsets[indices]
         lengths = self.offsets[indices + 1] - starts
-        offsets = np.zeros(indices.shape[0] + 1, dtype=np.intp)
-        np.cumsum(lengths, out=offsets[1:])
+        offsets = offsets_from_lengths(lengths, np.intp)
         # Each taken code's row: its sequence's start plus its rank in it.
         rows = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
         return _LabelSequences(self.codes[rows], offsets)
@@ -193,8 +193,7 @@ class SequenceTranscriber(BaseRNN):
             raise TypeError(
                 f"y holds labels that cannot be compared with classes_ "
                 f"{self.classes_.tolist()}: {exc}") from exc
-        offsets = np.zeros(lengths.shape[0] + 1, dtype=np.intp)
-        np.cumsum(lengths, out=offsets[1:])
+        offsets = offsets_from_lengths(lengths, np.intp)
         if np.any(unseen):
             k = int(np.flatnonzero(unseen)[0])
             i = int(np.searchsorted(offsets, k, side="right") - 1)
@@ -357,8 +356,7 @@ class SequenceTranscriber(BaseRNN):
             position = np.arange(raw.shape[0]) - np.repeat(seqs.offsets[:-1],
                                                            lengths)
             codes = decoded[position < np.repeat(counts, lengths)]
-        offsets = np.zeros(lengths.shape[0] + 1, dtype=np.intp)
-        np.cumsum(counts, out=offsets[1:])
+        offsets = offsets_from_lengths(counts, np.intp)
         return codes, offsets
 
     def predict(self, X):

@@ -34,6 +34,7 @@ from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import assert_all_finite
 
 from ._kernels._ctc import edit_distances
+from ._sequences import offsets_from_lengths
 from ._validation import check_label_lists, sequence_weights
 
 __all__ = [
@@ -605,8 +606,7 @@ def _codes_and_offsets(sequences, index):
     code, grown as labels appear), and the (n + 1,) offsets delimiting them."""
     lengths = np.fromiter((s.shape[0] for s in sequences), dtype=np.intp,
                           count=len(sequences))
-    offsets = np.zeros(len(sequences) + 1, dtype=np.intp)
-    np.cumsum(lengths, out=offsets[1:])
+    offsets = offsets_from_lengths(lengths, np.intp)
     # A dict, not np.unique: it needs no order on the labels, and does not
     # cast numbers to strings when y_true and y_pred mix them.
     codes = np.fromiter(

@@ -22,11 +22,11 @@ from sklearn.utils.validation import check_is_fitted
 from ._sequences import (
     Sequences,
     _float_dtype,
-    _offsets_from_lengths,
     _type_name,
     as_step_array,
     check_sequences,
     nested_arrays,
+    offsets_from_lengths,
     panel_arrays,
     panel_layout,
     table_form,
@@ -302,7 +302,7 @@ def _stack_steps(X):
         # that column names reach the transformer.
         order, lengths = panel_layout(X)
         steps = X if order is None else X.iloc[order]
-        return steps.reset_index(drop=True), _offsets_from_lengths(lengths)
+        return steps.reset_index(drop=True), offsets_from_lengths(lengths)
     if form == "nested":
         X = nested_arrays(X)
     elif _is_dataframe(X):
@@ -342,8 +342,7 @@ def _stack_steps(X):
     lengths = np.fromiter(
         (_n_steps(x, k) for x, k in zip(X, kinds)), dtype=np.int64, count=len(X)
     )
-    offsets = np.zeros(len(X) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
+    offsets = offsets_from_lengths(lengths)
     if main == "dicts":
         return _stack_dicts(X, kinds), offsets
     if main == "sparse":
