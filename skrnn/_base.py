@@ -417,7 +417,7 @@ class BaseRNN(TrainingMixin, TruncatedBPTTMixin, PredictionMixin, BaseEstimator,
     def _batch_rows(self, batch):
         """Rows of the targets and weights that ``batch`` reads: one per packed
         step for a per-step model, one per sequence otherwise."""
-        return batch.gather if self._per_step else batch.order
+        return batch.rows(self._per_step)
 
     def _regularize(self, params, grad, weight_total):
         """Add MLP's L2 term on the weights (not biases), to loss and ``grad``.
@@ -452,10 +452,7 @@ class BaseRNN(TrainingMixin, TruncatedBPTTMixin, PredictionMixin, BaseEstimator,
         """Entries of per-sequence or per-step ``values`` for sequences ``indices``."""
         if not self._per_step:
             return values[indices]
-        starts = seqs.offsets[indices]
-        lengths = seqs.lengths[indices]
-        steps = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-        return values[steps + np.arange(lengths.sum())]
+        return values[seqs.step_rows(indices)[0]]
 
     def _subset(self, seqs, targets, indices):
         return seqs.take(indices), self._rows(seqs, targets, indices)

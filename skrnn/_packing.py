@@ -97,6 +97,23 @@ class PackedBatch:
                             self._rev)
         return self._rev
 
+    def rows(self, per_step):
+        """Rows of the container's per-step (``per_step``) or per-sequence
+        arrays that the batch's outputs, in packed order, stand for.
+
+        Parameters
+        ----------
+        per_step : bool
+            Whether the arrays have one row per time step (as ``seqs.data``)
+            or one per sequence.
+
+        Returns
+        -------
+        rows : ndarray of shape (N,) or (B,)
+            ``gather`` or ``order``.
+        """
+        return self.gather if per_step else self.order
+
     @property
     def n_sequences(self):
         return self.order.shape[0]

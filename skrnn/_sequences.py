@@ -229,18 +229,31 @@ class Sequences:
             if indices.min() < -n or indices.max() >= n:
                 raise IndexError(f"sequence index out of range for {n} sequences")
             indices = np.where(indices < 0, indices + n, indices)
-        starts = self.offsets[indices]
-        lengths = self.offsets[indices + 1] - starts
-        offsets = offsets_from_lengths(lengths)
-        # Row r of the output, inside selected sequence j, comes from
-        # starts[j] + (r - offsets[j]): one repeat plus one arange, no loop.
-        rows = np.repeat(starts - offsets[:-1], lengths)
-        rows += np.arange(offsets[-1], dtype=np.int64)
+        rows, offsets = self.step_rows(indices)
         if sp.issparse(self.data):
             data = self.data[rows]
         else:
             data = np.take(self.data, rows, axis=0)
         return Sequences(data, offsets)
+
+    def step_rows(self, indices):
+        """Rows of the data holding the sequences `indices`, in that order.
+
+        Parameters
+        ----------
+        indices : ndarray of int, shape (n_selected,)
+            Sequence indices, non-negative (repeats are allowed).
+
+        Returns
+        -------
+        rows : ndarray of shape (sum of the selected lengths,), dtype int64
+            The data rows of selected sequence 0, then of 1, and so on; a
+            per-step array aligned with the data is subset by them.
+        offsets : ndarray of shape (n_selected + 1,), dtype int64
+            The selected sequences' boundaries within ``rows``.
+        """
+        starts = self.offsets[indices]
+        return block_rows(starts, self.offsets[indices + 1] - starts)
 
     def to_list(self):
         """Return the sequences as a list of arrays (views for dense data).
@@ -777,6 +790,36 @@ def offsets_from_lengths(lengths, dtype=np.int64):
     # int64 accumulation: total lengths past 2**31 must not wrap around.
     np.cumsum(lengths, dtype=dtype, out=offsets[1:])
     return offsets
+
+
+def block_rows(starts, lengths):
+    """Rows ``starts[j]:starts[j] + lengths[j]`` of every block j, one after another.
+
+    Parameters
+    ----------
+    starts : ndarray of int, shape (n,)
+        First row of each block.
+    lengths : ndarray of int, shape (n,)
+        Rows of each block.
+
+    Returns
+    -------
+    rows : ndarray of shape (sum(lengths),), dtype int64
+        The rows of block 0, then of block 1, and so on.
+    offsets : ndarray of shape (n + 1,), dtype int64
+        The blocks' boundaries within ``rows``.
+
+    Examples
+    --------
+    >>> block_rows(np.array([5, 0]), np.array([2, 3]))
+    (array([5, 6, 0, 1, 2]), array([0, 2, 5]))
+    """
+    offsets = offsets_from_lengths(lengths)
+    # Row r, inside block j, is starts[j] + (r - offsets[j]): one repeat plus
+    # one arange, no loop.
+    rows = np.repeat(starts - offsets[:-1], lengths)
+    rows += np.arange(offsets[-1], dtype=np.int64)
+    return rows, offsets
 
 
 def as_step_array(x, i):

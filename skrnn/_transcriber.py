@@ -25,7 +25,7 @@ from ._estimators import (
 from ._kernels._ctc import ctc_beam_search
 from ._loss import CTCLoss
 from ._network import Workspace
-from ._sequences import offsets_from_lengths
+from ._sequences import block_rows, offsets_from_lengths
 from ._validation import sequence_weights
 from .metrics import (
     _edit_distances,
@@ -55,11 +55,8 @@ class _LabelSequences:
         """The label sequences ``indices``, in that order."""
         indices = np.asarray(indices, dtype=np.intp)
         starts = self.offsets[indices]
-        lengths = self.offsets[indices + 1] - starts
-        offsets = offsets_from_lengths(lengths, np.intp)
-        # Each taken code's row: its sequence's start plus its rank in it.
-        rows = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
-        return _LabelSequences(self.codes[rows], offsets)
+        rows, offsets = block_rows(starts, self.offsets[indices + 1] - starts)
+        return _LabelSequences(self.codes[rows], offsets.astype(np.intp, copy=False))
 
 
 def _check_one_label_kind(labels):
@@ -235,7 +232,8 @@ class SequenceTranscriber(BaseRNN):
         return sequence_weights(sample_weight, seqs.lengths, per_step=False)
 
     def _batch_rows(self, batch):
-        return batch.order
+        # Outputs per step, but one label sequence and weight per sequence.
+        return batch.rows(per_step=False)
 
     def _sequence_totals(self, seqs, weights):
         return weights
