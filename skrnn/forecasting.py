@@ -16,9 +16,9 @@ from sklearn.utils.validation import check_is_fitted
 from ._estimators import RNNRegressor, SequenceRegressor
 from ._sequences import (
     Sequences,
-    _is_dataframe,
     check_sequences,
     check_step_features,
+    is_dataframe,
 )
 from ._validation import check_regression_targets, check_y_passed, sequence_weights
 
@@ -846,7 +846,7 @@ def _relative_windows(X, seqs, form, target, last, scale, inputs):
         return data.reshape(n_samples, -1, seqs.n_features)
     if form == "2d":
         table = data.reshape(n_samples, -1)
-        if _is_dataframe(X):
+        if is_dataframe(X):
             # Keep the column names, which the regressor may have to check.
             return type(X)(table, index=X.index, columns=X.columns)
         return table
