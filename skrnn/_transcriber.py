@@ -26,12 +26,8 @@ from ._kernels._ctc import ctc_beam_search
 from ._loss import CTCLoss
 from ._network import Workspace
 from ._sequences import block_rows, offsets_from_lengths
-from ._validation import sequence_weights
-from .metrics import (
-    _edit_distances,
-    label_error_rate,
-    label_sequences,
-)
+from ._validation import label_sequences, sequence_weights
+from .metrics import edit_distances_of_codes, label_error_rate
 
 # The float64 lattice buffers of a fit, kept as long as the fit's own work
 # space (which the base creates per fit and never stores on the estimator).
@@ -259,7 +255,7 @@ class SequenceTranscriber(BaseRNN):
 
     def _validation_score(self, seqs, targets, weights):
         codes, offsets = self._decode(seqs, self._raw_predict_seqs(seqs)[0])
-        distances = _edit_distances(targets.codes, targets.offsets, codes,
+        distances = edit_distances_of_codes(targets.codes, targets.offsets, codes,
                                     offsets)
         weights = np.ones(seqs.n_sequences) if weights is None else weights
         # A validation set without labels scores its insertions per sequence.

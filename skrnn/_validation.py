@@ -11,6 +11,8 @@ __all__ = [
     "check_n_targets",
     "check_regression_targets",
     "check_y_passed",
+    "label_sequence",
+    "label_sequences",
     "labels_1d",
     "regression_targets",
     "score_weights",
@@ -284,3 +286,47 @@ def check_n_targets(n_targets, n_sequences, samples="sequences"):
         raise ValueError(
             "Found input variables with inconsistent numbers of samples: "
             f"X has {n_sequences} {samples} but y has {n_targets} targets.")
+
+
+def label_sequence(labels, name):
+    """One label sequence as a 1-D array; a string is its characters.
+
+    Raises TypeError or ValueError naming ``name`` if it is not a sequence of
+    labels, or holds NaN or inf.
+    """
+    if isinstance(labels, str):
+        labels = list(labels)
+    elif isinstance(labels, bytes) or not hasattr(labels, "__len__"):
+        raise TypeError(
+            f"{name} must be a sequence of labels (a list, 1-D array or "
+            f"string); got {type(labels).__name__}.")
+    array = np.asarray(labels)
+    if array.ndim != 1:
+        raise ValueError(
+            f"{name} must be a 1-D sequence of labels; got shape "
+            f"{array.shape}.")
+    if array.dtype.kind in "fc":
+        assert_all_finite(array, input_name=name)
+    return array
+
+
+def label_sequences(y, name, n_expected=None):
+    """y of a transcriber as a list of 1-D label arrays, one per sequence."""
+    if isinstance(y, np.ndarray) and y.dtype != object and y.ndim == 2:
+        # Equal-length label sequences stacked as rows.
+        y = list(y)
+    if isinstance(y, (str, bytes)) or not isinstance(y, (list, tuple,
+                                                          np.ndarray)):
+        raise TypeError(
+            f"{name} must be a list of label sequences, one per sequence; got "
+            f"{type(y).__name__}.")
+    if isinstance(y, np.ndarray) and y.ndim != 1:
+        raise ValueError(
+            f"{name} must be a list or 1-D object array of label sequences; "
+            f"got an array of shape {y.shape}.")
+    if n_expected is not None and len(y) != n_expected:
+        raise ValueError(
+            "Found input variables with inconsistent numbers of samples: "
+            f"X has {n_expected} sequences but {name} has {len(y)} label "
+            "sequences.")
+    return [label_sequence(yi, f"{name}[{i}]") for i, yi in enumerate(y)]
