@@ -23,59 +23,7 @@ from ._predicting import PredictionMixin
 from ._sequences import check_sequences, check_step_features
 from ._threads import single_threaded_blas
 from ._training import TrainingMixin
-
-
-def sequence_weights(sample_weight, lengths, per_step, sequences_name=None):
-    """Checked sample weights: one per sequence, or with ``per_step`` one per
-    time step (a sequence's weight repeated over its steps, or a list of one
-    weight array per sequence). ``sequences_name``, if given, is the argument
-    holding the sequences, named where the weights do not match them."""
-    n = lengths.shape[0]
-    of = "" if sequences_name is None else f" of {sequences_name}"
-    if sample_weight is None:
-        weights = np.ones(n)
-    elif (per_step and isinstance(sample_weight, (list, tuple))
-          and len(sample_weight) > 0 and np.ndim(sample_weight[0]) == 1):
-        if len(sample_weight) != n:
-            raise ValueError(
-                f"sample_weight has {len(sample_weight)} arrays, expected "
-                f"{n}: one per sequence{of}.")
-        parts = [_as_float_weights(w, f"sample_weight[{i}]")
-                 for i, w in enumerate(sample_weight)]
-        for i, part in enumerate(parts):
-            if part.shape != (lengths[i],):
-                raise ValueError(
-                    f"sample_weight[{i}] has shape {part.shape}, expected "
-                    f"({lengths[i]},): one weight per time step of "
-                    f"sequence {i}{of}.")
-        return _checked_weights(np.concatenate(parts))
-    else:
-        weights = _as_float_weights(sample_weight, "sample_weight")
-        if weights.shape != (n,):
-            raise ValueError(
-                f"sample_weight has shape {weights.shape}, expected ({n},): "
-                f"one weight per sequence{of}."
-            )
-    if per_step:
-        weights = np.repeat(weights, lengths)
-    return _checked_weights(weights)
-
-
-def _as_float_weights(values, name):
-    # numpy's own message ("could not convert string to float: 'a'") does not
-    # say which argument held the string.
-    try:
-        return np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(f"{name} must hold numbers: {exc}") from exc
-
-
-def _checked_weights(weights):
-    if not np.isfinite(weights).all() or np.any(weights < 0):
-        raise ValueError("sample_weight must be finite and non-negative.")
-    if weights.sum() <= 0:
-        raise ValueError("sample_weight sums to zero: every weight is 0.")
-    return weights
+from ._validation import check_y_passed, sequence_weights
 
 
 def extend_init(base_init, **extra):
@@ -357,10 +305,7 @@ class BaseRNN(TrainingMixin, TruncatedBPTTMixin, PredictionMixin, BaseEstimator,
 
     def _fit(self, X, y, sample_weight, incremental=False,
              validation_data=(None, None)):
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target "
-                "y is None.")
+        check_y_passed(y, type(self).__name__)
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
         if self.bptt_steps is not None and self.solver == "lbfgs":
@@ -477,7 +422,7 @@ class BaseRNN(TrainingMixin, TruncatedBPTTMixin, PredictionMixin, BaseEstimator,
     def _batch_rows(self, batch):
         """Rows of the targets and weights that ``batch`` reads: one per packed
         step for a per-step model, one per sequence otherwise."""
-        return batch.gather if self._per_step else batch.order
+        return batch.rows(self._per_step)
 
     def _regularize(self, params, grad, weight_total):
         """Add MLP's L2 term on the weights (not biases), to loss and ``grad``.
@@ -512,10 +457,7 @@ class BaseRNN(TrainingMixin, TruncatedBPTTMixin, PredictionMixin, BaseEstimator,
         """Entries of per-sequence or per-step ``values`` for sequences ``indices``."""
         if not self._per_step:
             return values[indices]
-        starts = seqs.offsets[indices]
-        lengths = seqs.lengths[indices]
-        steps = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-        return values[steps + np.arange(lengths.sum())]
+        return values[seqs.step_rows(indices)[0]]
 
     def _subset(self, seqs, targets, indices):
         return seqs.take(indices), self._rows(seqs, targets, indices)

@@ -6,7 +6,7 @@ import numpy as np
 from . import _readout
 from ._kernels._pack import packed_gather
 from ._packing import PackedBatch
-from ._sequences import Sequences
+from ._sequences import Sequences, block_rows
 
 
 def _window_of(seqs, starts, lengths):
@@ -17,9 +17,8 @@ def _window_of(seqs, starts, lengths):
         b = a + int(lengths[0])
         return (Sequences(seqs.data[a:b], np.array([0, b - a], dtype=np.int64)),
                 np.arange(a, b))
-    rows = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-    rows += np.arange(rows.shape[0])
-    return Sequences.from_lengths(seqs.data[rows], lengths), rows
+    rows, offsets = block_rows(starts, lengths)
+    return Sequences(seqs.data[rows], offsets), rows
 
 
 def _window_rows(seqs, starts, lengths, k, bptt_steps):

@@ -13,11 +13,21 @@ from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
     check_classification_targets,
 )
-from sklearn.utils.validation import assert_all_finite, check_array, column_or_1d
+from sklearn.utils.validation import assert_all_finite, column_or_1d
 
-from ._base import BaseRNN, extend_init, sequence_weights
+from ._base import BaseRNN, extend_init
 from ._loss import BinaryLogLoss, MultinomialLogLoss, regression_loss
 from ._readout import READOUTS
+from ._validation import (
+    check_n_targets,
+    check_regression_targets,
+    labels_1d,
+    regression_targets,
+    score_weights,
+    sequence_weights,
+    step_labels,
+    step_targets,
+)
 
 
 def _with_defaults(doc, **defaults):
@@ -430,7 +440,7 @@ class RNNClassifier(ClassifierMixin, _ClassifierBase):
         return self.readout
 
     def _validate_targets(self, seqs, y, reset):
-        y = _labels_1d(y, seqs.n_sequences)
+        y = labels_1d(y, seqs.n_sequences)
         return self._targets_for_loss(self._encode_labels(y, reset))
 
     def _stratify_labels(self, seqs, targets):
@@ -505,10 +515,10 @@ class RNNClassifier(ClassifierMixin, _ClassifierBase):
             The (weighted) fraction of correctly classified sequences.
         """
         predicted = self.predict(X)
-        y = _labels_1d(y, predicted.shape[0])
+        y = labels_1d(y, predicted.shape[0])
         if y.dtype.kind == "f":
             assert_all_finite(y, input_name="y")
-        weights = _score_weights(sample_weight, predicted.shape[0])
+        weights = score_weights(sample_weight, predicted.shape[0])
         try:
             return accuracy_score(y, predicted, sample_weight=weights)
         except (TypeError, ValueError) as exc:
@@ -650,10 +660,7 @@ class RNNRegressor(RegressorMixin, _RegressorBase):
         return self.readout
 
     def _validate_targets(self, seqs, y, reset):
-        y = _regression_targets(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        _check_n_targets(y.shape[0], seqs.n_sequences)
+        y = check_regression_targets(y, seqs.n_sequences)
         return self._check_outputs(y.reshape(y.shape[0], -1), reset, y.ndim == 1)
 
     def predict(self, X, *, initial_state=None, return_state=False):
@@ -699,15 +706,15 @@ class RNNRegressor(RegressorMixin, _RegressorBase):
         """
         predicted = self.predict(X)
         n = predicted.shape[0]
-        y = _regression_targets(y)
+        y = regression_targets(y)
         if y.ndim == 2 and y.shape[1] == 1 and self._y_1d:
             y = column_or_1d(y, warn=True)
-        _check_n_targets(y.shape[0], n)
+        check_n_targets(y.shape[0], n)
         if y.reshape(n, -1).shape[1] != self.n_outputs_:
             raise ValueError(
                 f"y has shape {y.shape}, but the model predicts "
                 f"{self.n_outputs_} output(s) per sequence.")
-        weights = _score_weights(sample_weight, n)
+        weights = score_weights(sample_weight, n)
         return self._r2(y.reshape(predicted.shape), predicted, weights)
 
 
@@ -772,7 +779,7 @@ class SequenceTagger(_ClassifierBase):
     _per_step = True
 
     def _validate_targets(self, seqs, y, reset):
-        flat = np.concatenate(_step_labels(y, seqs.lengths))
+        flat = np.concatenate(step_labels(y, seqs.lengths))
         return self._targets_for_loss(self._encode_labels(flat, reset))
 
     def predict(self, X, *, initial_state=None, return_state=False):
@@ -848,7 +855,7 @@ class SequenceTagger(_ClassifierBase):
         """
         predicted = self.predict(X)
         lengths = np.array([p.shape[0] for p in predicted], dtype=np.int64)
-        labels = _step_labels(y, lengths)
+        labels = step_labels(y, lengths)
         truth = (np.concatenate(labels) if labels
                  else np.empty(0, dtype=self.classes_.dtype))
         if truth.dtype.kind == "f":
@@ -925,7 +932,7 @@ class SequenceRegressor(RegressorMixin, _RegressorBase):
     _per_step = True
 
     def _validate_targets(self, seqs, y, reset):
-        flat, one_d = _step_targets(y, seqs.lengths)
+        flat, one_d = step_targets(y, seqs.lengths)
         return self._check_outputs(flat, reset, one_d)
 
     def predict(self, X, *, initial_state=None, return_state=False):
@@ -969,7 +976,7 @@ class SequenceRegressor(RegressorMixin, _RegressorBase):
         """
         predicted = self.predict(X)
         lengths = np.array([p.shape[0] for p in predicted], dtype=np.int64)
-        truth, _ = _step_targets(y, lengths)
+        truth, _ = step_targets(y, lengths)
         if truth.shape[1] != self.n_outputs_:
             raise ValueError(
                 f"y has {truth.shape[1]} output(s) per step, but the model "
@@ -980,115 +987,9 @@ class SequenceRegressor(RegressorMixin, _RegressorBase):
         return self._r2(truth, flat, weights)
 
 
-def _step_labels(y, lengths):
-    """y of a tagger checked against the sequence lengths: one 1-D label array
-    per sequence."""
-    if isinstance(y, np.ndarray) and y.dtype != object and y.ndim == 2:
-        y = list(y)
-    if not isinstance(y, (list, tuple, np.ndarray)):
-        raise TypeError(
-            "y must be a list of 1-D label arrays, one per sequence; got "
-            f"{type(y).__name__}.")
-    _check_n_targets(len(y), lengths.shape[0])
-    labels = [np.asarray(yi) for yi in y]
-    got = np.fromiter((yi.shape[0] if yi.ndim == 1 else -1 for yi in labels),
-                      dtype=np.int64, count=len(labels))
-    bad = np.flatnonzero(got != lengths)
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(
-            f"y[{i}] must be a 1-D array with one label per time step of "
-            f"sequence {i} ({lengths[i]} steps); got shape {labels[i].shape}.")
-    for i, yi in enumerate(labels):
-        if yi.dtype.kind == "f":
-            # Before the sequences are concatenated: NaN among string labels
-            # would become the label "nan".
-            assert_all_finite(yi, input_name=f"y[{i}]")
-    return labels
 
 
-def _step_targets(y, lengths):
-    """y of a per-step regressor checked against the sequence lengths.
 
-    Returns the targets of all steps stacked, (sum T_i, n_outputs) float64,
-    and whether each y[i] was 1-D.
-    """
-    if isinstance(y, np.ndarray) and y.dtype != object and y.ndim in (2, 3):
-        y = list(y)
-    if not isinstance(y, (list, tuple, np.ndarray)):
-        raise TypeError(
-            "y must be a list of per-step target arrays, one per sequence; got "
-            f"{type(y).__name__}.")
-    _check_n_targets(len(y), lengths.shape[0])
-    parts, ndims = [], set()
-    for i, yi in enumerate(y):
-        yi = check_array(yi, ensure_2d=False, dtype=np.float64,
-                         input_name=f"y[{i}]", ensure_min_samples=0,
-                         ensure_min_features=0)
-        if yi.ndim not in (1, 2) or yi.shape[0] != lengths[i]:
-            raise ValueError(
-                f"y[{i}] must have one target per time step of sequence {i} "
-                f"({lengths[i]} steps), shape ({lengths[i]},) or "
-                f"({lengths[i]}, n_outputs); got shape {yi.shape}.")
-        ndims.add(yi.ndim)
-        parts.append(yi.reshape(yi.shape[0], -1))
-    widths = {p.shape[1] for p in parts}
-    if len(widths) > 1 or len(ndims) > 1:
-        raise ValueError(
-            "y's arrays must all have the same number of outputs and "
-            f"dimensions; got widths {sorted(widths)} and dimensions "
-            f"{sorted(ndims)}.")
-    flat = np.concatenate(parts) if parts else np.empty((0, 1))
-    if flat.size == 0:
-        raise ValueError("y is empty: at least one target is required.")
-    return flat, ndims == {1}
-
-
-def _regression_targets(y):
-    """y of a regressor as a finite float64 array of 1 or 2 dimensions."""
-    # check_array's own messages for these ("Found array with dim 3", "Input
-    # should have at least 1 dimension") do not name y.
-    try:
-        # As np.ndim does, without the __array_function__ dispatch that
-        # array-likes such as sklearn's _NotAnArray refuse.
-        ndim = y.ndim if hasattr(y, "ndim") else np.asarray(y).ndim
-    except ValueError as exc:  # ragged nested lists
-        raise ValueError(f"y must be a 1-D or 2-D array of numbers: {exc}") from exc
-    if ndim not in (1, 2):
-        raise ValueError(
-            f"y must be 1-D (n_samples,) or 2-D (n_samples, n_outputs); got "
-            f"{ndim} dimensions.")
-    y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y",
-                    ensure_min_samples=0, ensure_min_features=0)
-    if y.size == 0:  # check_array's "Found array with 0 sample(s)" names no y
-        raise ValueError(
-            f"y is empty (shape={y.shape}): at least one target is required.")
-    return y
-
-
-def _score_weights(sample_weight, n):
-    if sample_weight is None:
-        return None
-    return sequence_weights(sample_weight, np.ones(n, dtype=np.int64),
-                            per_step=False)
-
-
-def _labels_1d(y, n_sequences):
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = column_or_1d(y, warn=True)
-    elif y.ndim != 1:
-        raise ValueError(
-            f"y must be 1-D, one label per sequence; got shape {y.shape}.")
-    _check_n_targets(y.shape[0], n_sequences)
-    return y
-
-
-def _check_n_targets(n_targets, n_sequences):
-    if n_targets != n_sequences:
-        raise ValueError(
-            "Found input variables with inconsistent numbers of samples: "
-            f"X has {n_sequences} sequences but y has {n_targets} targets.")
 
 
 

@@ -4,6 +4,7 @@ import numpy as np
 from scipy.special import expit, log_expit
 
 from ._kernels._ctc import ctc_loss_grad
+from ._sequences import offsets_from_lengths
 
 
 class SquaredError:
@@ -151,8 +152,7 @@ class CTCLoss:
         """
         lengths = batch.lengths.astype(np.intp, copy=False)
         n_states = 2 * np.diff(label_offsets) + 1
-        lattice_offsets = np.zeros(lengths.shape[0] + 1, dtype=np.intp)
-        np.cumsum(lengths * n_states, out=lattice_offsets[1:])
+        lattice_offsets = offsets_from_lengths(lengths * n_states, np.intp)
         n_lattice = int(lattice_offsets[-1])
         dZ = np.empty_like(Z)
         losses = np.empty(lengths.shape[0])

@@ -3,6 +3,7 @@
 import numpy as np
 
 from ._kernels._pack import packed_gather, packed_reversal
+from ._sequences import offsets_from_lengths
 
 # The default step budget of predict_batches, which L-BFGS's full-batch
 # passes use (predict sizes its blocks by RecurrentNetwork.steps_per_batch):
@@ -76,8 +77,7 @@ class PackedBatch:
         at_least = np.bincount(lengths, minlength=longest + 1)[::-1].cumsum()[::-1]
         self.batch_sizes = batch_sizes = np.ascontiguousarray(at_least[1:],
                                                               dtype=np.intp)
-        self.starts = starts = np.zeros(longest + 1, dtype=np.intp)
-        np.cumsum(batch_sizes, out=starts[1:])
+        self.starts = starts = offsets_from_lengths(batch_sizes, np.intp)
 
         self.gather = np.empty(n_steps, dtype=np.intp)
         packed_gather(seqs.offsets[self.order], batch_sizes, self.gather)
@@ -96,6 +96,23 @@ class PackedBatch:
             packed_reversal(self.lengths, self.starts, self.batch_sizes,
                             self._rev)
         return self._rev
+
+    def rows(self, per_step):
+        """Rows of the container's per-step (``per_step``) or per-sequence
+        arrays that the batch's outputs, in packed order, stand for.
+
+        Parameters
+        ----------
+        per_step : bool
+            Whether the arrays have one row per time step (as ``seqs.data``)
+            or one per sequence.
+
+        Returns
+        -------
+        rows : ndarray of shape (N,) or (B,)
+            ``gather`` or ``order``.
+        """
+        return self.gather if per_step else self.order
 
     @property
     def n_sequences(self):

@@ -84,7 +84,7 @@ class PredictionMixin:
                 batch = PackedBatch(seqs, members)
                 Z = self._predict_batch(batch, params, ws, batch.order,
                                         initial_state, final)
-                out[batch.gather if self._per_step else batch.order] = Z
+                out[batch.rows(self._per_step)] = Z
             finally:
                 spaces.put(ws)
 

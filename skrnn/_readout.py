@@ -17,6 +17,8 @@ carried over reads the same features as the whole sequence, to round-off.
 
 import numpy as np
 
+from ._sequences import offsets_from_lengths
+
 READOUTS = ("last", "mean", "max", "attention")
 
 
@@ -27,8 +29,7 @@ def sequence_rows(batch):
     owns ``rows[starts[j]:starts[j] + lengths[j]]``, its steps in time order.
     """
     lengths = batch.lengths
-    starts = np.zeros(lengths.shape[0], dtype=np.intp)
-    np.cumsum(lengths[:-1], out=starts[1:])
+    starts = offsets_from_lengths(lengths, np.intp)[:-1]
     # Step t of sequence j is packed row starts_of_step[t] + j.
     t = np.arange(batch.n_steps, dtype=np.intp) - np.repeat(starts, lengths)
     rows = batch.starts[t] + np.repeat(np.arange(lengths.shape[0], dtype=np.intp),

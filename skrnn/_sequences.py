@@ -9,7 +9,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array
 
-__all__ = ["Sequences", "check_sequences", "check_step_features"]
+__all__ = ["Sequences", "block_rows", "check_sequences", "check_step_features",
+           "offsets_from_lengths"]
 
 # C-level attribute getters, so that the checks of a list of arrays map over
 # it without Python code per sequence.
@@ -125,9 +126,7 @@ class Sequences:
             )
         if lengths.size and lengths.min() < 0:
             raise ValueError("lengths must be non-negative.")
-        offsets = np.zeros(lengths.shape[0] + 1, dtype=np.int64)
-        # int64 accumulation: total lengths past 2**31 must not wrap around.
-        np.cumsum(lengths, dtype=np.int64, out=offsets[1:])
+        offsets = offsets_from_lengths(lengths)
         if offsets[-1] != data.shape[0]:
             raise ValueError(
                 f"lengths sum to {offsets[-1]}, but data has {data.shape[0]} rows."
@@ -230,19 +229,31 @@ class Sequences:
             if indices.min() < -n or indices.max() >= n:
                 raise IndexError(f"sequence index out of range for {n} sequences")
             indices = np.where(indices < 0, indices + n, indices)
-        starts = self.offsets[indices]
-        lengths = self.offsets[indices + 1] - starts
-        offsets = np.zeros(indices.shape[0] + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        # Row r of the output, inside selected sequence j, comes from
-        # starts[j] + (r - offsets[j]): one repeat plus one arange, no loop.
-        rows = np.repeat(starts - offsets[:-1], lengths)
-        rows += np.arange(offsets[-1], dtype=np.int64)
+        rows, offsets = self.step_rows(indices)
         if sp.issparse(self.data):
             data = self.data[rows]
         else:
             data = np.take(self.data, rows, axis=0)
         return Sequences(data, offsets)
+
+    def step_rows(self, indices):
+        """Rows of the data holding the sequences `indices`, in that order.
+
+        Parameters
+        ----------
+        indices : ndarray of int, shape (n_selected,)
+            Sequence indices, non-negative (repeats are allowed).
+
+        Returns
+        -------
+        rows : ndarray of shape (sum of the selected lengths,), dtype int64
+            The data rows of selected sequence 0, then of 1, and so on; a
+            per-step array aligned with the data is subset by them.
+        offsets : ndarray of shape (n_selected + 1,), dtype int64
+            The selected sequences' boundaries within ``rows``.
+        """
+        starts = self.offsets[indices]
+        return block_rows(starts, self.offsets[indices + 1] - starts)
 
     def to_list(self):
         """Return the sequences as a list of arrays (views for dense data).
@@ -373,7 +384,7 @@ def check_sequences(X, *, input_name="X", accept_sparse=True, allow_empty=False,
     if form == "nested":
         return _check_ragged(nested_arrays(X, input_name), input_name, False,
                              allow_empty, dtype), "nested"
-    if _is_dataframe(X):
+    if is_dataframe(X):
         _check_column_dtypes(X, input_name, _LONG_TABLE_HINT)
         return _check_2d(X, input_name, dtype), "2d"
     if isinstance(X, (str, bytes)) or not (
@@ -381,7 +392,7 @@ def check_sequences(X, *, input_name="X", accept_sparse=True, allow_empty=False,
         or hasattr(X, "__array__")
     ):
         raise TypeError(
-            f"Unsupported type for {input_name}: {_type_name(X)}. {input_name} "
+            f"Unsupported type for {input_name}: {type_name(X)}. {input_name} "
             f"must be {_ACCEPTED_FORMS}."
         )
 
@@ -435,7 +446,7 @@ def check_step_features(seqs, n_expected, estimator_name, X=None, form=None):
         If ``seqs.n_features != n_expected``.
     """
     if seqs.n_features != n_expected:
-        hint = f" {_LONG_TABLE_HINT}" if form == "2d" and _is_dataframe(X) else ""
+        hint = f" {_LONG_TABLE_HINT}" if form == "2d" and is_dataframe(X) else ""
         raise ValueError(
             f"X has {seqs.n_features} features, but {estimator_name} is "
             f"expecting {n_expected} features as input.{hint}"
@@ -446,14 +457,15 @@ def check_step_features(seqs, n_expected, estimator_name, X=None, form=None):
 # Helpers
 
 
-def _type_name(obj):
+def type_name(obj):
+    """The qualified name of ``obj``'s type, for error messages."""
     cls = type(obj)
     if cls.__module__ == "builtins":
         return cls.__qualname__
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _is_dataframe(X):
+def is_dataframe(X):
     # pandas is optional: if it was never imported, X cannot be a DataFrame.
     pd = sys.modules.get("pandas")
     return pd is not None and isinstance(X, pd.DataFrame)
@@ -465,7 +477,7 @@ def table_form(X):
     A panel is a DataFrame indexed by a MultiIndex; a nested table is a 2-D
     object array or DataFrame whose first cell is a series, not a number.
     """
-    if _is_dataframe(X):
+    if is_dataframe(X):
         if isinstance(X.index, sys.modules["pandas"].MultiIndex):
             return "panel"
         if X.shape[0] and X.shape[1] and not _is_scalar_like(X.iat[0, 0]):
@@ -483,7 +495,7 @@ def nested_arrays(X, input_name="X"):
     one column may hold (T_i, n_features) arrays. Values are as given (the
     caller checks them); errors name the row and column.
     """
-    if _is_dataframe(X):
+    if is_dataframe(X):
         names, cells = list(X.columns), X.to_numpy(dtype=object)
     else:
         names, cells = None, X
@@ -634,7 +646,8 @@ def _single_sparse_message(input_name, accept_sparse):
     )
 
 
-def _float_dtype(dtypes, wanted=None):
+def float_dtype(dtypes, wanted=None):
+    """The float dtype data of ``dtypes`` is cast to: ``wanted`` if given."""
     if wanted is not None:
         return np.dtype(wanted)
     # scikit-learn's MLP policy: float32 only if every input is float32.
@@ -652,7 +665,7 @@ def _dtype_error(dtype, index, example=None):
         )
     what = f"dtype {dtype.str!r}"
     if dtype.kind == "O":
-        what = f"dtype 'object' holding {_type_name(example)}"
+        what = f"dtype 'object' holding {type_name(example)}"
     return ValueError(
         f"Sequence {index} contains non-numeric data ({what}); every value must "
         "be a number. Encode strings or categories as numbers first, e.g. with "
@@ -755,10 +768,60 @@ def _check_lengths_and_features(lengths, n_features, shapes, allow_empty=False):
         )
 
 
-def _offsets_from_lengths(lengths):
-    offsets = np.zeros(lengths.shape[0] + 1, dtype=np.int64)
-    np.cumsum(lengths, dtype=np.int64, out=offsets[1:])
+def offsets_from_lengths(lengths, dtype=np.int64):
+    """Row boundaries ``[0, cumsum(lengths)]`` of blocks of the given lengths.
+
+    Parameters
+    ----------
+    lengths : ndarray of int, shape (n,)
+        Rows of each block (sequence, label sequence, time step...).
+    dtype : numpy dtype, default=np.int64
+        The dtype of the offsets, which the sums accumulate in.
+
+    Returns
+    -------
+    offsets : ndarray of shape (n + 1,)
+        Block i is rows ``offsets[i]:offsets[i + 1]``.
+
+    Examples
+    --------
+    >>> offsets_from_lengths(np.array([2, 0, 3]))
+    array([0, 2, 2, 5])
+    """
+    offsets = np.zeros(lengths.shape[0] + 1, dtype=dtype)
+    # int64 accumulation: total lengths past 2**31 must not wrap around.
+    np.cumsum(lengths, dtype=dtype, out=offsets[1:])
     return offsets
+
+
+def block_rows(starts, lengths):
+    """Rows ``starts[j]:starts[j] + lengths[j]`` of every block j, one after another.
+
+    Parameters
+    ----------
+    starts : ndarray of int, shape (n,)
+        First row of each block.
+    lengths : ndarray of int, shape (n,)
+        Rows of each block.
+
+    Returns
+    -------
+    rows : ndarray of shape (sum(lengths),), dtype int64
+        The rows of block 0, then of block 1, and so on.
+    offsets : ndarray of shape (n + 1,), dtype int64
+        The blocks' boundaries within ``rows``.
+
+    Examples
+    --------
+    >>> block_rows(np.array([5, 0]), np.array([2, 3]))
+    (array([5, 6, 0, 1, 2]), array([0, 2, 5]))
+    """
+    offsets = offsets_from_lengths(lengths)
+    # Row r, inside block j, is starts[j] + (r - offsets[j]): one repeat plus
+    # one arange, no loop.
+    rows = np.repeat(starts - offsets[:-1], lengths)
+    rows += np.arange(offsets[-1], dtype=np.int64)
+    return rows, offsets
 
 
 def as_step_array(x, i):
@@ -824,7 +887,7 @@ def _check_ragged(X, input_name, accept_sparse, allow_empty=False, dtype=None):
         lambda i, shapes=shapes: tuple(int(s) for s in shapes[i]),
         allow_empty,
     )
-    offsets = _offsets_from_lengths(lengths)
+    offsets = offsets_from_lengths(lengths)
     n_features = int(shapes[0, 1])
     # Freed before the data is made: two words per sequence that would
     # otherwise add to the peak of validating many short sequences.
@@ -834,7 +897,7 @@ def _check_ragged(X, input_name, accept_sparse, allow_empty=False, dtype=None):
     # Fortran-ordered array when every input is Fortran-ordered. Without a
     # dtype casts only widen (int/bool/float16 -> float64); a float32 one may
     # overflow, which _check_finite reports against the original value.
-    data = np.empty((offsets[-1], n_features), dtype=_float_dtype(dtypes, dtype))
+    data = np.empty((offsets[-1], n_features), dtype=float_dtype(dtypes, dtype))
     with np.errstate(over="ignore"):
         np.concatenate(arrays, axis=0, out=data, casting="same_kind")
     _check_finite(data, offsets, input_name,
@@ -853,7 +916,7 @@ def _check_ragged_sparse(X, input_name, accept_sparse, allow_empty=False,
     for i, x in enumerate(X):
         if not sp.issparse(x):
             raise ValueError(
-                f"Sequence {i} is dense ({_type_name(x)}), but sequence 0 is a "
+                f"Sequence {i} is dense ({type_name(x)}), but sequence 0 is a "
                 "scipy.sparse matrix; all sequences must be sparse or all dense."
             )
         if x.ndim != 2:
@@ -871,9 +934,9 @@ def _check_ragged_sparse(X, input_name, accept_sparse, allow_empty=False,
         lambda i, shapes=shapes: tuple(int(s) for s in shapes[i]),
         allow_empty,
     )
-    offsets = _offsets_from_lengths(lengths)
+    offsets = offsets_from_lengths(lengths)
 
-    dtype = _float_dtype({x.dtype for x in X}, dtype)
+    dtype = float_dtype({x.dtype for x in X}, dtype)
     with np.errstate(over="ignore"):
         stacked = sp.vstack(X, format="csr", dtype=dtype)
     # vstack of one block may hand back the caller's own buffers; canonicalising
@@ -936,7 +999,7 @@ def _check_3d(array, input_name, dtype=None):
         np.full(n_samples, n_features, dtype=np.int64),
         lambda i: (n_steps, n_features),
     )
-    dtype = _float_dtype([array.dtype], dtype)
+    dtype = float_dtype([array.dtype], dtype)
     # Always a fresh C-ordered array: the container must not alias (or inherit
     # read-only flags from) the caller's X.
     with np.errstate(over="ignore"):

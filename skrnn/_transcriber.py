@@ -12,7 +12,7 @@ from sklearn.utils.multiclass import (
     check_classification_targets,
 )
 
-from ._base import BaseRNN, extend_init, sequence_weights
+from ._base import BaseRNN, extend_init
 from ._estimators import (
     _ATTRIBUTES_DOC,
     _NOTES_DOC,
@@ -25,11 +25,9 @@ from ._estimators import (
 from ._kernels._ctc import ctc_beam_search
 from ._loss import CTCLoss
 from ._network import Workspace
-from .metrics import (
-    _edit_distances,
-    label_error_rate,
-    label_sequences,
-)
+from ._sequences import block_rows, offsets_from_lengths
+from ._validation import label_sequences, sequence_weights
+from .metrics import edit_distances_of_codes, label_error_rate
 
 # The float64 lattice buffers of a fit, kept as long as the fit's own work
 # space (which the base creates per fit and never stores on the estimator).
@@ -53,12 +51,8 @@ class _LabelSequences:
         """The label sequences ``indices``, in that order."""
         indices = np.asarray(indices, dtype=np.intp)
         starts = self.offsets[indices]
-        lengths = self.offsets[indices + 1] - starts
-        offsets = np.zeros(indices.shape[0] + 1, dtype=np.intp)
-        np.cumsum(lengths, out=offsets[1:])
-        # Each taken code's row: its sequence's start plus its rank in it.
-        rows = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
-        return _LabelSequences(self.codes[rows], offsets)
+        rows, offsets = block_rows(starts, self.offsets[indices + 1] - starts)
+        return _LabelSequences(self.codes[rows], offsets.astype(np.intp, copy=False))
 
 
 def _check_one_label_kind(labels):
@@ -192,8 +186,7 @@ class SequenceTranscriber(BaseRNN):
             raise TypeError(
                 f"y holds labels that cannot be compared with classes_ "
                 f"{self.classes_.tolist()}: {exc}") from exc
-        offsets = np.zeros(lengths.shape[0] + 1, dtype=np.intp)
-        np.cumsum(lengths, out=offsets[1:])
+        offsets = offsets_from_lengths(lengths, np.intp)
         if np.any(unseen):
             k = int(np.flatnonzero(unseen)[0])
             i = int(np.searchsorted(offsets, k, side="right") - 1)
@@ -235,7 +228,8 @@ class SequenceTranscriber(BaseRNN):
         return sequence_weights(sample_weight, seqs.lengths, per_step=False)
 
     def _batch_rows(self, batch):
-        return batch.order
+        # Outputs per step, but one label sequence and weight per sequence.
+        return batch.rows(per_step=False)
 
     def _sequence_totals(self, seqs, weights):
         return weights
@@ -261,7 +255,7 @@ class SequenceTranscriber(BaseRNN):
 
     def _validation_score(self, seqs, targets, weights):
         codes, offsets = self._decode(seqs, self._raw_predict_seqs(seqs)[0])
-        distances = _edit_distances(targets.codes, targets.offsets, codes,
+        distances = edit_distances_of_codes(targets.codes, targets.offsets, codes,
                                     offsets)
         weights = np.ones(seqs.n_sequences) if weights is None else weights
         # A validation set without labels scores its insertions per sequence.
@@ -356,8 +350,7 @@ class SequenceTranscriber(BaseRNN):
             position = np.arange(raw.shape[0]) - np.repeat(seqs.offsets[:-1],
                                                            lengths)
             codes = decoded[position < np.repeat(counts, lengths)]
-        offsets = np.zeros(lengths.shape[0] + 1, dtype=np.intp)
-        np.cumsum(counts, out=offsets[1:])
+        offsets = offsets_from_lengths(counts, np.intp)
         return codes, offsets
 
     def predict(self, X):

@@ -11,16 +11,16 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_params,
 )
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 
-from ._base import sequence_weights
-from ._estimators import RNNRegressor, SequenceRegressor, _regression_targets
+from ._estimators import RNNRegressor, SequenceRegressor
 from ._sequences import (
     Sequences,
-    _is_dataframe,
     check_sequences,
     check_step_features,
+    is_dataframe,
 )
+from ._validation import check_regression_targets, check_y_passed, sequence_weights
 
 __all__ = ["QuantileForecaster", "RelativeToLast", "generate", "next_step",
            "recursive_forecast"]
@@ -737,20 +737,9 @@ class RelativeToLast(RegressorMixin, BaseEstimator):
 
     def _validate_targets(self, y, n_samples):
         """y -> (n_samples, n_targets) float64; sets _y_1d. (n, 1) becomes 1-D."""
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target "
-                "y is None."
-            )
-        y = _regression_targets(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            # As RNNRegressor does: one target is a 1-D y, with a warning.
-            y = column_or_1d(y, warn=True)
-        if y.shape[0] != n_samples:
-            raise ValueError(
-                "Found input variables with inconsistent numbers of samples: "
-                f"X has {n_samples} windows but y has {y.shape[0]} targets."
-            )
+        check_y_passed(y, type(self).__name__)
+        # As RNNRegressor does: one target is a 1-D y, with a warning.
+        y = check_regression_targets(y, n_samples, samples="windows")
         targets = y.reshape(n_samples, -1)
         if targets.shape[1] != self.target_.shape[0]:
             raise ValueError(
@@ -857,7 +846,7 @@ def _relative_windows(X, seqs, form, target, last, scale, inputs):
         return data.reshape(n_samples, -1, seqs.n_features)
     if form == "2d":
         table = data.reshape(n_samples, -1)
-        if _is_dataframe(X):
+        if is_dataframe(X):
             # Keep the column names, which the regressor may have to check.
             return type(X)(table, index=X.index, columns=X.columns)
         return table

@@ -33,8 +33,14 @@ from sklearn.metrics import (
 from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import assert_all_finite
 
-from ._base import sequence_weights
 from ._kernels._ctc import edit_distances
+from ._sequences import offsets_from_lengths
+from ._validation import (
+    check_label_lists,
+    label_sequence,
+    label_sequences,
+    sequence_weights,
+)
 
 __all__ = [
     "edit_distance",
@@ -114,15 +120,7 @@ def _on_flat_steps(metric, y_true, y_pred, sample_weight, **kwargs):
 
 
 def _as_sequence_list(y, name):
-    if isinstance(y, np.ndarray) and y.dtype != object and y.ndim == 2:
-        # Equal-length sequences stacked as rows.
-        y = list(y)
-    elif isinstance(y, (str, bytes)) or not hasattr(y, "__len__"):
-        raise TypeError(
-            f"{name} must be a list of 1-D label arrays, one per sequence; got "
-            f"{type(y).__name__}."
-        )
-    arrays = [np.asarray(yi) for yi in y]
+    arrays = [np.asarray(yi) for yi in check_label_lists(y, name, any_sized=True)]
     for i, yi in enumerate(arrays):
         if yi.ndim != 1:
             raise ValueError(
@@ -564,57 +562,12 @@ sequence_accuracy_scorer = get_flat_scorer("sequence_accuracy")
 # Edit distance: transcribers
 
 
-def label_sequence(labels, name):
-    """One label sequence as a 1-D array; a string is its characters.
-
-    Raises TypeError or ValueError naming ``name`` if it is not a sequence of
-    labels, or holds NaN or inf.
-    """
-    if isinstance(labels, str):
-        labels = list(labels)
-    elif isinstance(labels, bytes) or not hasattr(labels, "__len__"):
-        raise TypeError(
-            f"{name} must be a sequence of labels (a list, 1-D array or "
-            f"string); got {type(labels).__name__}.")
-    array = np.asarray(labels)
-    if array.ndim != 1:
-        raise ValueError(
-            f"{name} must be a 1-D sequence of labels; got shape "
-            f"{array.shape}.")
-    if array.dtype.kind in "fc":
-        assert_all_finite(array, input_name=name)
-    return array
-
-
-def label_sequences(y, name, n_expected=None):
-    """y of a transcriber as a list of 1-D label arrays, one per sequence."""
-    if isinstance(y, np.ndarray) and y.dtype != object and y.ndim == 2:
-        # Equal-length label sequences stacked as rows.
-        y = list(y)
-    if isinstance(y, (str, bytes)) or not isinstance(y, (list, tuple,
-                                                          np.ndarray)):
-        raise TypeError(
-            f"{name} must be a list of label sequences, one per sequence; got "
-            f"{type(y).__name__}.")
-    if isinstance(y, np.ndarray) and y.ndim != 1:
-        raise ValueError(
-            f"{name} must be a list or 1-D object array of label sequences; "
-            f"got an array of shape {y.shape}.")
-    if n_expected is not None and len(y) != n_expected:
-        raise ValueError(
-            "Found input variables with inconsistent numbers of samples: "
-            f"X has {n_expected} sequences but {name} has {len(y)} label "
-            "sequences.")
-    return [label_sequence(yi, f"{name}[{i}]") for i, yi in enumerate(y)]
-
-
 def _codes_and_offsets(sequences, index):
     """Integer codes of label sequences under the shared ``index`` (label ->
     code, grown as labels appear), and the (n + 1,) offsets delimiting them."""
     lengths = np.fromiter((s.shape[0] for s in sequences), dtype=np.intp,
                           count=len(sequences))
-    offsets = np.zeros(len(sequences) + 1, dtype=np.intp)
-    np.cumsum(lengths, out=offsets[1:])
+    offsets = offsets_from_lengths(lengths, np.intp)
     # A dict, not np.unique: it needs no order on the labels, and does not
     # cast numbers to strings when y_true and y_pred mix them.
     codes = np.fromiter(
@@ -624,7 +577,8 @@ def _codes_and_offsets(sequences, index):
     return codes, offsets
 
 
-def _edit_distances(true_codes, true_offsets, pred_codes, pred_offsets):
+def edit_distances_of_codes(true_codes, true_offsets, pred_codes, pred_offsets):
+    """Edit distance of each pair of coded label sequences (see _codes_and_offsets)."""
     out = np.empty(true_offsets.shape[0] - 1, dtype=np.intp)
     edit_distances(true_codes, true_offsets, pred_codes, pred_offsets, out)
     return out
@@ -661,7 +615,7 @@ def edit_distance(a, b):
     index = {}
     a_codes, a_offsets = _codes_and_offsets([label_sequence(a, "a")], index)
     b_codes, b_offsets = _codes_and_offsets([label_sequence(b, "b")], index)
-    return int(_edit_distances(a_codes, a_offsets, b_codes, b_offsets)[0])
+    return int(edit_distances_of_codes(a_codes, a_offsets, b_codes, b_offsets)[0])
 
 
 def label_error_rate(y_true, y_pred, *, sample_weight=None):
@@ -714,7 +668,7 @@ def label_error_rate(y_true, y_pred, *, sample_weight=None):
     index = {}
     true_codes, true_offsets = _codes_and_offsets(true, index)
     pred_codes, pred_offsets = _codes_and_offsets(pred, index)
-    distances = _edit_distances(true_codes, true_offsets, pred_codes,
+    distances = edit_distances_of_codes(true_codes, true_offsets, pred_codes,
                                 pred_offsets)
     lengths = np.diff(true_offsets)
     weights = (np.ones(len(true)) if sample_weight is None else

@@ -21,15 +21,16 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._sequences import (
     Sequences,
-    _float_dtype,
-    _offsets_from_lengths,
-    _type_name,
     as_step_array,
     check_sequences,
+    float_dtype,
+    is_dataframe,
     nested_arrays,
+    offsets_from_lengths,
     panel_arrays,
     panel_layout,
     table_form,
+    type_name,
 )
 
 __all__ = [
@@ -302,15 +303,15 @@ def _stack_steps(X):
         # that column names reach the transformer.
         order, lengths = panel_layout(X)
         steps = X if order is None else X.iloc[order]
-        return steps.reset_index(drop=True), _offsets_from_lengths(lengths)
+        return steps.reset_index(drop=True), offsets_from_lengths(lengths)
     if form == "nested":
         X = nested_arrays(X)
-    elif _is_dataframe(X):
+    elif is_dataframe(X):
         X = X.to_numpy()
     if not isinstance(X, (list, tuple)):
         if isinstance(X, (str, bytes, Mapping)) or not hasattr(X, "__len__"):
             raise TypeError(
-                f"X must be a list of sequences or an array; got {_type_name(X)}."
+                f"X must be a list of sequences or an array; got {type_name(X)}."
             )
         array = np.asarray(X)
         if array.ndim == 3:
@@ -342,8 +343,7 @@ def _stack_steps(X):
     lengths = np.fromiter(
         (_n_steps(x, k) for x, k in zip(X, kinds)), dtype=np.int64, count=len(X)
     )
-    offsets = np.zeros(len(X) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
+    offsets = offsets_from_lengths(lengths)
     if main == "dicts":
         return _stack_dicts(X, kinds), offsets
     if main == "sparse":
@@ -365,7 +365,7 @@ _KIND_NAMES = {
 def _sequence_kind(x):
     if sp.issparse(x):
         return "sparse" if x.shape[0] else "empty"
-    if _is_dataframe(x):
+    if is_dataframe(x):
         return "frame" if x.shape[0] else "empty"
     if not _is_sequence_like(x):
         # A bare number, word or dict is a step, not a sequence: _stack_arrays
@@ -402,7 +402,7 @@ def _stack_dicts(X, kinds):
             for t, step in enumerate(x):
                 if not isinstance(step, Mapping):
                     raise ValueError(
-                        f"Sequence {i}, step {t} is {_type_name(step)}, not a "
+                        f"Sequence {i}, step {t} is {type_name(step)}, not a "
                         "dict; every step must be a dict when the first is."
                     )
     return steps
@@ -419,7 +419,7 @@ def _stack_sparse(X, kinds):
                 "needs the same number of features."
             )
     dtypes = {x.dtype for x in blocks}
-    dtype = _float_dtype(dtypes) if all(d.kind in "fiub" for d in dtypes) else None
+    dtype = float_dtype(dtypes) if all(d.kind in "fiub" for d in dtypes) else None
     return sp.vstack(blocks, format="csr", dtype=dtype)
 
 
@@ -462,7 +462,7 @@ def _stack_arrays(X, kinds):
 def _common_dtype(arrays):
     dtypes = {a.dtype for a in arrays}
     if all(d.kind in "fiub" for d in dtypes):
-        dtype = _float_dtype(dtypes)
+        dtype = float_dtype(dtypes)
         return [a.astype(dtype, copy=False) for a in arrays]
     if all(d.kind == "U" for d in dtypes) or all(d.kind == "S" for d in dtypes):
         return arrays
@@ -473,7 +473,7 @@ def _common_dtype(arrays):
 def _as_steps_array(array):
     """The float policy for real numbers; other data is passed as given."""
     if array.dtype.kind in "fiub":
-        return np.ascontiguousarray(array, dtype=_float_dtype({array.dtype}))
+        return np.ascontiguousarray(array, dtype=float_dtype({array.dtype}))
     return array
 
 
@@ -538,11 +538,6 @@ def _split_csr(matrix, bounds):
             )
         )
     return blocks
-
-
-def _is_dataframe(X):
-    pd = sys.modules.get("pandas")
-    return pd is not None and isinstance(X, pd.DataFrame)
 
 
 def _is_pandas(X):
@@ -981,7 +976,7 @@ def _check_series(series):
         index = series.index
         if series.ndim == 2:
             columns = series.columns
-    values = np.asarray(series) if not _is_dataframe(series) else series
+    values = np.asarray(series) if not is_dataframe(series) else series
     one_d = np.ndim(values) == 1
     if one_d:
         values = np.asarray(values).reshape(-1, 1)
