@@ -725,7 +725,7 @@ def test_initial_and_final_states_match_reference(rng, cell, lengths, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("cell", ref.CELLS)
 def test_zero_initial_state_is_no_initial_state(rng, cell, dtype):
-    # Given as zeros, the initial states change no bit of any result.
+    # Given as zeros, the initial states change no bit of the forward results.
     seqs, dHs, params = _problem(rng, cell, LENGTH_CASES["ragged"], dtype)
     X, batch_sizes, _ = ref.pack(seqs)
     dH, _, _ = ref.pack(dHs)
@@ -741,9 +741,12 @@ def test_zero_initial_state_is_no_initial_state(rng, cell, dtype):
         assert_array_equal(given_final[name], plain_final[name], err_msg=name)
     grads = _backward(cell, X, params, batch_sizes, plain, dH)
     grads_given = _backward(cell, X, params, batch_sizes, given, dH, h0=zero, c0=c0)
+    # The weight gradients take one more (zero) row of h0 into their products,
+    # which some BLAS builds block, and so round, differently.
     for name in grads:
         if name != "Hprev":
-            assert_array_equal(grads_given[name], grads[name], err_msg=name)
+            assert_allclose(grads_given[name], grads[name], **SAME[dtype],
+                            err_msg=name)
     for keep_all in (True, False):
         assert_array_equal(
             _infer(cell, X, params, batch_sizes, keep_all, 6, h0=zero, c0=c0),
