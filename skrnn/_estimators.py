@@ -380,8 +380,7 @@ class RNNClassifier(ClassifierMixin, _ClassifierBase):
     dropout 0.25 and pool the top layer's states by their maximum: of the
     choices measured on the bundled classification sets
     (benchmarks/README.md, ``bench_quality.py``), the one that did best on
-    both. Streaming
-    prediction (``initial_state``, ``return_state``) needs
+    both. Streaming prediction (``initial_state``, ``return_state``) needs
     ``bidirectional=False``.
 
     Parameters
@@ -607,9 +606,8 @@ class RNNRegressor(RegressorMixin, _RegressorBase):
     choices measured on the bundled classification sets
     (benchmarks/README.md, ``bench_quality.py``), the one that did best on
     both; no per-sequence regression set is bundled, so the regressor shares
-    the classifier's network. Streaming
-    prediction (``initial_state``, ``return_state``) needs
-    ``bidirectional=False``.
+    the classifier's network. Streaming prediction (``initial_state``,
+    ``return_state``) needs ``bidirectional=False``.
 
     Parameters
     ----------"""
