@@ -45,6 +45,8 @@ def _with_defaults(doc, **defaults):
 # benchmark (benchmarks/README.md).
 _SEQUENCE_LEVEL_DEFAULTS = dict(bidirectional=True, recurrent_dropout=0.25,
                                 readout="max")
+_TAGGER_DEFAULTS = dict(bidirectional=True)
+_NEXT_STEP_DEFAULTS = dict(recurrent_dropout=0.1)
 
 _PARAMETERS_DOC = """
     hidden_layer_sizes : array-like of shape (n_layers,), default=(64,)
@@ -732,7 +734,7 @@ class SequenceTagger(_ClassifierBase):
 
     Parameters
     ----------"""
-        + _with_defaults(_PARAMETERS_DOC, bidirectional=True)
+        + _with_defaults(_PARAMETERS_DOC, **_TAGGER_DEFAULTS)
         + """
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes in the loss, ``{label: weight}``; 'balanced'
@@ -772,7 +774,7 @@ class SequenceTagger(_ClassifierBase):
     """
     )
 
-    __init__ = extend_init(_ClassifierBase.__init__, bidirectional=True)
+    __init__ = extend_init(_ClassifierBase.__init__, **_TAGGER_DEFAULTS)
 
     _per_step = True
 
@@ -887,7 +889,7 @@ class SequenceRegressor(RegressorMixin, _RegressorBase):
 
     Parameters
     ----------"""
-        + _with_defaults(_PARAMETERS_DOC, recurrent_dropout=0.1)
+        + _with_defaults(_PARAMETERS_DOC, **_NEXT_STEP_DEFAULTS)
         + _REGRESSION_LOSS_DOC
         + """
 
@@ -925,7 +927,7 @@ class SequenceRegressor(RegressorMixin, _RegressorBase):
     """
     )
 
-    __init__ = extend_init(_RegressorBase.__init__, recurrent_dropout=0.1)
+    __init__ = extend_init(_RegressorBase.__init__, **_NEXT_STEP_DEFAULTS)
 
     _per_step = True
 
