@@ -981,7 +981,8 @@ class SequenceRegressor(RegressorMixin, _RegressorBase):
             raise ValueError(
                 f"y has {truth.shape[1]} output(s) per step, but the model "
                 f"predicts {self.n_outputs_}.")
-        flat = np.concatenate([p.reshape(p.shape[0], -1) for p in predicted])
+        flat = np.concatenate([p.reshape(p.shape[0], self.n_outputs_)
+                               for p in predicted])
         weights = (None if sample_weight is None else
                    sequence_weights(sample_weight, lengths, per_step=True))
         return self._r2(truth, flat, weights)

@@ -404,8 +404,11 @@ def check_sequences(X, *, input_name="X", accept_sparse=True, allow_empty=False,
             f"{input_name} must be {_ACCEPTED_FORMS}."
         )
     if array.ndim == 1:
+        # An object array of anything but numbers or strings (a dict, None)
+        # is read as sequences, so that the error names the bad one.
         if array.dtype == object and (
             array.shape[0] == 0 or not _is_scalar_like(array[0])
+            or not isinstance(array[0], (numbers.Number, np.generic, str, bytes))
         ):
             return (_check_ragged(list(array), input_name, accept_sparse,
                                   allow_empty, dtype), "ragged")

@@ -210,7 +210,7 @@ def step_targets(y, lengths):
                 f"({lengths[i]} steps), shape ({lengths[i]},) or "
                 f"({lengths[i]}, n_outputs); got shape {yi.shape}.")
         ndims.add(yi.ndim)
-        parts.append(yi.reshape(yi.shape[0], -1))
+        parts.append(yi if yi.ndim == 2 else yi[:, None])
     widths = {p.shape[1] for p in parts}
     if len(widths) > 1 or len(ndims) > 1:
         raise ValueError(
