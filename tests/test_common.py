@@ -46,7 +46,7 @@ from skrnn import RNNClassifier, RNNRegressor, SequenceRegressor, SequenceTagger
 # score (check_classifiers_train wants accuracy > 0.83, check_regressors_train
 # R^2 > 0.5).
 # dtype="float64": the checks' tolerances (e.g. sample-weight equivalence) are
-# float64's; tests/test_estimators.py checks the float32 default's API.
+# float64's; tests/test_base.py checks the float32 default's API.
 # No recurrent dropout: a sequence repeated twice draws two masks, so the
 # checks' weight-equals-repetition equivalence cannot hold with it.
 CHECK_PARAMS = dict(hidden_layer_sizes=(8,), learning_rate_init=0.02, max_iter=50,
