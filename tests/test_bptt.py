@@ -16,7 +16,7 @@ import _reference as ref
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from _helpers import targets_for
+from _helpers import ESTIMATORS, targets_for
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
@@ -31,7 +31,6 @@ from skrnn import (
 )
 from skrnn._network import Workspace
 
-ESTIMATORS = [RNNClassifier, RNNRegressor, SequenceTagger, SequenceRegressor]
 LENGTHS = [11, 7, 4, 9, 1, 6]
 BPTT = 3
 FD_STEP = 1e-5

@@ -1,10 +1,27 @@
-"""Tests of recursive forecasts and RelativeToLast, against hand-made models."""
+"""skrnn.forecasting: recursive forecasts and RelativeToLast against hand-made
+models, their fuzz tests and the failures those found."""
 
 import pickle
 import warnings
 
 import numpy as np
 import pytest
+from _fuzzing import (
+    FUZZ_TINY,
+    attempt,
+    fuzz,
+    fuzz_warnings,
+    series_cases,
+    weight_cases,
+    x_cases,
+    y_cases,
+)
+
+# The fuzz tests here keep the names they were written with: hypothesis
+# derives their fixed examples from their source.
+from _fuzzing import assert_finite as _assert_finite
+from hypothesis import given
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.dummy import DummyRegressor
@@ -17,7 +34,10 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skrnn import RNNRegressor, SequenceRegressor
+from skrnn import (
+    RNNRegressor,
+    SequenceRegressor,
+)
 from skrnn.forecasting import (
     QuantileForecaster,
     RelativeToLast,
@@ -659,3 +679,131 @@ def test_quantile_forecaster_refuses_what_it_cannot_fit(rng):
                                    quantiles=(0.1, 0.9)).fit(*next_step(series))
     with pytest.raises(ValueError, match=r"needs the median \(0.5\)"):
         model.generate(series, 3)
+
+
+# --------------------------------------------------------------------------
+# Fuzzing recursive_forecast and RelativeToLast, and the failures it found
+# --------------------------------------------------------------------------
+
+
+def _one_step_model():
+    series = np.sin(np.arange(30) / 3.0)
+    X, y, _ = sliding_windows(series, 3)
+    return RNNRegressor(**FUZZ_TINY).fit(X, y)
+
+
+_ONE_STEP = []
+
+
+@fuzz_warnings
+@fuzz(2)
+@given(case=series_cases(), n_steps=st.integers(-1, 4),
+       window=st.integers(-1, 5))
+def test_recursive_forecast_fuzz(case, n_steps, window):
+    if not _ONE_STEP:
+        _ONE_STEP.append(_one_step_model())
+    series = case[0]
+    if case[3] == "2d":
+        series = series[:, :1]  # the model forecasts one column
+    ok, forecast = attempt(lambda: recursive_forecast(
+        _ONE_STEP[0], series, n_steps, window=window),
+        ["history", "n_steps", "window", "estimator", "X"])
+    if ok:
+        assert forecast.shape[0] == n_steps
+        _assert_finite(forecast)
+
+
+@fuzz_warnings
+@fuzz(2)
+@given(data=st.data(), scale=st.sampled_from([None, "window", "global"]),
+       target=st.sampled_from([None, 0, [2, 0], 7, -1, "a"]))
+def test_relative_to_last_fuzz(data, scale, target):
+    case = data.draw(x_cases(min_sequences=2), label="X")
+    n = len(case.lengths)
+    y, y_valid = data.draw(y_cases(RNNRegressor, case.lengths), label="y")
+    w, w_valid = data.draw(weight_cases(n), label="sample_weight")
+    if isinstance(target, list) and y_valid is True and np.ndim(y) == 1:
+        y = np.column_stack([y, y])
+    model = RelativeToLast(DummyRegressor(), target=target, scale=scale)
+    ok, _ = attempt(lambda: model.fit(case.X, y, sample_weight=w),
+                    ["X", "y", "sample_weight", "target", "sequence"])
+    if ok:
+        ok, predicted = attempt(lambda: model.predict(case.X), ["X"])
+        if ok:
+            assert predicted.shape[0] == n
+            _assert_finite(predicted)
+
+
+@fuzz_warnings
+@pytest.mark.parametrize("history, match", [
+    (np.empty(0), r"^history is empty"), (np.ones((5, 1, 1)), r"^history must be 1-D"),
+    (np.ones(5) + 1j, r"^history holds complex")])
+def test_recursive_forecast_names_the_history(history, match):
+    if not _ONE_STEP:
+        _ONE_STEP.append(_one_step_model())
+    with pytest.raises(ValueError, match=match):
+        recursive_forecast(_ONE_STEP[0], history, 2, window=3)
+
+
+def _sine_windows():
+    X, y, _ = sliding_windows(np.sin(np.arange(12) / 2.0), 3)
+    return X, y
+
+
+@fuzz_warnings
+@pytest.mark.parametrize("weights, match", [
+    (["a"] * 9, r"^sample_weight must hold numbers"),
+    (np.zeros(9), r"^sample_weight sums to zero"),
+    (np.ones(8), r"one weight per sequence of X")])
+def test_relative_to_last_sample_weight_names_it(weights, match):
+    # Were numpy's "could not convert string to float: 'a'" and
+    # scikit-learn's "Sample weights must contain at least one non-zero
+    # number".
+    X, y = _sine_windows()
+    with pytest.raises(ValueError, match=match):
+        RelativeToLast(DummyRegressor()).fit(X, y, sample_weight=weights)
+
+
+@fuzz_warnings
+def test_relative_to_last_y_of_wrong_rank_names_y():
+    # Was check_array's "Found array with dim 3, while dim <= 2 is required".
+    X, y = _sine_windows()
+    with pytest.raises(ValueError, match=r"^y must be 1-D"):
+        RelativeToLast(DummyRegressor()).fit(X, np.ones((len(X), 2, 2)))
+
+
+@fuzz_warnings
+@pytest.mark.parametrize("scale", [None, "window", "global"])
+def test_relative_to_last_overflow_is_an_error_not_a_warning(scale):
+    # Was RuntimeWarning: overflow encountered in multiply / invalid value in
+    # divide, for huge y and scale='global'.
+    X, y = _sine_windows()
+    model = RelativeToLast(DummyRegressor(), scale=scale)
+    huge = np.where(np.arange(len(y)) % 2, 1.0, -1.0) * 1e300
+    if scale == "global":
+        with pytest.raises(ValueError, match=r"^X and y are too large for "
+                           r"RelativeToLast.*Scale the targets"):
+            model.fit(X, huge)
+    # Windows spanning -max..max overflow their differences, whatever the
+    # scale: an error in fit, and in predict after a fit on ordinary windows.
+    extreme = X.copy()
+    extreme[0, 0, 0] = -np.finfo(np.float64).max
+    extreme[0, -1, 0] = np.finfo(np.float64).max
+    with pytest.raises(ValueError, match=r"^X and y are too large"):
+        model.fit(extreme, y)
+    model.fit(X, y)
+    with pytest.raises(ValueError, match=r"^X is too large"):
+        model.predict(extreme)
+
+
+@fuzz_warnings
+def test_relative_to_last_global_scale_of_huge_and_tiny_weights():
+    # Huge weights times squared changes of 1e5 overflowed (RuntimeWarning:
+    # overflow in multiply): the weights' fault, not y's.
+    X, y = _sine_windows()
+    X, y = 1e5 * X, 1e5 * y
+    reference = RelativeToLast(DummyRegressor(), scale="global").fit(X, y)
+    for factor in (1e300, 1e-300):
+        model = RelativeToLast(DummyRegressor(), scale="global").fit(
+            X, y, sample_weight=np.full(len(X), factor))
+        np.testing.assert_allclose(model.scale_, reference.scale_, rtol=1e-12)

@@ -1,4 +1,6 @@
-"""Packed RNN/LSTM/GRU kernels against the NumPy reference and finite differences."""
+"""The packed RNN/LSTM/GRU and packing kernels (skrnn/_kernels/_recurrent.pyx,
+_pack.pyx) against the NumPy reference and finite differences, and offsets
+past 2**31."""
 
 import itertools
 
@@ -1124,3 +1126,22 @@ def test_generate_refuses_inconsistent_arguments(rng):
         run(exog=(3, 2, 1))
     with pytest.raises(ValueError, match="Y has rows of 2 x 1"):
         run(Y=(2, 2, 1))
+
+
+# --------------------------------------------------------------------------
+# Offsets past 2**31
+# --------------------------------------------------------------------------
+
+
+def test_offsets_past_2_31_index_the_right_rows():
+    # Sequences that start past row 2**31: the offsets are int64 all the way
+    # into the gather kernel, which must not wrap them around.
+    from skrnn._kernels._pack import packed_gather
+
+    start = 2**31 + 3
+    offsets = np.array([start, start + 4], dtype=np.int64)  # lengths 4 and 2
+    batch_sizes = np.array([2, 2, 1, 1], dtype=np.intp)
+    gather = np.empty(6, dtype=np.intp)
+    packed_gather(offsets, batch_sizes, gather)
+    assert_array_equal(gather, [start, start + 4, start + 1, start + 5,
+                                start + 2, start + 3])

@@ -1,10 +1,28 @@
-"""Tests of skrnn.metrics: flat and sequence metrics, and scorers for taggers;
-edit distance and label error rate for transcribers."""
+"""skrnn.metrics: flat and sequence metrics, and scorers for taggers; edit
+distance and label error rate for transcribers; their fuzz tests and the
+failures those found."""
 
 import warnings
 
 import numpy as np
 import pytest
+
+# The fuzz tests here keep the names they were written with: hypothesis
+# derives their fixed examples from their source.
+from _fuzzing import assert_finite as _assert_finite
+from _fuzzing import (
+    attempt,
+    clean_sequences,
+    fuzz,
+    fuzz_fitted,
+    fuzz_warnings,
+    weight_cases,
+    x_cases,
+    y_cases,
+)
+from _fuzzing import fuzz_fitted as _fitted
+from hypothesis import given
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
@@ -20,7 +38,10 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import GridSearchCV, cross_validate
 
-from skrnn import SequenceTagger
+from skrnn import (
+    SequenceTagger,
+    metrics,
+)
 from skrnn.metrics import (
     edit_distance,
     flat_accuracy_score,
@@ -439,3 +460,175 @@ def test_neg_label_error_rate_scorer():
 
     assert neg_label_error_rate_scorer(Fixed(), ["ab", "cd"], ["ab", "ce"]) == \
         pytest.approx(-0.25)
+
+
+# --------------------------------------------------------------------------
+# Fuzzing the metrics and scorers, and the failures it found
+# --------------------------------------------------------------------------
+
+
+METRICS = [
+    (metrics.flat_accuracy_score, {}), (metrics.sequence_accuracy_score, {}),
+    (metrics.flat_f1_score, {"average": "macro"}),
+    (metrics.flat_precision_score, {"average": "micro"}),
+    (metrics.flat_recall_score, {"average": "weighted"}),
+    (metrics.flat_precision_recall_fscore_support, {}),
+    (metrics.flat_classification_report, {}),
+    (metrics.flat_confusion_matrix, {}),
+]
+
+
+@st.composite
+def label_sequences(draw, lengths):
+    kind = draw(st.sampled_from(
+        ["good"] * 4 + ["short", "step-short", "nan", "none", "scalar",
+                        "2d-step", "ints", "mixed", "object", "dict",
+                        "array-2d", "empty"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    y = [rng.choice(["a", "b", "c"], t) for t in lengths]
+    valid = kind == "good"
+    if kind == "short":
+        y = y[:-1]
+    elif kind == "step-short":
+        y[-1] = y[-1][:-1]
+    elif kind == "nan":
+        y[0] = np.full(lengths[0], np.nan)
+    elif kind == "none":
+        y = None
+    elif kind == "scalar":
+        y = "a"
+    elif kind == "2d-step":
+        y[0] = y[0][:, None]
+    elif kind == "ints":
+        y = [(v == "a").astype(int) for v in y]
+        valid = "maybe"
+    elif kind == "mixed":
+        y[0] = np.array([1] * lengths[0], dtype=object)
+        valid = "maybe"
+    elif kind == "object":
+        y = [v.astype(object) for v in y]
+        valid = "maybe"
+    elif kind == "dict":
+        y = {"a": 1}
+    elif kind == "array-2d":
+        y = np.array([[1, 2], [3, 4]])
+        valid = "maybe"
+    elif kind == "empty":
+        y = []
+    return y, valid
+
+
+@fuzz_warnings
+@fuzz(1)
+@given(data=st.data(), which=st.integers(0, len(METRICS) - 1))
+def test_metrics_fuzz(data, which):
+    metric, kwargs = METRICS[which]
+    lengths = data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=4))
+    y_true, t_valid = data.draw(label_sequences(lengths), label="y_true")
+    y_pred, p_valid = data.draw(label_sequences(lengths), label="y_pred")
+    w, w_valid = data.draw(weight_cases(len(lengths), lengths),
+                           label="sample_weight")
+    names = [a for a, v in (("y_true", t_valid), ("y_pred", p_valid),
+                            ("sample_weight", w_valid)) if v is not True]
+    valid = all(v is True for v in (t_valid, p_valid, w_valid))
+    ok, result = attempt(lambda: metric(y_true, y_pred, sample_weight=w,
+                                        **kwargs),
+                         names or ["y_true", "y_pred", "sample_weight"],
+                         must_succeed=valid)
+    if ok and not isinstance(result, str):
+        for part in (result if isinstance(result, tuple) else (result,)):
+            if part is not None:
+                _assert_finite(part)
+
+
+@fuzz_warnings
+@fuzz(1)
+@given(data=st.data(),
+       name=st.sampled_from(metrics.get_flat_scorer_names()))
+def test_scorers_fuzz(data, name):
+    case = data.draw(x_cases(), label="X")
+    y, y_valid = data.draw(y_cases(SequenceTagger, case.lengths), label="y")
+    scorer = metrics.get_flat_scorer(name)
+    x_valid = case.valid is True and not case.what.startswith("dataframe") \
+        and not case.what.endswith("-1-d")
+    names = [a for a, v in (("X", x_valid), ("y", y_valid)) if v is not True]
+    ok, score = attempt(lambda: scorer(_fitted(SequenceTagger), case.X, y),
+                        names or ["X", "y"])
+    if ok:
+        assert np.isfinite(score)
+
+
+@fuzz_warnings
+def test_unknown_scorer_name_names_it():
+    with pytest.raises(ValueError, match="nonsense"):
+        metrics.get_flat_scorer("nonsense")
+
+
+FLAT_TRUE = [np.array(["a", "b", "a"]), np.array(["b"])]
+
+
+FLAT_PRED = [np.array(["a", "a", "a"]), np.array(["b"])]
+
+
+@fuzz_warnings
+@pytest.mark.parametrize("metric", [metrics.flat_accuracy_score,
+                                    metrics.sequence_accuracy_score,
+                                    metrics.flat_confusion_matrix])
+def test_metrics_all_zero_sample_weight_names_it(metric):
+    # Was scikit-learn's "Sample weights must contain at least one non-zero
+    # number".
+    with pytest.raises(ValueError, match=r"^sample_weight sums to zero"):
+        metric(FLAT_TRUE, FLAT_PRED, sample_weight=np.zeros(2))
+
+
+@fuzz_warnings
+@pytest.mark.parametrize("metric", [metrics.flat_accuracy_score,
+                                    metrics.sequence_accuracy_score])
+def test_metrics_sample_weight_of_wrong_count_names_y_true(metric):
+    # Was "sample_weight has shape (3,), expected (2,)": which sequences?
+    with pytest.raises(ValueError, match=r"one weight per sequence of y_true"):
+        metric(FLAT_TRUE, FLAT_PRED, sample_weight=np.ones(3))
+
+
+@fuzz_warnings
+def test_flat_metrics_take_per_step_weights():
+    # A list of per-step weights (as SequenceTagger.fit takes) was refused
+    # by numpy ("inhomogeneous shape"), unnamed.
+    steps = [np.array([1.0, 1.0, 2.0]), np.array([0.5])]
+    assert metrics.flat_accuracy_score(FLAT_TRUE, FLAT_PRED,
+                                       sample_weight=steps) == 3.5 / 4.5
+
+
+@fuzz_warnings
+@pytest.mark.parametrize("metric", [metrics.flat_accuracy_score,
+                                    metrics.sequence_accuracy_score])
+def test_metrics_mixed_label_types_name_y_true_and_y_pred(metric):
+    # Was scikit-learn's bare "Mix of label input types (string and number)".
+    with pytest.raises(ValueError, match=r"^y_true and y_pred hold labels that "
+                       r"cannot be compared: Mix of label input types"):
+        metric(FLAT_TRUE, [np.array([1, 0, 1]), np.array([0])])
+
+
+@fuzz_warnings
+def test_nan_labels_are_an_error_not_a_warning():
+    # Was RuntimeWarning: invalid value encountered in cast (in
+    # type_of_target), through the scorers.
+    nan_true = [np.full(3, np.nan), np.array([1.0])]
+    with pytest.raises(ValueError, match=r"Input y_true contains NaN"):
+        metrics.flat_accuracy_score(nan_true, [np.ones(3), np.ones(1)])
+    X = clean_sequences()
+    y = [np.full(len(x), np.nan) for x in X]
+    for name in metrics.get_flat_scorer_names():
+        with pytest.raises(ValueError, match=r"Input y_true contains NaN"):
+            metrics.get_flat_scorer(name)(fuzz_fitted(SequenceTagger), X, y)
+
+
+@fuzz_warnings
+def test_flat_metrics_of_empty_sequences_say_so():
+    # Was scikit-learn's "Found empty input array (e.g., `y_true` or
+    # `y_pred`)"; a whole-sequence score of empty sequences is defined.
+    empty = [np.array([], dtype="<U1")]
+    with pytest.raises(ValueError, match=r"^y_true and y_pred hold no time "
+                       r"steps: every sequence is empty"):
+        metrics.flat_accuracy_score(empty, empty)
+    assert metrics.sequence_accuracy_score(empty, empty) == 1.0

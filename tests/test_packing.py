@@ -1,14 +1,24 @@
-"""PackedBatch and the minibatch planners: the packed layout the kernels read."""
+"""PackedBatch and the minibatch planners (skrnn/_packing.py): the packed
+layout the kernels read, the rows of a packed batch, and the bound on the
+rows BLAS can index."""
+
+import tracemalloc
 
 import _reference as ref
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _helpers import (
+    TINY,
+    ignore_convergence,
+    tiny_data,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 from skrnn._kernels._pack import packed_gather, packed_reversal
 
+from skrnn import RNNClassifier
 from skrnn._packing import PackedBatch, minibatch_indices, predict_batches
 from skrnn._sequences import Sequences
 
@@ -326,3 +336,64 @@ def test_index_kernels_refuse_buffers_that_do_not_fit():
     with pytest.raises(ValueError, match="Sequence 1 has length 2, but"):
         packed_reversal(np.array([4, 2, 1], dtype=np.intp), starts, batch_sizes,
                         rev)
+
+
+# --------------------------------------------------------------------------
+# Rows past what BLAS can index
+# --------------------------------------------------------------------------
+
+
+@ignore_convergence
+def test_minibatch_past_blas_index_range_is_refused(rng, monkeypatch):
+    # Real minibatches that large cannot be allocated here; lower the bound.
+    import skrnn._packing
+
+    monkeypatch.setattr(skrnn._packing, "_MAX_BLAS_ROWS", 10)
+    X, y = tiny_data(RNNClassifier, rng)
+    with pytest.raises(ValueError, match="exceeds the 10 rows BLAS can index"):
+        RNNClassifier(**TINY).fit(X, y)
+
+
+def _fake_steps(n_rows, n_features=1):
+    """(n_rows, n_features) zeros that take no memory: stride 0."""
+    return np.lib.stride_tricks.as_strided(
+        np.zeros(n_features), shape=(n_rows, n_features),
+        strides=(0, 8), writeable=False)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("lengths", [[2**31], [2**30, 2**30, 5]],
+                         ids=["one-sequence", "minibatch"])
+def test_rows_past_2_31_are_refused_before_any_kernel(lengths, monkeypatch):
+    import skrnn._packing
+    from skrnn._sequences import Sequences
+
+    def no_kernel(*args):
+        raise AssertionError("a kernel ran")
+
+    monkeypatch.setattr(skrnn._packing, "packed_gather", no_kernel)
+    seqs = Sequences.from_lengths(_fake_steps(sum(lengths)), lengths)
+    assert seqs.offsets.dtype == np.int64 and seqs.offsets[-1] >= 2**31
+    with pytest.raises(ValueError, match=r"time steps exceeds the 2147483647 "
+                                         r"rows BLAS can index"):
+        skrnn._packing.PackedBatch(seqs, np.arange(len(lengths)))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="rows BLAS can index"):
+            skrnn._packing.PackedBatch(seqs, np.arange(len(lengths)))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1e6, f"{peak / 1e6:.0f} MB allocated before refusing"
+
+
+# --------------------------------------------------------------------------
+# The rows of a packed batch
+# --------------------------------------------------------------------------
+
+
+def test_packed_batch_rows_per_step_and_per_sequence():
+    seqs = Sequences.from_lengths(np.zeros((6, 1)), [1, 3, 2])
+    batch = PackedBatch(seqs, [0, 1, 2])
+    assert batch.rows(per_step=False) is batch.order
+    assert batch.rows(per_step=True) is batch.gather

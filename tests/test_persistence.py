@@ -1,14 +1,15 @@
-"""Persistence and sharing: pickle and joblib round trips, memory-mapped models,
-the version stamp of pickles, concurrent predict, predict's read-only use of
-the estimator, and memory over repeated fits.
+"""Persistence and sharing (the layer: pickling and threads over every
+estimator): pickle and joblib round trips, memory-mapped models, the version
+stamp of pickles, concurrent predict and fitting clones in threads,
+predict's read-only use of the estimator, and memory over repeated fits.
 
-Every model is tiny (4 hidden units, 2 epochs); the whole file runs in seconds.
-"""
+Every model is tiny (4 hidden units, 2 epochs); the whole file runs in seconds."""
 
 import copy
 import gc
 import os
 import pickle
+import re
 import threading
 import tracemalloc
 import warnings
@@ -17,32 +18,41 @@ from concurrent.futures import ThreadPoolExecutor
 import joblib
 import numpy as np
 import pytest
-from _helpers import stacked
+from _helpers import (
+    CELLS,
+    ESTIMATORS,
+    FAST,
+    SEED,
+    THREE_ESTIMATORS,
+    TINY,
+    assert_same_state,
+    ignore_convergence,
+    outputs,
+    per_sequence,
+    small_problem,
+    stacked,
+    tiny_data,
+    tiny_fitted,
+    tiny_sequences,
+)
 from numpy.testing import assert_array_equal
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import skrnn
 import skrnn._base
-from skrnn import RNNClassifier, RNNRegressor, SequenceRegressor, SequenceTagger
+from skrnn import (
+    RNNClassifier,
+    RNNRegressor,
+    SequenceRegressor,
+)
 from skrnn._network import RecurrentNetwork
-
-SEED = int(os.environ.get("SKRNN_TEST_SEED", "0"))
-N_FEATURES = 3
-SMALL = dict(hidden_layer_sizes=(4,), max_iter=2, random_state=SEED)
-ESTIMATORS = [RNNClassifier, RNNRegressor, SequenceTagger, SequenceRegressor]
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning")
 
 
-@pytest.fixture
-def rng():
-    return np.random.default_rng(SEED)
-
-
 def _data(Estimator, rng, n=12, low=2, high=9):
-    X = [rng.standard_normal((int(rng.integers(low, high)), N_FEATURES))
-         for _ in range(n)]
+    X = tiny_sequences(rng, n, low=low, high=high)
     if Estimator is RNNClassifier:
         y = np.array(["a", "b", "c"] * (n // 3) + ["a"] * (n % 3))
     elif Estimator is RNNRegressor:
@@ -57,7 +67,7 @@ def _data(Estimator, rng, n=12, low=2, high=9):
 
 def _fit(Estimator, rng, **params):
     X, y = _data(Estimator, rng)
-    return Estimator(**{**SMALL, **params}).fit(X, y), X, y
+    return Estimator(**{**TINY, **params}).fit(X, y), X, y
 
 
 def _predictions(est, X):
@@ -76,50 +86,40 @@ def _assert_same_predictions(a, b):
         assert_array_equal(a[name], b[name], err_msg=name)
 
 
-def _assert_deep_equal(a, b, path="est"):
-    """Same structure and content; arrays by dtype, shape and value."""
-    assert type(a) is type(b), path
-    if isinstance(a, np.ndarray):
-        assert a.dtype == b.dtype and a.shape == b.shape, path
-        assert_array_equal(a, b, err_msg=path)
-    elif isinstance(a, np.random.RandomState):
-        _assert_deep_equal(a.get_state(legacy=False), b.get_state(legacy=False),
-                           path)
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), path
-        for key in a:
-            _assert_deep_equal(a[key], b[key], f"{path}[{key!r}]")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), path
-        for i, (u, v) in enumerate(zip(a, b)):
-            _assert_deep_equal(u, v, f"{path}[{i}]")
-    elif isinstance(a, float) and np.isnan(a):
-        assert np.isnan(b), path
-    elif hasattr(a, "__dict__") or hasattr(type(a), "__slots__"):
-        names = list(getattr(a, "__dict__", {}))
-        names += [s for s in getattr(type(a), "__slots__", ()) if hasattr(a, s)]
-        for name in names:
-            _assert_deep_equal(getattr(a, name), getattr(b, name),
-                               f"{path}.{name}")
-    else:
-        assert a == b, path
-
-
 # --------------------------------------------------------------------------
 # Round trips
 # --------------------------------------------------------------------------
 
 
+# The networks pickled: the tiny default, one in float64, and two layers in
+# both directions of every cell.
+NETWORKS = {
+    "tiny": {},
+    "float64": {"dtype": "float64"},
+    **{f"{cell}-2-layers-bidirectional": dict(cell=cell, hidden_layer_sizes=(4, 3),
+                                              bidirectional=True)
+       for cell in CELLS},
+}
+
+
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_pickle_round_trip(Estimator, dtype, rng):
+@pytest.mark.parametrize("network", list(NETWORKS))
+def test_pickle_round_trip(Estimator, dtype, network, rng):
     X, y = _data(Estimator, rng)
     X = [x.astype(dtype) for x in X]
-    est = Estimator(**SMALL).fit(X, y)
+    est = Estimator(**{**TINY, **NETWORKS[network]}).fit(X, y)
     fitted = copy.deepcopy(vars(est))
-    loaded = pickle.loads(pickle.dumps(est))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # same version: no version warning
+        loaded = pickle.loads(pickle.dumps(est))
+    assert type(loaded) is Estimator
+    assert loaded.get_params() == est.get_params()
     _assert_same_predictions(_predictions(loaded, X), _predictions(est, X))
-    _assert_deep_equal(vars(loaded), fitted)
+    if per_sequence(est.predict(X)):
+        assert ([p.shape for p in loaded.predict(X)]
+                == [p.shape for p in est.predict(X)])
+    assert_same_state(vars(loaded), fitted)
     assert loaded.score(X, y) == est.score(X, y)
 
 
@@ -132,7 +132,7 @@ def test_joblib_round_trip(Estimator, compress, rng, tmp_path):
     joblib.dump(est, path, compress=compress)
     loaded = joblib.load(path)
     _assert_same_predictions(_predictions(loaded, X), _predictions(est, X))
-    _assert_deep_equal(vars(loaded), fitted)
+    assert_same_state(vars(loaded), fitted)
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
@@ -196,11 +196,17 @@ def test_pickle_carries_the_version(Estimator, rng):
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-def test_pickling_leaves_the_estimator_unchanged(Estimator, rng):
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_pickling_leaves_the_estimator_unchanged(Estimator, how, rng):
     est, _, _ = _fit(Estimator, rng)
     before = copy.deepcopy(vars(est))
-    pickle.dumps(est)
-    _assert_deep_equal(vars(est), before)
+    names = set(vars(est))
+    if how == "pickle":
+        pickle.dumps(est)
+    else:
+        copy.deepcopy(est)
+    assert set(vars(est)) == names
+    assert_same_state(vars(est), before)
 
 
 def _version_warning(Estimator, old):
@@ -209,12 +215,13 @@ def _version_warning(Estimator, old):
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-def test_setstate_from_another_version_warns(Estimator, rng):
+@pytest.mark.parametrize("old", ["0.0.1", "0.0.0-other"])
+def test_setstate_from_another_version_warns(Estimator, old, rng):
     est, X, _ = _fit(Estimator, rng)
-    state = est.__getstate__()
-    state["_skrnn_version"] = "0.0.1"
+    state = est.__getstate__().copy()
+    state["_skrnn_version"] = old
     loaded = Estimator.__new__(Estimator)
-    with pytest.warns(UserWarning, match=_version_warning(Estimator, r"0\.0\.1")):
+    with pytest.warns(UserWarning, match=_version_warning(Estimator, re.escape(old))):
         loaded.__setstate__(state)
     assert "_skrnn_version" not in vars(loaded)
     _assert_same_predictions(_predictions(loaded, X), _predictions(est, X))
@@ -272,7 +279,7 @@ def blas_threads_restored():
 def test_concurrent_predict_equals_serial(Estimator, rng, blas_threads_restored):
     # Enough steps per call (about 6000) for the 8 threads to overlap.
     X, y = _data(Estimator, rng, n=200, low=10, high=50)
-    est = Estimator(**SMALL).fit(X, y)
+    est = Estimator(**TINY).fit(X, y)
     serial = _predictions(est, X)
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda _: _predictions(est, X), range(32)))
@@ -316,14 +323,15 @@ def test_overlapping_predicts_restore_the_blas_thread_count(rng, monkeypatch,
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-def test_predict_writes_nothing_to_the_estimator(Estimator, rng):
-    est, X, y = _fit(Estimator, rng)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_predict_writes_nothing_to_the_estimator(Estimator, dtype, rng):
+    est, X, y = _fit(Estimator, rng, dtype=dtype)
     before = copy.deepcopy(vars(est))
     params = est._params
     _predictions(est, X)
     est.predict(X[:1])
     est.score(X, y)
-    _assert_deep_equal(vars(est), before)
+    assert_same_state(vars(est), before)
     assert est._params is params  # not even replaced by an equal array
 
 
@@ -368,3 +376,82 @@ def test_repeated_fits_do_not_grow_memory(Estimator, rng):
     # each fitted estimator alive would cost.
     assert traced_growth < 2**20, (
         f"traced allocations grew by {traced_growth / 2**20:.2f} MiB")
+
+
+# --------------------------------------------------------------------------
+# Sharing a fitted model across threads, fitting clones in threads
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_threads_fitting_clones_and_predicting_match_serial(Estimator, rng):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sklearn.base import clone
+
+    datasets = [tiny_data(Estimator, np.random.default_rng(SEED + i)) for i in range(8)]
+    template = Estimator((4,), max_iter=3, random_state=SEED)
+    shared = tiny_fitted(Estimator)
+    queries = [tiny_sequences(np.random.default_rng(100 + i), n=12) for i in range(8)]
+    serial_fits = [clone(template).fit(X, y)._params for X, y in datasets]
+    serial_predictions = [outputs(shared, X) for X in queries]
+
+    def work(i):
+        X, y = datasets[i]
+        return clone(template).fit(X, y)._params, outputs(shared, queries[i])
+
+    for _ in range(3):
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(work, range(8)))
+        for (params, predicted), fit, want in zip(results, serial_fits,
+                                                  serial_predictions):
+            assert_array_equal(params, fit)
+            assert_array_equal(predicted, want)
+
+
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_pickling_while_another_thread_predicts(Estimator, rng):
+    import pickle
+    import threading
+
+    est = tiny_fitted(Estimator)
+    X = tiny_sequences(rng, n=64, high=30)
+    want = outputs(est, X)
+    stop, errors = threading.Event(), []
+
+    def predict():
+        try:
+            while not stop.is_set():
+                assert_array_equal(outputs(est, X), want)
+        except BaseException as exc:  # reported in the main thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=predict)
+    thread.start()
+    try:
+        for _ in range(50):
+            copy_ = pickle.loads(pickle.dumps(est))
+            assert_array_equal(copy_._params, est._params)
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors, errors
+    assert_array_equal(outputs(copy_, X), want)
+
+
+# --------------------------------------------------------------------------
+# Training on after a round trip
+# --------------------------------------------------------------------------
+
+
+@ignore_convergence
+def test_pickled_model_keeps_training_with_warm_start():
+    X, y = small_problem(RNNClassifier)
+    params = dict(FAST, warm_start=True, shuffle=False, max_iter=2, tol=0)
+    est = RNNClassifier(**params).fit(X, y)
+    restored = pickle.loads(pickle.dumps(est))
+    est.fit(X, y)
+    restored.fit(X, y)
+    assert restored.n_iter_ == 4
+    assert_array_equal(restored.loss_curve_, est.loss_curve_)
+    assert_array_equal(restored.predict_proba(X), est.predict_proba(X))

@@ -1,4 +1,5 @@
-"""Tests of skrnn.preprocessing: StepTransformer, sliding_windows and SlidingWindows."""
+"""skrnn.preprocessing: StepTransformer, sliding_windows and SlidingWindows,
+their fuzz tests and the failures those found."""
 
 import pickle
 import warnings
@@ -7,6 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+
+# The fuzz tests here keep the names they were written with: hypothesis
+# derives their fixed examples from their source.
+from _fuzzing import assert_finite as _assert_finite
+from _fuzzing import (
+    attempt,
+    fuzz,
+    fuzz_warnings,
+    series_cases,
+    x_cases,
+)
+from hypothesis import given
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.compose import ColumnTransformer
@@ -25,7 +39,11 @@ from sklearn.preprocessing import (
 from sklearn.utils import get_tags
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skrnn import RNNClassifier, RNNRegressor, SequenceTagger
+from skrnn import (
+    RNNClassifier,
+    RNNRegressor,
+    SequenceTagger,
+)
 from skrnn.datasets import load_hkcancor_pos
 from skrnn.preprocessing import (
     SlidingWindows,
@@ -809,3 +827,92 @@ def test_add_static_on_a_panel_and_a_nested_table(rng):
         assert len(out) == 2
         for o, e in zip(out, expected):
             assert_array_equal(o, e)
+
+
+# --------------------------------------------------------------------------
+# Fuzzing StepTransformer, sliding_windows and SlidingWindows (the oracle: _fuzzing.py)
+# --------------------------------------------------------------------------
+
+
+@fuzz_warnings
+@fuzz(2)
+@given(data=st.data())
+def test_step_transformer_fuzz(data):
+    case = data.draw(x_cases(), label="X")
+    step = StepTransformer(StandardScaler(with_mean=False))
+    # Values are the wrapped transformer's business: its own messages
+    # ("could not convert string to float") pass through, so only the type
+    # of an error is checked, and success where the input is valid.
+    try:
+        out = step.fit_transform(case.X)
+    except (ValueError, TypeError) as exc:
+        assert case.valid is not True, f"valid input refused: {exc}"
+        return
+    assert len(out) == len(case.lengths)
+    for o, t in zip(out, case.lengths):
+        assert o.shape[0] == t
+    if case.valid is True:  # NaN passes StandardScaler by design; huge overflows
+        for o in out:
+            _assert_finite(o.toarray() if sp.issparse(o) else o)
+    back = step.inverse_transform(out)
+    assert len(back) == len(out)
+
+
+@fuzz_warnings
+@fuzz(2)
+@given(case=series_cases(), window=st.one_of(st.integers(-1, 6),
+                                            st.just("expanding"),
+                                            st.just(2.5), st.just("x")),
+       horizon=st.integers(0, 3), step=st.integers(0, 3),
+       target=st.sampled_from([None, 0, 1, [0], [1, 0], 5, "a", -1]),
+       min_window=st.sampled_from([None, 1, 3, 0]))
+def test_sliding_windows_fuzz(case, window, horizon, step, target, min_window):
+    series, T, valid, kind = case
+    names = ["series", "window", "horizon", "step", "target", "min_window"]
+    ok, result = attempt(lambda: sliding_windows(
+        series, window, horizon=horizon, step=step, target=target,
+        min_window=min_window), names)
+    if not ok:
+        return
+    X, y, index = result
+    assert len(X) == len(y) == len(index) > 0
+    if window != "expanding":
+        assert X.ndim == 3 and X.shape[1] == window
+    for x in X:
+        _assert_finite(x)
+    _assert_finite(y)
+    assert np.asarray(y).dtype.kind == "f"
+
+
+@fuzz_warnings
+@fuzz(2)
+@given(case=series_cases(), other=series_cases(),
+       window=st.one_of(st.integers(0, 5), st.just("expanding")),
+       horizon=st.integers(1, 2))
+def test_sliding_windows_transformer_fuzz(case, other, window, horizon):
+    series, T, valid, kind = case
+    windows = SlidingWindows(window, horizon=horizon)
+    names = ["series", "window", "horizon", "step", "target", "min_window"]
+    ok, _ = attempt(lambda: windows.fit(series), names)
+    if not ok:
+        return
+    for method in ("transform", "make_xy"):
+        ok, result = attempt(
+            lambda method=method: getattr(windows, method)(other[0]), names)
+        if not ok:
+            continue
+        X = result[0] if method == "make_xy" else result
+        for x in X:
+            _assert_finite(x)
+
+
+@fuzz_warnings
+@pytest.mark.parametrize("series, match", [
+    (np.empty(0), r"^series is empty"),
+    (np.ones((4, 2)) + 1j, r"^series holds complex")])
+def test_sliding_windows_name_the_series(series, match):
+    # Were "Found array with 0 sample(s)" and "Complex data not supported".
+    with pytest.raises(ValueError, match=match):
+        sliding_windows(series, 2)
+    with pytest.raises(ValueError, match=match):
+        SlidingWindows(2).fit(series)

@@ -1,6 +1,9 @@
-"""Tests for the Sequences container and the conversion of every X form into it."""
+"""X validation and the packed layout's containers (skrnn/_sequences.py):
+the Sequences container, the conversion of every X form into it, and the
+row helpers; then the same checks through the estimators' fit and predict
+(bad X, unusual but valid X, dtypes, memory layouts, sparse input,
+equivalent forms), and the X failures the fuzzer found."""
 
-import os
 import pickle
 import time
 import warnings
@@ -8,19 +11,45 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _fuzzing import (
+    FUZZ_TINY,
+    clean_data,
+    fuzz_warnings,
+)
+from _helpers import (
+    CELLS,
+    FAST,
+    N_FEATURES,
+    SEED,
+    THREE_ESTIMATORS,
+    TINY,
+    assert_same_fit,
+    data_rng,
+    ignore_convergence,
+    outputs,
+    small_problem,
+    tiny_data,
+    tiny_fitted,
+    tiny_targets,
+    with_empty_sequence,
+)
 from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 
-from skrnn._sequences import Sequences, check_sequences, check_step_features
-
-SEED = int(os.environ.get("SKRNN_TEST_SEED", "0"))
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(SEED)
+from skrnn import (
+    RNNClassifier,
+    RNNRegressor,
+    SequenceTagger,
+)
+from skrnn._sequences import (
+    Sequences,
+    block_rows,
+    check_sequences,
+    check_step_features,
+    offsets_from_lengths,
+)
 
 
 def assert_same_container(a, b):
@@ -1087,3 +1116,475 @@ def test_the_cast_warns_nothing():
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match="too large for float32"):
             check_sequences(X, dtype="float32")
+
+
+# --------------------------------------------------------------------------
+# Every X form through the estimators: bad X, unusual but valid X, dtypes and layouts
+# --------------------------------------------------------------------------
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_empty_X(Estimator):
+    with pytest.raises(ValueError, match=r"X is empty \(0 sequences\)"):
+        Estimator(**TINY).fit([], [])
+    with pytest.raises(ValueError, match=r"0 sample\(s\).*X is empty"):
+        Estimator(**TINY).fit(np.empty((0, 4, N_FEATURES)), [])
+    with pytest.raises(ValueError, match=r"X is empty \(0 sequences\)"):
+        tiny_fitted(Estimator).predict([])
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_zero_length_sequence_in_fit_names_its_index(Estimator, rng):
+    X, y = tiny_data(Estimator, rng)
+    X = with_empty_sequence(X)
+    if Estimator is SequenceTagger:
+        y[3] = y[3][:0]
+    with pytest.raises(ValueError, match=r"^Sequence 3 has length 0"):
+        Estimator(**TINY).fit(X, y)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_sequences_with_different_feature_counts(Estimator, rng):
+    X, y = tiny_data(Estimator, rng)
+    X[3] = X[3][:, :2]
+    match = (r"^Sequence 3 has 2 features per time step, but sequence 0 has 3; "
+             r"every sequence needs the same number of features")
+    with pytest.raises(ValueError, match=match):
+        Estimator(**TINY).fit(X, y)
+    with pytest.raises(ValueError, match=match):
+        tiny_fitted(Estimator).predict(X)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_zero_features(Estimator, rng):
+    X = [np.empty((int(t), 0)) for t in rng.integers(2, 7, size=8)]
+    y = tiny_targets(Estimator, [np.ones((len(x), 1)) for x in X])
+    match = r"0 feature\(s\) \(shape=\(\d+, 0\)\) while a minimum of 1 is required"
+    with pytest.raises(ValueError, match=match + r" \(sequence 0\)"):
+        Estimator(**TINY).fit(X, y)
+    X3d = np.empty((8, 4, 0))
+    y3d = tiny_targets(Estimator, list(np.ones((8, 4, 1))))
+    with pytest.raises(ValueError, match=match):
+        Estimator(**TINY).fit(X3d, y3d)
+
+
+# (sequence, time step, feature): the first value, one inside, the last one.
+POSITIONS = [(0, 0, 0), (3, 1, 2), (7, -1, 2)]
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+@pytest.mark.parametrize("method", ["fit", "predict"])
+@pytest.mark.parametrize("value, kind", [
+    (np.nan, "NaN"), (np.inf, "infinity"), (-np.inf, "infinity")])
+@pytest.mark.parametrize("position", POSITIONS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_non_finite_X_is_located(Estimator, method, value, kind, position, dtype,
+                                 rng):
+    X, y = tiny_data(Estimator, rng)
+    X = [x.astype(dtype) for x in X]
+    i, t, f = position
+    X[i][t, f] = value
+    step = t % len(X[i])
+    match = (rf"^Input X contains {kind}.*\(sequence {i}, time step {step}, "
+             rf"feature {f}\)\.$")
+    with pytest.raises(ValueError, match=match):
+        if method == "fit":
+            Estimator(**TINY).fit(X, y)
+        else:
+            tiny_fitted(Estimator).predict(X)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_non_finite_X_in_3d_array_is_located(Estimator, rng):
+    X = rng.standard_normal((8, 5, N_FEATURES))
+    X[6, 4, 1] = np.nan
+    match = r"^Input X contains NaN \(sequence 6, time step 4, feature 1\)\.$"
+    with pytest.raises(ValueError, match=match):
+        Estimator(**TINY).fit(X, tiny_targets(Estimator, list(X)))
+    with pytest.raises(ValueError, match=match):
+        tiny_fitted(Estimator).predict(X)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_object_arrays_of_numbers_are_converted(Estimator, rng):
+    X, y = tiny_data(Estimator, rng)
+    X[0][:, 0] = np.round(4 * X[0][:, 0])
+    # Python ints and floats side by side, as a list of lists would hold them.
+    mixed = np.array([[int(row[0])] + [float(v) for v in row[1:]] for row in X[0]],
+                     dtype=object)
+    as_objects = [mixed] + [x.astype(object) for x in X[1:]]
+    reference = Estimator(**TINY).fit(X, y)
+    assert_same_fit(Estimator(**TINY).fit(as_objects, y), reference, X)
+    assert_array_equal(outputs(reference, as_objects), outputs(reference, X))
+
+    holder = np.empty(len(X), dtype=object)  # a 1-D object array of sequences
+    holder[:] = as_objects
+    assert_same_fit(Estimator(**TINY).fit(holder, y), reference, X)
+    assert_array_equal(outputs(reference, holder), outputs(reference, X))
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+@pytest.mark.parametrize("bad, holding", [
+    ("abc", "str"), ("1.5", "str"), ({"a": 1}, "dict"), (None, "NoneType")])
+def test_object_arrays_of_non_numbers_raise(Estimator, bad, holding, rng):
+    X, y = tiny_data(Estimator, rng)
+    X[2] = X[2].astype(object)
+    X[2][1, 1] = bad
+    match = (rf"^Sequence 2 contains non-numeric data \(dtype 'object' holding "
+             rf"{holding}\)")
+    with pytest.raises(ValueError, match=match):
+        Estimator(**TINY).fit(X, y)
+    with pytest.raises(ValueError, match=match):
+        tiny_fitted(Estimator).predict(X)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_string_arrays_raise(Estimator, rng):
+    X, y = tiny_data(Estimator, rng)
+    X[1] = X[1].astype(str)
+    with pytest.raises(ValueError,
+                       match=r"^Sequence 1 contains non-numeric data \(dtype '<U"):
+        Estimator(**TINY).fit(X, y)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_complex_data_raises(Estimator, rng):
+    X, y = tiny_data(Estimator, rng)
+    X[4] = X[4] + 1j
+    match = r"^Complex data not supported \(sequence 4, dtype complex128\)"
+    with pytest.raises(ValueError, match=match):
+        Estimator(**TINY).fit(X, y)
+    with pytest.raises(ValueError, match=match):
+        tiny_fitted(Estimator).predict(X)
+    X3d = rng.standard_normal((8, 4, N_FEATURES)) * 1j
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        Estimator(**TINY).fit(X3d, tiny_targets(Estimator, list(X3d.real)))
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_1d_array_raises(Estimator, rng):
+    X = rng.standard_normal(8)
+    y = tiny_targets(Estimator, [np.ones((1, 1))] * 8)
+    with pytest.raises(ValueError, match=r"^Expected 2D array, got 1D array instead"):
+        Estimator(**TINY).fit(X, y)
+    with pytest.raises(ValueError, match=r"^Expected 2D array, got 1D array instead"):
+        tiny_fitted(Estimator).predict(X)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_4d_array_raises(Estimator, rng):
+    X = rng.standard_normal((8, 4, N_FEATURES, 1))
+    y = tiny_targets(Estimator, list(X[..., 0]))
+    with pytest.raises(ValueError, match=r"^Found array with dim 4\. X must be"):
+        Estimator(**TINY).fit(X, y)
+    with pytest.raises(ValueError, match=r"^Found array with dim 4\. X must be"):
+        tiny_fitted(Estimator).predict(X)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_list_of_1d_univariate_sequences(Estimator, rng):
+    X, y = tiny_data(Estimator, rng, n_features=1)
+    univariate = [x[:, 0] for x in X]
+    assert len({len(x) for x in univariate}) > 1
+    est = Estimator(**TINY).fit(univariate, y)
+    assert est.n_features_in_ == 1
+    assert_same_fit(est, Estimator(**TINY).fit(X, y), X)
+    assert_array_equal(outputs(est, univariate), outputs(est, X))
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_list_of_sparse_matrices(Estimator, rng):
+    X, y = tiny_data(Estimator, rng)
+    for x in X:  # sparse per-step features
+        x[np.abs(x) < 0.7] = 0.0
+    X_sparse = [sp.csr_matrix(x) for x in X]
+    # float64: the tolerances are float64 round-off.
+    est = Estimator(**TINY, dtype="float64").fit(X_sparse, y)
+    dense = Estimator(**TINY, dtype="float64").fit(X, y)
+    # Same model up to round-off: the input projection goes through scipy.
+    assert_allclose(est._params, dense._params, rtol=1e-9, atol=1e-12)
+    assert_allclose(outputs(est, X_sparse), outputs(dense, X), rtol=1e-9,
+                    atol=1e-12)
+    assert_allclose(outputs(dense, X_sparse), outputs(dense, X), rtol=1e-12,
+                    atol=1e-14)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+@pytest.mark.parametrize("matrix", [sp.csr_matrix, sp.csc_matrix, sp.csr_array])
+def test_single_sparse_matrix_raises_type_error(Estimator, matrix, rng):
+    X = matrix(rng.standard_normal((8, N_FEATURES)))
+    y = tiny_targets(Estimator, [np.ones((1, 1))] * 8)
+    match = (r"single scipy\.sparse matrix is not accepted as X.*list of "
+             r"scipy\.sparse matrices, one \(T_i, n_features\) matrix per sequence")
+    with pytest.raises(TypeError, match=match):
+        Estimator(**TINY).fit(X, y)
+    with pytest.raises(TypeError, match=match):
+        tiny_fitted(Estimator).predict(X)
+
+
+def _layouts(X3d, tmp_path):
+    """The same equal-length sequences in C, Fortran, strided and memmap layouts."""
+    strided = np.zeros(X3d.shape[:2] + (2 * X3d.shape[2],))
+    strided[:, :, ::2] = X3d
+    path = tmp_path / "X.npy"
+    np.save(path, X3d)
+    memmap = np.load(path, mmap_mode="r")
+    assert isinstance(memmap, np.memmap) and not memmap.flags.writeable
+    fortran = np.asfortranarray(X3d)
+    return {
+        "fortran-3d": fortran,
+        "fortran-list": [np.asfortranarray(x) for x in X3d],
+        "strided-3d": strided[:, :, ::2],
+        "strided-list": [x[:, ::2] for x in strided],
+        "negative-strides-list": [x[::-1].copy()[::-1] for x in X3d],
+        "memmap-3d": memmap,
+        "memmap-list": list(memmap),
+    }
+
+
+LAYOUTS = ["fortran-3d", "fortran-list", "strided-3d", "strided-list",
+           "negative-strides-list", "memmap-3d", "memmap-list"]
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_memory_layouts_give_the_results_of_c_contiguous_input(Estimator, layout,
+                                                               rng, tmp_path):
+    X3d = rng.standard_normal((8, 5, N_FEATURES))
+    y = tiny_targets(Estimator, list(X3d))
+    X = _layouts(X3d, tmp_path)[layout]
+    first = X if layout.endswith("3d") else X[0]
+    if layout.startswith("memmap"):
+        assert not first.flags.writeable
+    else:
+        assert not first.flags.c_contiguous
+    reference = Estimator(**TINY).fit(X3d, y)
+    assert_same_fit(Estimator(**TINY).fit(X, y), reference, X3d)
+    assert_array_equal(outputs(reference, X), outputs(reference, X3d))
+
+
+# --------------------------------------------------------------------------
+# Equivalent X forms through the estimators: identical fits and predictions
+# --------------------------------------------------------------------------
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_input_forms_give_identical_predictions(Estimator):
+    X, y = small_problem(Estimator, n=30)
+    est = Estimator(**FAST).fit(X, y)
+    rng = data_rng(5)
+    X3d = rng.standard_normal((6, 7, 3))
+    reference = outputs(est, X3d)
+    assert_array_equal(outputs(est, list(X3d)), reference)
+    assert_array_equal(outputs(est, tuple(X3d)), reference)
+    assert_array_equal(outputs(est, [x.tolist() for x in X3d]), reference)
+    ragged_reference = outputs(est, X)
+    assert_array_equal(outputs(est, tuple(X)), ragged_reference)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_univariate_forms_give_identical_predictions(Estimator):
+    X, y = small_problem(Estimator, n=30, n_features=1)
+    est = Estimator(**FAST).fit([x[:, 0] for x in X], y)
+    X2d = data_rng(6).standard_normal((5, 9))
+    reference = outputs(est, X2d)
+    assert_array_equal(outputs(est, list(X2d)), reference)
+    assert_array_equal(outputs(est, [x[:, None] for x in X2d]), reference)
+    assert_array_equal(outputs(est, X2d[:, :, None]), reference)
+    assert_array_equal(outputs(est, [x[:, 0] for x in X]), outputs(est, X))
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_fits_on_equivalent_forms_are_identical(Estimator):
+    X3d = data_rng(7).standard_normal((20, 6, 2))
+    X = list(X3d)
+    _, y = small_problem(Estimator, n=20, n_features=2)
+    if Estimator is SequenceTagger:
+        y = [(x[:, 0] > 0).astype(int) for x in X]
+    from_list = Estimator(**FAST).fit(X, y)
+    from_3d = Estimator(**FAST).fit(X3d, y)
+    from_tuple = Estimator(**FAST).fit(tuple(X), y)
+    assert from_3d.n_features_in_ == from_list.n_features_in_ == 2
+    assert_array_equal(from_3d.loss_curve_, from_list.loss_curve_)
+    assert_array_equal(from_tuple.loss_curve_, from_list.loss_curve_)
+    assert_array_equal(outputs(from_3d, X), outputs(from_list, X))
+    if Estimator is SequenceTagger:
+        # Equal-length tags may also come as one 2-D array.
+        from_2d_tags = Estimator(**FAST).fit(X3d, np.array(y))
+        assert_array_equal(from_2d_tags.loss_curve_, from_list.loss_curve_)
+
+
+def _one_hot_tokens(n, vocabulary, stream):
+    rng = data_rng(8, stream)
+    tokens = [rng.integers(0, vocabulary, int(rng.integers(2, 9))) for _ in range(n)]
+    dense = [np.eye(vocabulary)[t] for t in tokens]
+    return tokens, dense, [sp.csr_matrix(d) for d in dense]
+
+
+@ignore_convergence
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("hidden_layer_sizes", [(4,), (4, 3)])
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_sparse_input_trains_and_predicts_like_dense(Estimator, hidden_layer_sizes,
+                                                     bidirectional, cell):
+    tokens, dense, sparse = _one_hot_tokens(30, 6, stream=0)
+    if Estimator is RNNClassifier:
+        y = np.array([int(3 in t) for t in tokens])
+    elif Estimator is RNNRegressor:
+        y = np.array([t.mean() for t in tokens])
+    else:
+        y = [(t > 2).astype(int) for t in tokens]
+    # float64: the tolerances below are float64's (float32's sparse and dense
+    # products round differently on some BLAS builds).
+    params = dict(FAST, cell=cell, bidirectional=bidirectional, max_iter=4,
+                  hidden_layer_sizes=hidden_layer_sizes, dtype="float64")
+    from_dense = Estimator(**params).fit(dense, y)
+    from_sparse = Estimator(**params).fit(sparse, y)
+    assert from_sparse.n_features_in_ == 6
+    assert_allclose(from_sparse.loss_curve_, from_dense.loss_curve_,
+                    rtol=1e-10, atol=1e-10)
+    assert_allclose(from_sparse._params, from_dense._params, rtol=0, atol=1e-10)
+    _, new_dense, new_sparse = _one_hot_tokens(10, 6, stream=1)
+    assert_allclose(outputs(from_sparse, new_sparse),
+                    outputs(from_dense, new_dense), rtol=0, atol=1e-10)
+    # A model fitted on dense input predicts sparse input, and vice versa.
+    assert_allclose(outputs(from_dense, new_sparse),
+                    outputs(from_dense, new_dense), rtol=0, atol=1e-12)
+    assert_allclose(outputs(from_sparse, new_dense),
+                    outputs(from_sparse, new_sparse), rtol=0, atol=1e-12)
+
+
+@ignore_convergence
+def test_sparse_float32_trains_in_float32():
+    tokens, dense, sparse = _one_hot_tokens(30, 6, stream=0)
+    y = np.array([int(3 in t) for t in tokens])
+    sparse32 = [s.astype(np.float32) for s in sparse]
+    clf = RNNClassifier(**FAST).fit(sparse32, y)
+    assert clf._params.dtype == np.float32
+    assert clf.predict_proba(sparse32).dtype == np.float64
+    assert RNNClassifier(**FAST, dtype="float64").fit(
+        sparse32, y)._params.dtype == np.float64
+    dense32 = RNNClassifier(**FAST).fit([d.astype(np.float32) for d in dense], y)
+    assert_allclose(clf.predict_proba(sparse32), dense32.predict_proba(sparse32),
+                    rtol=0, atol=1e-5)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+@pytest.mark.parametrize("value, shown", [(-1e39, r"-1e\+39"), (1e300, r"1e\+300")])
+@pytest.mark.parametrize("form", ["ragged", "3d", "2d", "sparse"])
+def test_value_too_large_for_float32_is_named(Estimator, value, shown, form):
+    """A float64 value float32 cannot hold is refused at the edge, naming it,
+    its place, and what to do (scale it, or compute in float64)."""
+    X = [np.zeros((4, 3)) for _ in range(5)]
+    X[3][2, 1] = value
+    where = r"\(sequence 3, time step 2, feature 1\)"
+    if form == "3d":
+        X = np.stack(X)
+    elif form == "2d":
+        X = np.stack(X)[:, :, 1]
+        where = r"\(sequence 3, time step 2, feature 0\)"
+    elif form == "sparse":
+        X = [sp.csr_matrix(x) for x in X]
+    y = {RNNClassifier: np.arange(5) % 2, RNNRegressor: np.arange(5.0),
+         SequenceTagger: [np.arange(4) % 2] * 5}[Estimator]
+    est = Estimator(**FAST)
+    match = rf"{shown} {where}, too large for float32.*dtype='float64'"
+    with pytest.raises(ValueError, match=match) as info:
+        est.fit(X, y)
+    assert "StandardScaler" in str(info.value)
+    # float64 holds it: the same data fits.
+    Estimator(**FAST, dtype="float64").fit(X, y)
+
+
+@ignore_convergence
+def test_value_too_large_for_float32_is_named_at_predict_and_validation():
+    X, y = small_problem(RNNClassifier)
+    est = RNNClassifier(**FAST).fit(X, y)
+    bad = [x.copy() for x in X[:4]]
+    bad[1][0, 2] = 4e38
+    with pytest.raises(ValueError, match=r"4e\+38 \(sequence 1, time step 0, "
+                       r"feature 2\), too large for float32"):
+        est.predict(bad)
+    with pytest.raises(ValueError, match="too large for float32"):
+        RNNClassifier(**FAST).fit(X, y, X_val=bad, y_val=y[:4])
+    # An infinity in the input is reported as one, not as an overflow.
+    bad[1][0, 2] = np.inf
+    with pytest.raises(ValueError, match="contains infinity"):
+        est.predict(bad)
+
+
+# --------------------------------------------------------------------------
+# Failures the fuzzer found in the X checks
+# --------------------------------------------------------------------------
+
+
+@fuzz_warnings
+@pytest.mark.parametrize("matrix", [sp.dok_matrix, sp.dok_array])
+def test_list_of_dok_matrices_fits(matrix):
+    # Was AttributeError: 'dok_matrix' object has no attribute 'data'.
+    X, y = clean_data(RNNClassifier)
+    # float64: the tolerance is float64 round-off.
+    est = RNNClassifier(**FUZZ_TINY, dtype="float64").fit([matrix(x) for x in X], y)
+    reference = RNNClassifier(**FUZZ_TINY, dtype="float64").fit(X, y)
+    np.testing.assert_allclose(est._params, reference._params, rtol=1e-9)
+
+
+@fuzz_warnings
+def test_regression_predict_ragged_rows_in_object_array_named():
+    # Fuzz (400 examples): ragged rows as sequence 0 of an object array gave
+    # an AttributeError/unnamed "inhomogeneous shape" error.
+    X = [np.zeros((2, N_FEATURES)), np.ones((2, N_FEATURES))]
+    clf = RNNClassifier(**FUZZ_TINY).fit(X, ["a", "b"])
+    holder = np.empty(2, dtype=object)
+    holder[0] = [[1.0, 2.0, 3.0], [1.0]]
+    holder[1] = X[1]
+    with pytest.raises(ValueError, match=r"(?i)sequence 0"):
+        clf.predict(holder)
+
+
+# --------------------------------------------------------------------------
+# Row helpers: offsets, block rows and step rows
+# --------------------------------------------------------------------------
+
+
+def test_offsets_and_block_rows_match_a_loop():
+    lengths = np.array([3, 0, 2, 4])
+    offsets = offsets_from_lengths(lengths)
+    assert offsets.dtype == np.int64
+    assert_array_equal(offsets, [0, 3, 3, 5, 9])
+    assert offsets_from_lengths(lengths, np.intp).dtype == np.intp
+    starts = np.array([7, 1, 0, 2])
+    rows, row_offsets = block_rows(starts, lengths)
+    assert_array_equal(rows, np.concatenate(
+        [np.arange(s, s + n) for s, n in zip(starts, lengths)]))
+    assert_array_equal(row_offsets, offsets)
+
+
+def test_step_rows_are_the_rows_take_copies():
+    seqs = Sequences.from_lengths(np.arange(18.0).reshape(9, 2), [3, 0, 2, 4])
+    indices = np.array([3, 0, 3, 1])
+    rows, offsets = seqs.step_rows(indices)
+    taken = seqs.take(indices)
+    assert_array_equal(seqs.data[rows], taken.data)
+    assert_array_equal(offsets, taken.offsets)

@@ -1,30 +1,54 @@
-"""The training API: solvers, weights, stopping rules, partial_fit, warm start,
-schedules, interruption, divergence, verbosity, dropout and clipping.
+"""The training loops (skrnn/_training.py): solvers, weights, stopping rules
+and early stopping, partial_fit, warm start, schedules, interruption,
+divergence, verbosity, dropout and clipping; faults during fit (huge values,
+injected faults, size); and the solvers and options through the estimators.
 
-Every fit here is tiny (a few dozen short sequences, a handful of hidden
-units, a few epochs), so the whole file runs in seconds.
-"""
+Every fit here is small (a few dozen short sequences, a handful of hidden
+units, a few epochs), except the size tests (10**5 and 10**6 sequences)."""
 
 import copy
-import os
 import re
+import time
+import tracemalloc
 import warnings
 
 import _reference as ref
 import numpy as np
 import pytest
-from _helpers import outputs, per_sequence, take
+from _helpers import (
+    CLASSIFIERS,
+    FAST,
+    SEED,
+    THREE_ESTIMATORS,
+    TINY,
+    assert_same_fit,
+    ignore_convergence,
+    outputs,
+    overflow_expected,
+    per_sequence,
+    small_problem,
+    take,
+    tiny_data,
+    tiny_sequences,
+)
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.neural_network import MLPRegressor
+from scipy.special import expit
+from sklearn.exceptions import (
+    ConvergenceWarning,
+)
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-from skrnn import RNNClassifier, RNNRegressor, SequenceRegressor, SequenceTagger
+from skrnn import (
+    RNNClassifier,
+    RNNRegressor,
+    SequenceRegressor,
+    SequenceTagger,
+)
 from skrnn._base import BaseRNN
 from skrnn._network import Workspace
 from skrnn._optimizers import SGD, Adam
 from skrnn._packing import PackedBatch
 
-SEED = int(os.environ.get("SKRNN_TEST_SEED", "0"))
 # Epochs without improvement never stop these fits: they run exactly max_iter.
 NEVER_STOP = dict(n_iter_no_change=10_000)
 # Every fitted attribute that a continued fit must reproduce exactly.
@@ -32,17 +56,12 @@ CURVES = ("loss_curve_", "n_iter_", "t_", "loss_")
 
 
 # --------------------------------------------------------------------------
-# Data: ragged sequences of 3 to 8 steps, 2 features
+# Data: ragged sequences of 3 to 8 steps, 2 features (tiny_sequences)
 # --------------------------------------------------------------------------
 
 
-def _ragged(rng, n, n_features=2, low=3, high=9):
-    return [rng.standard_normal((int(rng.integers(low, high)), n_features))
-            for _ in range(n)]
-
-
 def _classification(rng, n=24):
-    X = _ragged(rng, n)
+    X = tiny_sequences(rng, n, n_features=2, low=3, high=9)
     means = np.array([x[:, 0].mean() for x in X])
     # Split at the median so both classes are present for every seed.
     y = np.where(means > np.median(means), "pos", "neg")
@@ -50,12 +69,12 @@ def _classification(rng, n=24):
 
 
 def _regression(rng, n=24):
-    X = _ragged(rng, n)
+    X = tiny_sequences(rng, n, n_features=2, low=3, high=9)
     return X, np.array([x[:, 0].mean() for x in X])
 
 
 def _tagging(rng, n=16):
-    X = _ragged(rng, n)
+    X = tiny_sequences(rng, n, n_features=2, low=3, high=9)
     y = [np.where(np.cumsum(x[:, 0]) > 0, "pos", "neg") for x in X]
     # Both tags are present for every seed.
     y[0][0], y[1][0] = "pos", "neg"
@@ -63,14 +82,13 @@ def _tagging(rng, n=16):
 
 
 def _step_regression(rng, n=16):
-    X = _ragged(rng, n)
+    X = tiny_sequences(rng, n, n_features=2, low=3, high=9)
     return X, [np.cumsum(x[:, 0]) / 3 for x in X]
 
 
 DATA = {RNNClassifier: _classification, RNNRegressor: _regression,
         SequenceTagger: _tagging, SequenceRegressor: _step_regression}
 ESTIMATORS = list(DATA)
-CLASSIFIERS = [RNNClassifier, SequenceTagger]
 
 
 def _concat(a, b):
@@ -558,7 +576,7 @@ def test_early_stopping_with_validation_set_keeps_best_weights(rng, monkeypatch)
     assert stop == est.n_iter_ < est.max_iter
 
 
-@pytest.mark.parametrize("Estimator", [RNNClassifier, RNNRegressor])
+@pytest.mark.parametrize("Estimator", [RNNClassifier, RNNRegressor, SequenceTagger])
 def test_early_stopping_internal_split_keeps_best_weights(Estimator, rng,
                                                           monkeypatch):
     X, y = DATA[Estimator](rng, 32)
@@ -575,7 +593,10 @@ def test_early_stopping_internal_split_keeps_best_weights(Estimator, rng,
                                  **ES_PARAMS), X, y)
     ((train, val),) = splits
     assert len(val) == 8 and len(np.intersect1d(train, val)) == 0
+    assert isinstance(est.validation_scores_, list)
+    assert len(est.validation_scores_) == est.n_iter_ == len(est.loss_curve_)
     assert est.best_validation_score_ == max(est.validation_scores_)
+    assert est.best_loss_ is None
     assert_allclose(est.score(take(X, val), take(y, val)),
                     est.best_validation_score_, rtol=1e-12)
     # The optimiser only saw the training part.
@@ -728,13 +749,16 @@ def test_partial_fit_adaptive_learning_rate_like_mlp(rng):
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("shuffle", [True, False])
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-def test_warm_start_continues(Estimator, solver, rng):
-    """Two warm-started fits of 3 and 4 epochs are one fit of 7, bit for bit."""
+def test_warm_start_continues(Estimator, solver, shuffle, rng):
+    """Two warm-started fits of 3 and 4 epochs are one fit of 7, bit for bit:
+    the second fit starts from the first one's weights and optimiser state
+    (and random state, which shuffles)."""
     X, y = DATA[Estimator](rng)
     params = dict(solver=solver, batch_size=5, learning_rate_init=0.05,
-                  random_state=SEED, **NEVER_STOP)
+                  shuffle=shuffle, random_state=SEED, **NEVER_STOP)
     once = _fit_quietly(Estimator((4,), max_iter=7, **params), X, y)
     est = _fit_quietly(Estimator((4,), max_iter=3, warm_start=True, **params),
                        X, y)
@@ -750,6 +774,7 @@ def test_warm_start_continues(Estimator, solver, rng):
             < abs(est.loss_curve_[3] - first_curve[0]))
     assert_array_equal(est._params, once._params)
     assert est.loss_curve_ == once.loss_curve_
+    assert_array_equal(outputs(est, X), outputs(once, X))
 
 
 def test_warm_start_lbfgs_starts_from_previous_weights(rng, monkeypatch):
@@ -824,19 +849,24 @@ def test_sgd_variants_train(learning_rate, momentum, nesterov, rng, monkeypatch)
     (0.01, 6, 0.01 / 5 / 5),  # divided at epochs 3 and 5, runs to max_iter
     (4e-6, 5, 4e-6 / 5),  # below 1e-6 at epoch 5 it stops instead
 ])
-def test_sgd_adaptive_divides_by_five_when_stalled(learning_rate_init, n_iter, lr,
+@pytest.mark.parametrize("Estimator, MLP", [(RNNRegressor, MLPRegressor),
+                                          (RNNClassifier, MLPClassifier)])
+def test_sgd_adaptive_divides_by_five_when_stalled(Estimator, MLP,
+                                                   learning_rate_init, n_iter, lr,
                                                    rng):
     """With tol huge every epoch after the first counts as no improvement;
     n_iter_no_change=1 lets two such epochs stall the training."""
     X = rng.standard_normal((20, 3))
     y = X.sum(axis=1)
+    if Estimator is RNNClassifier:
+        y = (y > 0).astype(int)
     params = dict(hidden_layer_sizes=(4,), solver="sgd", learning_rate="adaptive",
                   learning_rate_init=learning_rate_init, tol=1e3,
                   n_iter_no_change=1, max_iter=6, random_state=SEED)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        est = RNNRegressor(**params).fit(X, y)
-        mlp = MLPRegressor(**params).fit(X, y)
+        est = Estimator(**params).fit(X, y)
+        mlp = MLP(**params).fit(X, y)
     assert est.n_iter_ == mlp.n_iter_ == n_iter
     assert est._optimizer.learning_rate == lr
     assert mlp._optimizer.learning_rate == pytest.approx(lr, rel=1e-15)
@@ -923,11 +953,6 @@ def _exploding(rng):
     return [100.0 * x for x in X], 100.0 * y
 
 
-# The overflow on the way to a non-finite loss is expected here.
-overflow_expected = pytest.mark.filterwarnings(
-    "ignore:overflow encountered:RuntimeWarning",
-    "ignore:invalid value encountered:RuntimeWarning")
-
 EXPLODING = dict(cell="rnn", activation="relu", clip_norm=None, solver="sgd",
                  learning_rate_init=100.0, batch_size=4, max_iter=20,
                  random_state=SEED)
@@ -1008,27 +1033,32 @@ EPOCH_LINE = re.compile(
     r"elapsed [0-9.]+ s$")
 
 
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
 @pytest.mark.parametrize("early_stopping", [False, True])
-def test_verbose_prints_one_line_per_epoch(early_stopping, rng, capsys):
-    X, y = _classification(rng, 32)
-    est = _fit_quietly(RNNClassifier((4,), verbose=True, max_iter=5,
-                                     early_stopping=early_stopping,
-                                     validation_fraction=0.25,
-                                     random_state=SEED), X, y)
-    lines = [line for line in capsys.readouterr().out.splitlines()
-             if line.startswith("Epoch")]
-    assert len(lines) == est.n_iter_
+def test_verbose_prints_one_line_per_epoch(Estimator, early_stopping, rng, capsys):
+    X, y = DATA[Estimator](rng, 32)
+    # tol=0: every one of the 4 epochs runs.
+    est = _fit_quietly(Estimator((4,), verbose=True, max_iter=4, tol=0,
+                                 early_stopping=early_stopping,
+                                 validation_fraction=0.25,
+                                 random_state=SEED), X, y)
+    out = capsys.readouterr().out.splitlines()
+    lines = [line for line in out if line.startswith("Epoch")]
+    assert [line for line in out if "Epoch" in line] == lines
+    assert len(lines) == est.n_iter_ == 4
     for epoch, line in enumerate(lines, start=1):
         match = EPOCH_LINE.match(line)
         assert match, line
         assert int(match.group(1)) == epoch
+        assert line.startswith(f"Epoch {epoch},")
         assert "loss" in line and "elapsed" in line
         assert ("validation score" in line) == early_stopping
 
 
-def test_not_verbose_prints_nothing(rng, capsys):
-    X, y = _classification(rng)
-    _fit_quietly(RNNClassifier((4,), max_iter=3, random_state=SEED), X, y)
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_not_verbose_prints_nothing(Estimator, rng, capsys):
+    X, y = DATA[Estimator](rng)
+    _fit_quietly(Estimator((4,), max_iter=3, random_state=SEED), X, y).predict(X)
     assert capsys.readouterr().out == ""
 
 
@@ -1059,20 +1089,26 @@ DROPOUT = dict(hidden_layer_sizes=(5, 4), dropout=0.5, batch_size=6, max_iter=4,
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_dropout_fit_is_reproducible_and_predict_has_no_masks(cell, rng):
-    X, y = _regression(rng)
-    a = _fit_quietly(RNNRegressor(cell=cell, random_state=SEED, **DROPOUT), X, y)
-    b = _fit_quietly(RNNRegressor(cell=cell, random_state=SEED, **DROPOUT), X, y)
+@pytest.mark.parametrize("Estimator", [RNNRegressor, RNNClassifier])
+def test_dropout_fit_is_reproducible_and_predict_has_no_masks(Estimator, cell, rng):
+    X, y = DATA[Estimator](rng)
+    a = _fit_quietly(Estimator(cell=cell, random_state=SEED, **DROPOUT), X, y)
+    b = _fit_quietly(Estimator(cell=cell, random_state=SEED, **DROPOUT), X, y)
     assert_array_equal(a._params, b._params)
     assert a.loss_curve_ == b.loss_curve_
     # The masks do act during training.
-    c = _fit_quietly(RNNRegressor(cell=cell, random_state=SEED,
-                                  **{**DROPOUT, "dropout": 0.0}), X, y)
+    c = _fit_quietly(Estimator(cell=cell, random_state=SEED,
+                               **{**DROPOUT, "dropout": 0.0}), X, y)
     assert not np.allclose(a._params, c._params)
+    assert not np.allclose(a.loss_curve_, c.loss_curve_)
 
-    first = a.predict(X)
-    assert_array_equal(a.predict(X), first)
-    assert_allclose(first, _reference_raw(a, X)[:, 0], rtol=1e-10, atol=1e-12)
+    # Prediction uses no mask: repeated calls agree, and equal the reference.
+    first = outputs(a, X)
+    assert_array_equal(outputs(a, X), first)
+    raw = _reference_raw(a, X)[:, 0]
+    if Estimator is RNNClassifier:
+        first, raw = first[:, 1], expit(raw)
+    assert_allclose(first, raw, rtol=1e-10, atol=1e-12)
 
 
 # --------------------------------------------------------------------------
@@ -1097,12 +1133,24 @@ def test_clip_norm_bounds_sgd_step(rng, monkeypatch):
                                                                rel=1e-9)
 
 
-def test_clip_norm_none_leaves_gradients(rng, monkeypatch):
-    X, y = _regression(rng)
-    steps = _record_steps(monkeypatch, SGD)
-    _fit_quietly(RNNRegressor((4,), solver="sgd", momentum=0.0, clip_norm=None,
-                              batch_size=6, max_iter=1, random_state=SEED), X, y)
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_clip_norm_none_leaves_gradients(Estimator, solver, rng, monkeypatch):
+    X, y = DATA[Estimator](rng)
+    steps = _record_steps(monkeypatch, SGD if solver == "sgd" else Adam)
+    params = dict(solver=solver, momentum=0.0, batch_size=6, max_iter=5,
+                  learning_rate_init=0.05, random_state=SEED)
+    unclipped = _fit_quietly(Estimator((4,), clip_norm=None, **params), X, y)
+    # The optimiser gets the gradients as they are.
     assert max(norm for _, _, norm in steps) > 1e-3
+    # A bound no gradient reaches gives the same fit, bit for bit; one every
+    # gradient exceeds gives another.
+    never = _fit_quietly(Estimator((4,), clip_norm=1e300, **params), X, y)
+    always = _fit_quietly(Estimator((4,), clip_norm=1e-6, **params), X, y)
+    assert_array_equal(unclipped._params, never._params)
+    assert unclipped.loss_curve_ == never.loss_curve_
+    assert not np.allclose(unclipped._params, always._params)
+    assert not np.allclose(unclipped.loss_curve_, always.loss_curve_)
 
 
 def test_clip_norm_bounds_adam_step(rng, monkeypatch):
@@ -1129,18 +1177,25 @@ def test_clip_norm_bounds_adam_step(rng, monkeypatch):
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("early_stopping", [False, True])
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-def test_large_tol_stops_early_without_warning(Estimator, rng):
+def test_large_tol_stops_early_without_warning(Estimator, early_stopping, rng):
+    """tol larger than any possible gain of the training loss (or, with early
+    stopping, of the validation score): as in MLP, training stops once more
+    than n_iter_no_change epochs in a row did not improve."""
     X, y = DATA[Estimator](rng)
     est = Estimator((4,), tol=1e3, n_iter_no_change=2, max_iter=50,
-                    random_state=SEED)
+                    early_stopping=early_stopping, random_state=SEED)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         est.fit(X, y)
-    # Epoch 1 sets best_loss_; epochs 2, 3 and 4 fail to beat it by tol, and
+    # Epoch 1 sets the best; epochs 2, 3 and 4 fail to beat it by tol, and
     # the count exceeds n_iter_no_change at the 4th.
     assert est.n_iter_ == 4
-    assert est.t_ == 4 * len(X)
+    if early_stopping:
+        assert est.best_validation_score_ == max(est.validation_scores_)
+    else:
+        assert est.t_ == 4 * len(X)
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
@@ -1183,3 +1238,479 @@ def test_validation_score_is_r2_or_the_negative_loss(loss, rng):
                 "absolute_error": -np.mean(np.abs(r)),
                 "quantile": -np.mean(np.maximum(-0.8 * r, 0.2 * r))}[loss]
     assert est.validation_scores_[-1] == pytest.approx(expected, rel=1e-10)
+
+
+# --------------------------------------------------------------------------
+# Faults during fit: huge values, divergence, interruption, size
+# --------------------------------------------------------------------------
+
+
+HUGE_CASES = [
+    pytest.param("lstm", "tanh", "adam", id="lstm-adam"),
+    pytest.param("gru", "tanh", "adam", id="gru-adam"),
+    pytest.param("rnn", "tanh", "adam", id="rnn-tanh-adam"),
+    pytest.param("rnn", "relu", "adam", id="rnn-relu-adam"),
+    pytest.param("lstm", "tanh", "lbfgs", id="lstm-lbfgs"),
+    pytest.param("rnn", "relu", "lbfgs", id="rnn-relu-lbfgs"),
+]
+
+
+@ignore_convergence
+@overflow_expected
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+@pytest.mark.parametrize("cell, activation, solver", HUGE_CASES)
+def test_huge_finite_values_fit_or_fail_clearly(Estimator, cell, activation,
+                                                solver, rng):
+    X, y = tiny_data(Estimator, rng)
+    X = [1e300 * x for x in X]
+    # float64 holds 1e300, so the network itself meets the huge values (a
+    # float32 fit refuses them at the edge: test_huge_values_for_float32_...).
+    est = Estimator(cell=cell, activation=activation, solver=solver,
+                    dtype="float64", **TINY)
+    try:
+        est.fit(X, y)
+    except ValueError as exc:
+        # The only acceptable failure says what happened and what to do.
+        assert "diverged" in str(exc) or "non-finite" in str(exc)
+        assert "StandardScaler" in str(exc) or "preprocessed" in str(exc)
+        return
+    assert np.isfinite(est.loss_)
+    assert np.isfinite(est._params).all()
+    assert np.isfinite(outputs(est, X)).all()
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator, n, validation_fraction, match", [
+    (RNNRegressor, 1, 0.1, "early_stopping needs at least one training and one "
+                           "validation sequence; 1 sequences"),
+    (SequenceTagger, 1, 0.1, "early_stopping needs at least one training and "
+                             "one validation sequence; 1 sequences"),
+    (RNNClassifier, 3, 0.9, "early_stopping needs at least one training and "
+                            "one validation sequence; 3 sequences"),
+    (RNNRegressor, 3, 0.9, "early_stopping needs at least one training"),
+    (SequenceTagger, 3, 0.9, "early_stopping needs at least one training"),
+    # A stratified split needs a validation sequence per class.
+    (RNNClassifier, 4, 0.1, "fewer than the 2 classes. Raise validation_fraction"),
+])
+def test_early_stopping_with_too_few_sequences(Estimator, n, validation_fraction,
+                                               match, rng):
+    X, y = tiny_data(Estimator, rng, n=n, low=4)
+    est = Estimator(early_stopping=True, validation_fraction=validation_fraction,
+                    **TINY)
+    with pytest.raises(ValueError, match=match):
+        est.fit(X, y)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", [RNNClassifier, RNNRegressor])
+def test_fit_memory_beyond_the_data_does_not_grow_with_n(Estimator, rng):
+    # The data is copied once, by validation; training adds the work space
+    # of one minibatch, whatever N. (A copy of the training set made for
+    # every fit, even without a validation split, once doubled it.)
+    def fit_peak(n):
+        lengths = rng.integers(20, 40, n)
+        X = [rng.standard_normal((L, 3)).astype(np.float32) for L in lengths]
+        y = rng.integers(0, 2, n)
+        est = Estimator((8,), max_iter=1, batch_size=16, random_state=SEED)
+        est.fit(X[:40], y[:40])  # first-use allocations outside the count
+        tracemalloc.start()
+        try:
+            est.fit(X, y)
+            return tracemalloc.get_traced_memory()[1], sum(x.nbytes for x in X)
+        finally:
+            tracemalloc.stop()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        peak_small, data_small = fit_peak(500)
+        peak_large, data_large = fit_peak(4000)
+    extra_small, extra_large = peak_small - data_small, peak_large - data_large
+    assert extra_large - extra_small < 0.5 * (data_large - data_small), (
+        extra_small, extra_large, data_small, data_large)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_many_length_one_sequences_fit_one_epoch_fast(Estimator, rng):
+    n = 100_000
+    X3d = rng.standard_normal((n, 1, 2))
+    X = list(X3d)
+    values = X3d.sum(axis=(1, 2))
+    labels = (values > 0).astype(int)
+    y = {RNNClassifier: labels, RNNRegressor: values,
+         SequenceTagger: list(labels.reshape(n, 1))}[Estimator]
+    start = time.perf_counter()
+    est = Estimator((4,), max_iter=1, batch_size=256, random_state=SEED).fit(X, y)
+    elapsed = time.perf_counter() - start
+    print(f"{Estimator.__name__}: one epoch over {n} length-1 sequences "
+          f"in {elapsed:.2f} s")
+    assert est.n_iter_ == 1 and est.t_ == n
+    assert elapsed < 30.0, f"one epoch took {elapsed:.1f} s"
+
+
+EXPLODING_ANY_SOLVER = dict(cell="rnn", activation="relu", clip_norm=None,
+                 learning_rate_init=1e100, max_iter=5, random_state=SEED)
+
+
+@ignore_convergence
+@overflow_expected
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_diverging_fit_stops_with_a_clear_message(Estimator, solver, rng):
+    X, y = tiny_data(Estimator, rng)
+    X = [1e3 * x for x in X]
+    est = Estimator((4,), solver=solver, **EXPLODING_ANY_SOLVER)
+    with pytest.raises(ValueError, match=r"^Training diverged: the loss or its "
+                                         r"gradient became non-finite at epoch "
+                                         r"\d+, minibatch \d+\. Scale the input"):
+        est.fit(X, y)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_keyboard_interrupt_mid_epoch(Estimator, rng, monkeypatch):
+    X, y = tiny_data(Estimator, rng)
+    original = Adam.step
+    calls, applied = [0], []
+
+    def step(self, params, grad):
+        calls[0] += 1
+        if calls[0] == 3:  # epoch 2 (of 2 minibatches each), minibatch 1
+            raise KeyboardInterrupt
+        original(self, params, grad)
+        applied.append(params.copy())
+
+    monkeypatch.setattr(Adam, "step", step)
+    est = Estimator((4,), batch_size=4, max_iter=5, learning_rate_init=0.05,
+                    random_state=SEED)
+    with pytest.warns(UserWarning, match=r"interrupted by user after 1 complete "
+                                         r"epochs"):
+        est.fit(X, y)
+    monkeypatch.undo()
+    assert calls[0] == 3 and len(applied) == 2
+    assert est.n_iter_ == 1
+    assert est.t_ == len(X)
+    assert len(est.loss_curve_) == 1
+    assert_array_equal(est._params, applied[-1])
+    assert np.isfinite(outputs(est, X)).all()
+    assert len(est.predict(X)) == len(X)
+
+
+FAULT = dict(hidden_layer_sizes=(3,), batch_size=2, learning_rate_init=0.05,
+             random_state=SEED)
+
+
+def _faulty_step(monkeypatch, fail_at, error):
+    """Make BaseRNN._minibatch_loss_grad raise ``error`` on call ``fail_at``."""
+    from skrnn._base import BaseRNN
+
+    original = BaseRNN._minibatch_loss_grad
+    calls = [0]
+
+    def step(self, *args, **kwargs):
+        calls[0] += 1
+        if calls[0] == fail_at:
+            raise error
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(BaseRNN, "_minibatch_loss_grad", step)
+    return calls
+
+
+def _fit_updates(Estimator, X, y, n_updates, solver):
+    """A model after exactly ``n_updates`` minibatch updates, made without a
+    fault: whole epochs by max_iter, then the rest of the updates as a
+    warm-started epoch over the first sequences of the next epoch's order."""
+    per_epoch = -(-len(X) // FAULT["batch_size"])
+    epochs, rest = divmod(n_updates, per_epoch)
+    if rest == 0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return Estimator(solver=solver, max_iter=epochs, **FAULT).fit(X, y)
+    return None  # a partial epoch has no fault-free way to stop in it
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+@pytest.mark.parametrize("error", [KeyboardInterrupt, MemoryError])
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_fault_at_random_minibatch_keeps_last_applied_update(Estimator, error,
+                                                             solver, rng,
+                                                             monkeypatch):
+    X, y = tiny_data(Estimator, rng)  # 8 sequences: 4 minibatches an epoch
+    fail_at = int(rng.choice([5, 9, *rng.integers(2, 12, 2)]))
+    est = Estimator(solver=solver, max_iter=4, **FAULT)
+    applied = []
+    optimizer = Adam if solver == "adam" else __import__(
+        "skrnn._optimizers", fromlist=["SGD"]).SGD
+    original = optimizer.step
+
+    def record(self, params, grad):
+        original(self, params, grad)
+        applied.append(params.copy())
+
+    monkeypatch.setattr(optimizer, "step", record)
+    _faulty_step(monkeypatch, fail_at, error())
+    if error is KeyboardInterrupt:
+        with pytest.warns(UserWarning, match="interrupted by user"):
+            est.fit(X, y)
+    else:
+        with pytest.raises(MemoryError):
+            est.fit(X, y)
+    monkeypatch.undo()
+    assert len(applied) == fail_at - 1
+    assert_array_equal(est._params, applied[-1])
+    assert est.n_iter_ == (fail_at - 1) // 4 and est.t_ == 8 * est.n_iter_
+    assert np.isfinite(outputs(est, X)).all() and len(est.predict(X)) == len(X)
+    # The same update count reached without a fault (max_iter, when the
+    # fault hit an epoch boundary) gives the same weights.
+    reference = _fit_updates(Estimator, X, y, fail_at - 1, solver)
+    if reference is not None:
+        assert_array_equal(reference._params, est._params)
+    # And the model stays usable: it can be fitted again.
+    est.set_params(max_iter=1).fit(X, y)
+    assert np.isfinite(est._params).all()
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_interrupt_at_epoch_boundary_then_warm_start_equals_uninterrupted(
+        Estimator, dropout, rng, monkeypatch):
+    X, y = tiny_data(Estimator, rng)
+    X = [x.astype(np.float64) for x in X]
+    n_epochs, stop_after = 5, int(rng.integers(1, 5))
+    params = dict(solver="adam", dropout=dropout, **FAULT)
+    whole = Estimator(max_iter=n_epochs, **params).fit(X, y)
+    est = Estimator(max_iter=n_epochs, **params)
+    _faulty_step(monkeypatch, 4 * stop_after + 1, KeyboardInterrupt)
+    with pytest.warns(UserWarning, match=f"after {stop_after} complete epochs"):
+        est.fit(X, y)
+    monkeypatch.undo()
+    est.set_params(warm_start=True, max_iter=n_epochs - stop_after).fit(X, y)
+    assert est.n_iter_ == whole.n_iter_ and est.t_ == whole.t_
+    assert est.loss_curve_ == whole.loss_curve_
+    assert_same_fit(est, whole, X)  # bit for bit, shuffling stream included
+
+
+@ignore_convergence
+@overflow_expected
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_non_finite_gradient_at_random_minibatch(Estimator, rng, monkeypatch):
+    from skrnn._base import BaseRNN
+
+    X, y = tiny_data(Estimator, rng)
+    fail_at = int(rng.integers(1, 12))
+    original = BaseRNN._minibatch_loss_grad
+    calls = [0]
+
+    def step(self, seqs, targets, weights, batch, params, grad, *args, **kw):
+        loss = original(self, seqs, targets, weights, batch, params, grad,
+                        *args, **kw)
+        calls[0] += 1
+        if calls[0] == fail_at:
+            grad[int(rng.integers(grad.shape[0]))] = np.inf
+        return loss
+
+    monkeypatch.setattr(BaseRNN, "_minibatch_loss_grad", step)
+    est = Estimator(max_iter=4, **FAULT)
+    with pytest.raises(ValueError, match=r"^Training diverged.*Scale the input.*"
+                                         r"keeps the last finite weights"):
+        est.fit(X, y)
+    assert np.isfinite(est._params).all()
+    monkeypatch.undo()
+    assert np.isfinite(outputs(est, X)).all()
+
+
+# Memory at scale. tracemalloc counts numpy's buffers, so the peak of a call
+# minus what it must hold (its input's validated copy, and for predict the
+# output) is its working memory.
+
+
+def _short_sequences(Estimator, n, rng):
+    """n sequences of 2 to 5 steps, 1 feature, as views of one array."""
+    lengths = rng.integers(2, 6, n)
+    data = rng.standard_normal((int(lengths.sum()), 1))
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    X = [data[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
+    first = data[offsets[:-1], 0]
+    y = (first > 0).astype(int) if Estimator is RNNClassifier else first.copy()
+    return X, y, data.nbytes
+
+
+def _fit_memory_beyond_the_data(Estimator, n, rng, batch_size, hidden):
+    X, y, data_bytes = _short_sequences(Estimator, n, rng)
+    est = Estimator((hidden,), max_iter=1, batch_size=batch_size,
+                    random_state=SEED)
+    est.fit(X[:2 * batch_size], y[:2 * batch_size])  # first-use allocations
+    tracemalloc.start()
+    try:
+        start = time.perf_counter()
+        est.fit(X, y)
+        elapsed = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert est.t_ == n
+    return peak - data_bytes, elapsed
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", [RNNClassifier, RNNRegressor])
+def test_million_short_sequences_fit_in_the_data_plus_one_minibatch(Estimator, rng):
+    # One epoch over 10**6 sequences of 2-5 steps takes ~10 s here (and 10**5
+    # ~1 s). Beyond the copy of X, a fit holds per sequence only its
+    # bookkeeping: the int64 offsets, the encoded target, the weight (ones
+    # when none are given) and the shuffled order, 4 words; and the work space
+    # of one minibatch. (Differencing all N offsets for every minibatch once
+    # made a fit O(N^2 / batch_size); validation's per-sequence shapes, held
+    # while concatenating, once added two more words.)
+    batch_size, hidden, gates, longest = 200, 4, 4, 5
+    activations = batch_size * longest * hidden * gates * 8  # 128 kB
+    # The gates, states, their gradients, the packed input and its indices of
+    # one minibatch: under 10 times its gate activations. The fixed allowance
+    # is for what does not scale with a minibatch: Python objects (one index
+    # view of ~100 bytes per minibatch: 0.5 MB at 10**6), parameters and
+    # optimiser moments, numpy's temporaries of the epoch's bookkeeping.
+    bookkeeping = 4 * 8
+    bound = 10 * activations + 2_000_000
+    extra = {}
+    for n in (10**5, 10**6):
+        extra[n], elapsed = _fit_memory_beyond_the_data(Estimator, n, rng,
+                                                        batch_size, hidden)
+        print(f"{Estimator.__name__}: {n} sequences, beyond the data "
+              f"{extra[n] / 1e6:.2f} MB, {elapsed:.1f} s")
+        assert extra[n] - bookkeeping * n < bound, (n, extra[n], bound)
+    # It grows with N by the bookkeeping only (plus a byte per sequence).
+    growth = (extra[10**6] - extra[10**5]) / (10**6 - 10**5)
+    assert growth < bookkeeping + 1, (growth, extra)
+
+
+# --------------------------------------------------------------------------
+# Through the estimators: solvers, options and fitted attributes
+# --------------------------------------------------------------------------
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_fitted_attributes(Estimator, solver):
+    X, y = small_problem(Estimator, n=25)
+    est = Estimator(**dict(FAST, max_iter=4, solver=solver, tol=0)).fit(X, y)
+    assert est.n_iter_ == 4
+    assert isinstance(est.loss_curve_, list)
+    assert len(est.loss_curve_) == est.n_iter_
+    assert est.loss_ == est.loss_curve_[-1]
+    assert est.best_loss_ == min(est.loss_curve_)
+    assert np.isfinite(est.loss_) and est.loss_ > 0
+    assert est.t_ == 4 * 25
+    assert est.n_features_in_ == 3
+    assert not hasattr(est, "feature_names_in_")
+    assert est.validation_scores_ is None
+    assert est.best_validation_score_ is None
+    if Estimator is RNNRegressor:
+        assert est.n_outputs_ == 1
+        assert not hasattr(est, "classes_")
+    else:
+        assert_array_equal(est.classes_, [0, 1])
+        assert est.n_outputs_ == 1
+
+
+def _initial_loss(Estimator, X, y, **params):
+    """Training loss of the initial weights (one epoch with a negligible step)."""
+    est = Estimator(**dict(params, solver="adam", learning_rate_init=1e-12,
+                           max_iter=1, shuffle=False))
+    with pytest.warns(ConvergenceWarning):
+        est.fit(X, y)
+    return est.loss_
+
+
+SGD_VARIANTS = [
+    (schedule, nesterov)
+    for schedule in ["constant", "invscaling", "adaptive"]
+    for nesterov in [True, False]
+]
+
+
+@ignore_convergence
+@pytest.mark.parametrize("schedule, nesterov", SGD_VARIANTS)
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_sgd_reduces_training_loss(Estimator, schedule, nesterov):
+    X, y = small_problem(Estimator, n=40)
+    params = dict(hidden_layer_sizes=(6,), random_state=0, batch_size=10)
+    initial = _initial_loss(Estimator, X, y, **params)
+    est = Estimator(**dict(params, solver="sgd", learning_rate=schedule,
+                           nesterovs_momentum=nesterov, learning_rate_init=0.1,
+                           power_t=0.25, max_iter=15, tol=0)).fit(X, y)
+    assert est.loss_curve_[-1] < 0.8 * initial
+    assert est.loss_curve_[-1] < est.loss_curve_[0]
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_adam_reduces_training_loss(Estimator):
+    X, y = small_problem(Estimator, n=40)
+    # The network the 0.6 was measured on: one direction, no dropout (so the
+    # last epoch's loss is comparable to the initial one).
+    params = dict(hidden_layer_sizes=(6,), random_state=0, bidirectional=False,
+                  recurrent_dropout=0.0)
+    initial = _initial_loss(Estimator, X, y, **params)
+    est = Estimator(**dict(params, learning_rate_init=0.02, max_iter=15,
+                           tol=0)).fit(X, y)
+    assert est.loss_curve_[-1] < 0.6 * initial
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+def test_lbfgs_reduces_training_loss(Estimator):
+    X, y = small_problem(Estimator, n=40)
+    params = dict(hidden_layer_sizes=(6,), random_state=0)
+    initial = _initial_loss(Estimator, X, y, **params)
+    est = Estimator(**dict(params, solver="lbfgs", max_iter=40)).fit(X, y)
+    assert 1 <= est.n_iter_ <= 40
+    assert est.loss_ < 0.5 * initial
+    assert est.score(X, y) > (0.5 if Estimator is RNNRegressor else 0.8)
+
+
+@ignore_convergence
+def test_lbfgs_verbose_uses_no_deprecated_scipy_option(capsys):
+    X, y = small_problem(RNNClassifier, n=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        est = RNNClassifier(**dict(FAST, solver="lbfgs", verbose=True)).fit(X, y)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == est.n_iter_
+    assert all(line.startswith("Iteration") and "loss" in line for line in lines)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("n, expected", [(40, 32), (20, 20)])
+def test_auto_batch_size_is_min_of_32_and_n(n, expected):
+    X, y = small_problem(RNNClassifier, n=n)
+    auto = RNNClassifier(**FAST).fit(X, y)
+    explicit = RNNClassifier(**dict(FAST, batch_size=expected)).fit(X, y)
+    assert_array_equal(auto.loss_curve_, explicit.loss_curve_)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("first, second", [("float32", "float64"),
+                                           ("float64", "float32")])
+def test_warm_start_with_another_dtype_raises(first, second):
+    X, y = small_problem(RNNClassifier)
+    est = RNNClassifier(**FAST, warm_start=True, dtype=first).fit(X, y)
+    est.set_params(dtype=second)
+    with pytest.raises(ValueError, match=rf"warm_start=True needs the "
+                       rf"architecture.*'{first}'\).*'{second}'\)"):
+        est.fit(X, y)
+    # The error names dtype among what must not change.
+    with pytest.raises(ValueError, match="readout, dtype"):
+        est.fit(X, y)
+
+
+@ignore_convergence
+def test_partial_fit_with_another_dtype_raises():
+    X, y = small_problem(RNNRegressor)
+    est = RNNRegressor(**FAST).partial_fit(X, y)
+    est.set_params(dtype="float64")
+    with pytest.raises(ValueError, match="architecture"):
+        est.partial_fit(X, y)

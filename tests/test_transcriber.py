@@ -1,29 +1,28 @@
 """SequenceTranscriber: learning, decoding, targets, errors, and the ragged
-analogues of scikit-learn's estimator checks (as test_tagger_checks does)."""
+analogues of scikit-learn's estimator checks (as test_common.py has for the
+other estimators)."""
 
 import copy
 import inspect
-import os
 import pickle
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from _helpers import SEED, assert_same_state, invalid_values
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import cross_val_predict, cross_val_score
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
-from test_tagger_checks import _assert_same_state, _invalid_values
 
 from skrnn import SequenceTranscriber
 from skrnn.datasets import load_japanese_vowels
 from skrnn.metrics import label_error_rate, neg_label_error_rate_scorer
 from skrnn.preprocessing import StepTransformer
 
-SEED = int(os.environ.get("SKRNN_TEST_SEED", "0"))
 SMALL = dict(hidden_layer_sizes=(4,), max_iter=3, batch_size=5,
              learning_rate_init=0.05)
 LEARN = dict(hidden_layer_sizes=(16,), bidirectional=True, cell="gru",
@@ -467,7 +466,7 @@ def test_constraints_cover_every_parameter():
 
 def _param_cases():
     for name, constraints in SequenceTranscriber._parameter_constraints.items():
-        for value in _invalid_values(constraints):
+        for value in invalid_values(constraints):
             shown = value if isinstance(value, (int, float)) \
                 else type(value).__name__
             yield pytest.param(name, value, id=f"{name}-{shown}")
@@ -507,7 +506,7 @@ def test_fit_is_idempotent_and_leaves_inputs_alone(rng):
     est.fit(X, y)
     for a, b in zip(first, est.predict_proba(X_test)):
         assert_array_equal(a, b)
-    _assert_same_state(originals, (X, y), "inputs")
+    assert_same_state(originals, (X, y), "inputs")
     added = set(vars(est)) - set(est.get_params())
     assert not {a for a in added if not a.startswith("_") and not a.endswith("_")}
 
@@ -525,7 +524,7 @@ def test_pickle_round_trip(fitted):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         loaded = pickle.loads(pickle.dumps(est))
-    _assert_same_state(state, vars(loaded), "loaded")
+    assert_same_state(state, vars(loaded), "loaded")
     for method in PREDICT_METHODS:
         for a, b in zip(getattr(loaded, method)(X), getattr(est, method)(X)):
             assert_array_equal(a, b)
@@ -538,7 +537,7 @@ def test_predict_does_not_change_state(fitted):
     for method in PREDICT_METHODS:
         getattr(est, method)(X)
     est.score(X, y)
-    _assert_same_state(before, vars(est), "est")
+    assert_same_state(before, vars(est), "est")
 
 
 def _assert_same_outputs(a, b, method):
