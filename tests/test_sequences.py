@@ -1248,6 +1248,16 @@ def test_object_arrays_of_non_numbers_raise(Estimator, bad, holding, rng):
 
 @ignore_convergence
 @pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
+@pytest.mark.parametrize("bad", [{"a": 1}, None])
+def test_object_array_of_non_sequences_names_the_first(Estimator, bad, rng):
+    X = np.empty(2, dtype=object)
+    X[0], X[1] = bad, bad
+    with pytest.raises(ValueError, match=r"^Sequence 0 has 0 dimensions"):
+        tiny_fitted(Estimator).predict(X)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
 def test_string_arrays_raise(Estimator, rng):
     X, y = tiny_data(Estimator, rng)
     X[1] = X[1].astype(str)

@@ -35,6 +35,7 @@ from sklearn.neural_network import MLPClassifier
 from skrnn import (
     RNNClassifier,
     RNNRegressor,
+    SequenceRegressor,
     SequenceTagger,
 )
 from skrnn._validation import (
@@ -42,6 +43,7 @@ from skrnn._validation import (
     check_n_targets,
     check_regression_targets,
     check_y_passed,
+    step_targets,
 )
 
 
@@ -340,3 +342,25 @@ def test_regression_regressor_score_empty_y_named():
     reg = RNNRegressor(**FUZZ_TINY).fit(X, [1.0, 2.0])
     with pytest.raises(ValueError, match=r"^y is empty"):
         reg.score(X[:1], np.array([]))
+
+
+def test_step_targets_of_zero_length_sequences_stack():
+    lengths = np.array([2, 0, 1])
+    flat, one_d = step_targets([np.array([1.0, 2.0]), np.array([]),
+                                np.array([3.0])], lengths)
+    assert one_d
+    assert_array_equal(flat, [[1.0], [2.0], [3.0]])
+    flat, one_d = step_targets([np.ones((2, 3)), np.empty((0, 3)), np.ones((1, 3))],
+                               lengths)
+    assert not one_d and flat.shape == (3, 3)
+
+
+@ignore_convergence
+def test_sequence_regressor_scores_past_an_empty_sequence(rng):
+    X = tiny_sequences(rng)
+    y = [x[:, 0] for x in X]
+    est = SequenceRegressor(**TINY).fit(X, y)
+    empty = [np.empty((0, X[0].shape[1]))]
+    assert est.score(empty + X, [np.array([])] + y) == est.score(X, y)
+    with pytest.raises(ValueError, match="^y is empty"):
+        est.score(empty, [np.array([])])
