@@ -2,7 +2,8 @@
 
 Every skrnn estimator runs with its defaults (only ``random_state`` set)
 inside ``Pipeline([("scale", StepTransformer(StandardScaler())), ("rnn",
-estimator)])`` on every bundled data set, and is scored on held-out data
+estimator)])`` (for the tagger's sparse word features, a vectoriser and
+``MaxAbsScaler``) on every bundled data set, and is scored on held-out data
 next to classical baselines and a PyTorch model of the same architecture,
 all fitted in the same run on the same split. Nothing of skrnn is tuned
 here; the baselines are tuned on the training part only.
@@ -16,8 +17,13 @@ Data sets, splits and what skrnn fits:
   features (the word, or ``<rare>`` if seen once in training; its first and
   last character; its length, capped at 4; its first and last Jyutping
   syllable), vectorised by ``StepTransformer(DictVectorizer())`` before the
-  scaler, which is ``StandardScaler(with_mean=False)`` because the features
-  are sparse. ``SequenceTagger``, flat (per-word) test accuracy.
+  scaler, which is ``MaxAbsScaler`` (scikit-learn's scaler for sparse data:
+  it leaves the 0/1 indicators as they are). ``StandardScaler(with_mean=
+  False)`` (``--sparse-scaler standard``) would multiply an indicator seen k
+  times in n steps by about sqrt(n / k), up to about 350 for the rarest
+  words, and the tagger then learns those words' weights that much faster:
+  it fits the training words within one epoch and generalises worse
+  (benchmarks/README.md). ``SequenceTagger``, flat (per-word) test accuracy.
 - ``sunspots`` (yearly) and ``co2`` (weekly): a chronological split, the last
   20% of each series is the test part. The series is modelled as its levels
   (sunspots) or as its step-to-step changes (co2, which trends beyond the
@@ -72,12 +78,15 @@ Run::
     python benchmarks/bench_quality.py --seeds 0 1 2 --datasets japanese_vowels co2
     python benchmarks/bench_quality.py --quick     # smoke run, under a minute
     python benchmarks/bench_quality.py --datasets hkcancor_pos --max-iter 20
+    python benchmarks/bench_quality.py --datasets hkcancor_pos --max-iter 15 --tagger-curve
 
 ``--quick`` caps skrnn at 3 epochs (so PyTorch too) and tags 1,000 training
 and 500 test utterances. ``--max-iter N`` caps skrnn's epochs at N and says
 so under the table: the default tagger may run up to 200 epochs over 12,392
 utterances, about 13 s each on one core, long for a shared machine. A fit
 that its own stopping rule ends before the cap is the default fit.
+``--tagger-curve`` prints the tagger's test accuracy after each of its
+``--max-iter`` epochs (fitted one epoch at a time, with no stopping rule).
 """
 
 import argparse
@@ -93,7 +102,7 @@ from sklearn.feature_extraction import DictVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, TimeSeriesSplit
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, MaxAbsScaler, StandardScaler
 
 from skrnn import RNNClassifier, SequenceRegressor, SequenceTagger
 from skrnn.datasets import (
@@ -124,6 +133,10 @@ LOGISTIC_CS = np.logspace(-3, 3, 7)
 TAGGER_CS = (0.3, 1.0, 3.0)
 # Parameters set by --set, for every estimator that has them.
 OVERRIDES = {}
+# --sparse-scaler: the tagger's scaler of its sparse features.
+SPARSE_SCALER = ["maxabs"]
+# --tagger-curve: the tagger's test accuracy after every epoch.
+CURVE = []
 # --quick: few epochs and a subset of the tagging corpus, to check the script.
 QUICK_EPOCHS = 3
 QUICK_UTTERANCES = 1000
@@ -133,7 +146,11 @@ SYLLABLE = re.compile(r"[a-z]+[1-6]")
 
 def scaled(estimator, *steps):
     """The benchmark's pipeline: optional vectoriser, per-step scaler, estimator."""
-    scaler = StandardScaler(with_mean=not steps)
+    # Sparse indicators keep their 0/1 under MaxAbsScaler; StandardScaler
+    # would multiply a rare one by about sqrt(n_steps / its count).
+    scaler = (StandardScaler() if not steps else
+              StandardScaler(with_mean=False) if SPARSE_SCALER == ["standard"]
+              else MaxAbsScaler())
     return Pipeline([*steps, ("scale", StepTransformer(scaler)), ("rnn", estimator)])
 
 
@@ -266,6 +283,22 @@ def neighbour_logistic(X_train, y_train, X_test, y_test):
     return model.score(flat_test, np.concatenate(y_test)), best
 
 
+def tagging_curve(pipeline, X_train, y_train, X_test, y_test, seed):
+    """Fit epoch by epoch (partial_fit, which repeats fit's epochs), printing
+    the test accuracy after each; the stopping rule is not applied."""
+    start = time.perf_counter()
+    prepare = Pipeline(pipeline.steps[:-1]).fit(X_train)
+    X_fit, X_scored = prepare.transform(X_train), prepare.transform(X_test)
+    tagger = pipeline[-1]
+    classes = np.unique(np.concatenate(y_train))
+    for epoch in range(tagger.max_iter):
+        tagger.partial_fit(X_fit, y_train, classes=classes)
+        accuracy = flat_accuracy_score(y_test, tagger.predict(X_scored))
+        print(f"seed {seed} epoch {epoch + 1}: training loss {tagger.loss_:.4f}, "
+              f"test flat accuracy {accuracy:.4f}", flush=True)
+    return time.perf_counter() - start
+
+
 def run_tagging(name, seeds, max_iter, quick):
     corpus = load_hkcancor_pos()
     train = [corpus.words_train, corpus.jyutping_train, corpus.tags_train]
@@ -282,7 +315,11 @@ def run_tagging(name, seeds, max_iter, quick):
         pipeline = scaled(defaults(SequenceTagger(random_state=seed), max_iter),
                           ("vectorize", StepTransformer(DictVectorizer(
                               dtype=np.float32))))
-        times.append(fit_skrnn(pipeline, X_train, y_train))
+        if CURVE:
+            times.append(tagging_curve(pipeline, X_train, y_train, X_test,
+                                       y_test, seed))
+        else:
+            times.append(fit_skrnn(pipeline, X_train, y_train))
         skrnn.append(flat_accuracy_score(y_test, pipeline.predict(X_test)))
         epochs.append(pipeline[-1].n_iter_)
     baseline, C = neighbour_logistic(X_train, y_train, X_test, y_test)
@@ -534,12 +571,22 @@ def main():
                         help="cap skrnn's epochs (max_iter, default 200) to fit "
                              "a time budget: no longer the defaults")
     parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--sparse-scaler", choices=("maxabs", "standard"),
+                        default="maxabs",
+                        help="the tagger's scaler of its sparse word features")
+    parser.add_argument("--tagger-curve", action="store_true",
+                        help="print the tagger's test accuracy after every epoch "
+                             "(all --max-iter epochs, no stopping rule)")
     parser.add_argument("--set", type=parse_override, action="append", default=[],
                         metavar="NAME=VALUE",
                         help="set a parameter of every skrnn estimator that has "
                              "it (repeatable): no longer the defaults")
     args = parser.parse_args()
     OVERRIDES.update(args.set)
+    SPARSE_SCALER[:] = [args.sparse_scaler]
+    CURVE[:] = [True] if args.tagger_curve else []
+    if args.tagger_curve and args.max_iter is None:
+        parser.error("--tagger-curve runs every epoch up to --max-iter: set it")
     max_iter = QUICK_EPOCHS if args.quick and args.max_iter is None else args.max_iter
     use_torch = torch is not None and not args.no_torch
     if use_torch:
