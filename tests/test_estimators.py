@@ -149,13 +149,15 @@ def test_last_step_baseline_fails_where_recurrence_succeeds():
 
 
 # The Elman cell needs the ReLU here: with tanh it stays near 0.9 on this task.
+# Tuned on the tagger without the dropout its defaults have.
+_NO_DROPOUT = dict(dropout=0.0, recurrent_dropout=0.0)
 TAGGER_SETTINGS = {
     "lstm": dict(hidden_layer_sizes=(8,), learning_rate_init=0.02,
-                 max_iter=40),  # 0.957
+                 max_iter=40, **_NO_DROPOUT),  # 0.957
     "gru": dict(hidden_layer_sizes=(8,), learning_rate_init=0.02,
-                max_iter=40),  # 0.948
+                max_iter=40, **_NO_DROPOUT),  # 0.948
     "rnn": dict(hidden_layer_sizes=(16,), activation="relu",
-                learning_rate_init=0.01, max_iter=60),  # 0.938
+                learning_rate_init=0.01, max_iter=60, **_NO_DROPOUT),  # 0.938
 }
 
 
