@@ -71,6 +71,16 @@ def _mask(value, H):
     return np.ones(H) if value is None else np.asarray(value, dtype=np.float64)
 
 
+def _zero_grads(x, W_ih, W_hh):
+    """Zero gradients with respect to x, W_ih, W_hh and b, to accumulate into."""
+    return {
+        "X": np.zeros(x.shape),
+        "W_ih": np.zeros(W_ih.shape),
+        "W_hh": np.zeros(W_hh.shape),
+        "b": np.zeros(W_ih.shape[1]),
+    }
+
+
 def elman_forward(x, W_ih, W_hh, b, relu, h0=None, mask=None):
     """States h (T, H) and pre-activations a (T, H) of the Elman cell."""
     T, H = x.shape[0], W_hh.shape[0]
@@ -89,12 +99,7 @@ def elman_backward(x, W_ih, W_hh, states, dH, relu, dh_n=None):
     """BPTT through the Elman cell: gradients wrt x, W_ih, W_hh and b."""
     T, H = x.shape[0], W_hh.shape[0]
     a, h = states["a"], states["h"]
-    grads = {
-        "X": np.zeros(x.shape),
-        "W_ih": np.zeros(W_ih.shape),
-        "W_hh": np.zeros(W_hh.shape),
-        "b": np.zeros(W_ih.shape[1]),
-    }
+    grads = _zero_grads(x, W_ih, W_hh)
     dh_from_next = _state(dh_n, H).copy()
     for t in reversed(range(T)):
         dh = dH[t] + dh_from_next
@@ -141,12 +146,7 @@ def lstm_forward(x, W_ih, W_hh, b, h0=None, c0=None, mask=None):
 def lstm_backward(x, W_ih, W_hh, states, dH, dh_n=None, dc_n=None):
     """BPTT through the LSTM cell: gradients wrt x, W_ih, W_hh and b."""
     T, H = x.shape[0], W_hh.shape[0]
-    grads = {
-        "X": np.zeros(x.shape),
-        "W_ih": np.zeros(W_ih.shape),
-        "W_hh": np.zeros(W_hh.shape),
-        "b": np.zeros(W_ih.shape[1]),
-    }
+    grads = _zero_grads(x, W_ih, W_hh)
     dh_from_next = _state(dh_n, H).copy()
     dc_from_next = _state(dc_n, H).copy()
     for t in reversed(range(T)):
@@ -205,13 +205,7 @@ def gru_forward(x, W_ih, W_hh, b, b_hn, h0=None, mask=None):
 def gru_backward(x, W_ih, W_hh, states, dH, dh_n=None):
     """BPTT through the GRU cell: gradients wrt x, W_ih, W_hh, b and b_hn."""
     T, H = x.shape[0], W_hh.shape[0]
-    grads = {
-        "X": np.zeros(x.shape),
-        "W_ih": np.zeros(W_ih.shape),
-        "W_hh": np.zeros(W_hh.shape),
-        "b": np.zeros(W_ih.shape[1]),
-        "b_hn": np.zeros(H),
-    }
+    grads = dict(_zero_grads(x, W_ih, W_hh), b_hn=np.zeros(H))
     dh_from_next = _state(dh_n, H).copy()
     for t in reversed(range(T)):
         r, z, n, hn = (states[name][t] for name in ("r", "z", "n", "hn"))

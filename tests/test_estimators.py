@@ -101,6 +101,12 @@ def first_value(n, stream, lengths=(5, 15)):
     return X, np.array([x[0, 0] for x in X])
 
 
+def train_and_test(task, **kwargs):
+    """200 training sequences of a task (stream 0) and 200 held-out ones
+    (stream 1): ((X, y), (X_test, y_test))."""
+    return task(200, stream=0, **kwargs), task(200, stream=1, **kwargs)
+
+
 # --------------------------------------------------------------------------
 # 1. Learning what a non-recurrent model cannot
 # --------------------------------------------------------------------------
@@ -125,8 +131,7 @@ SIGN_OF_SUM_SETTINGS = {
 @ignore_convergence
 @pytest.mark.parametrize("cell", CELLS)
 def test_classifier_learns_sign_of_sum(cell):
-    X, y = sign_of_sum(200, stream=0)
-    X_test, y_test = sign_of_sum(200, stream=1)
+    (X, y), (X_test, y_test) = train_and_test(sign_of_sum)
     clf = RNNClassifier(cell=cell, **ALL_EPOCHS, **SIGN_OF_SUM_SETTINGS[cell])
     clf.fit(X, y)
     assert clf.score(X_test, y_test) >= 0.9
@@ -134,8 +139,7 @@ def test_classifier_learns_sign_of_sum(cell):
 
 @ignore_convergence
 def test_last_step_baseline_fails_where_recurrence_succeeds():
-    X, y = sign_of_sum(200, stream=0)
-    X_test, y_test = sign_of_sum(200, stream=1)
+    (X, y), (X_test, y_test) = train_and_test(sign_of_sum)
 
     def last_step(seqs):
         return np.array([x[-1] for x in seqs])
@@ -164,8 +168,7 @@ TAGGER_SETTINGS = {
 @ignore_convergence
 @pytest.mark.parametrize("cell", CELLS)
 def test_tagger_learns_above_running_mean(cell):
-    X, Y = above_running_mean(200, stream=0)
-    X_test, Y_test = above_running_mean(200, stream=1)
+    (X, Y), (X_test, Y_test) = train_and_test(above_running_mean)
     tagger = SequenceTagger(cell=cell, **ALL_EPOCHS, **TAGGER_SETTINGS[cell])
     tagger.fit(X, Y)
     predicted = tagger.predict(X_test)
@@ -187,8 +190,7 @@ REGRESSOR_SETTINGS = {
 @ignore_convergence
 @pytest.mark.parametrize("cell", sorted(REGRESSOR_SETTINGS))
 def test_regressor_learns_first_value(cell):
-    X, y = first_value(200, stream=0)
-    X_test, y_test = first_value(200, stream=1)
+    (X, y), (X_test, y_test) = train_and_test(first_value)
     reg = RNNRegressor(cell=cell, **ALL_EPOCHS, **REGRESSOR_SETTINGS[cell])
     reg.fit(X, y)
     assert r2_score(y_test, reg.predict(X_test)) >= 0.9
@@ -203,8 +205,7 @@ def test_regressor_learns_first_value(cell):
 @ignore_convergence
 def test_bidirectional_regressor_recalls_first_value_of_long_sequences():
     # The reverse direction reads the first step last, so even 40 steps are easy.
-    X, y = first_value(200, stream=0, lengths=(20, 40))
-    X_test, y_test = first_value(200, stream=1, lengths=(20, 40))
+    (X, y), (X_test, y_test) = train_and_test(first_value, lengths=(20, 40))
     reg = RNNRegressor((8,), bidirectional=True, readout="last",
                        recurrent_dropout=0.0, learning_rate_init=0.01,
                        max_iter=15, **ALL_EPOCHS).fit(X, y)
@@ -213,8 +214,7 @@ def test_bidirectional_regressor_recalls_first_value_of_long_sequences():
 
 @ignore_convergence
 def test_two_layer_classifier_learns_sign_of_sum():
-    X, y = sign_of_sum(200, stream=0)
-    X_test, y_test = sign_of_sum(200, stream=1)
+    (X, y), (X_test, y_test) = train_and_test(sign_of_sum)
     clf = RNNClassifier((8, 8), learning_rate_init=0.02, max_iter=60,
                         **ALL_EPOCHS).fit(X, y)
     assert clf.score(X_test, y_test) >= 0.9  # lowest over seeds: 0.935

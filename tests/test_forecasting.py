@@ -144,13 +144,19 @@ def test_recursive_forecast_2d_history_with_one_column_stays_2d():
     assert_array_equal(forecast[:, 0], [4.0, 4.0, 4.0])
 
 
+def _window_model(series, window, hidden_layer_sizes, **params):
+    """An RNNRegressor (random_state=0) fitted on the sliding windows of a
+    series, its convergence warning silenced."""
+    X, y, _ = sliding_windows(series, window)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return RNNRegressor(hidden_layer_sizes, random_state=0, **params).fit(X, y)
+
+
 def test_recursive_forecast_first_step_is_the_one_step_prediction():
     t = np.arange(120)
     series = np.column_stack([np.sin(t / 5), np.cos(t / 7)])
-    X, y, _ = sliding_windows(series, 8)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model = RNNRegressor((8,), cell="gru", max_iter=3, random_state=0).fit(X, y)
+    model = _window_model(series, 8, (8,), cell="gru", max_iter=3)
 
     forecast = recursive_forecast(model, series, 4, window=8)
 
@@ -163,10 +169,7 @@ def test_recursive_forecast_first_step_is_the_one_step_prediction():
 
 def test_recursive_forecast_univariate_rnn_shape():
     series = np.sin(np.arange(80) / 4)
-    X, y, _ = sliding_windows(series, 6)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model = RNNRegressor((4,), max_iter=2, random_state=0).fit(X, y)
+    model = _window_model(series, 6, (4,), max_iter=2)
     forecast = recursive_forecast(model, series, 7, window=6)
     assert forecast.shape == (7,)
     assert np.isfinite(forecast).all()
@@ -186,11 +189,7 @@ def test_recursive_forecast_model_must_predict_every_column():
 
 
 def test_recursive_forecast_model_fitted_on_other_features():
-    series = np.sin(np.arange(40) / 3)
-    X, y, _ = sliding_windows(series, 4)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model = RNNRegressor((4,), max_iter=1, random_state=0).fit(X, y)
+    model = _window_model(np.sin(np.arange(40) / 3), 4, (4,), max_iter=1)
     with pytest.raises(ValueError, match="features"):
         recursive_forecast(model, np.ones((10, 3)), 2, window=4)
 

@@ -91,9 +91,10 @@ def _forward(cell, X, params, batch_sizes, n_hidden=N_HIDDEN, projection=None,
     return out
 
 
-def _grad_buffers(cell, X, params, batch_sizes, fill=np.nan, need_dx=True):
+def _grad_buffers(cell, X, params, batch_sizes, fill=np.nan, need_dx=True,
+                  dh_n=None, dc_n=None):
     """Output and work buffers of a backward call, filled with ``fill``; the
-    final-state gradients dh (and dc) are zero."""
+    final-state gradients dh (and dc) are dh_n (and dc_n), zero unless given."""
     dtype = X.dtype
     N, n_inputs = X.shape
     n_hidden = params["W_hh"].shape[0]
@@ -116,6 +117,10 @@ def _grad_buffers(cell, X, params, batch_sizes, fill=np.nan, need_dx=True):
         bufs.update(dGh=full((N, gh)), b_hn=full(n_hidden))
     elif cell == "lstm":
         bufs.update(dc=np.zeros((B, n_hidden), dtype=dtype))
+    if dh_n is not None:
+        bufs["dh"][...] = dh_n
+    if dc_n is not None:
+        bufs["dc"][...] = dc_n
     return bufs
 
 
@@ -163,6 +168,72 @@ def _reference_stored(cell, states):
     return stored
 
 
+def _packed_problem(rng, cell, lengths, dtype, **kw):
+    """_problem's sequences and upstream gradients, packed:
+    seqs, dHs, params, X, dH, batch_sizes, order."""
+    seqs, dHs, params = _problem(rng, cell, lengths, dtype, **kw)
+    X, batch_sizes, order = ref.pack(seqs)
+    dH, _, _ = ref.pack(dHs)
+    return seqs, dHs, params, X, dH, batch_sizes, order
+
+
+def _forward_backward(cell, X, params, batch_sizes, dH):
+    """The forward kernel's buffers and the backward kernel's after them."""
+    fwd = _forward(cell, X, params, batch_sizes)
+    return fwd, _backward(cell, X, params, batch_sizes, fwd, dH)
+
+
+def _ragged_run(rng, cell, dtype):
+    """The "ragged" case packed, run forward and backward: params, X, dH,
+    batch_sizes, and the forward and backward kernels' buffers."""
+    _, _, params, X, dH, batch_sizes, _ = _packed_problem(
+        rng, cell, LENGTH_CASES["ragged"], dtype)
+    fwd, grads = _forward_backward(cell, X, params, batch_sizes, dH)
+    return params, X, dH, batch_sizes, fwd, grads
+
+
+def _projection(X, params):
+    """The input projection formed exactly as the kernels do: b, then += X @ W_ih."""
+    projection = np.empty((X.shape[0], params["b"].shape[0]), dtype=X.dtype)
+    projection[...] = params["b"]
+    gemm_into(X, params["W_ih"], projection, beta=1.0)
+    return projection
+
+
+def _assert_match_reference(cell, seqs, dHs, params, batch_sizes, order, fwd,
+                            grads, tol, h0=None, c0=None, dh_n=None, dc_n=None,
+                            mask=None, final=None):
+    """The kernels' forward buffers, final states and gradients (those of the
+    initial states too, given h0) against the reference run on each sequence."""
+    unpacked = {name: ref.unpack(buf, batch_sizes, order) for name, buf in fwd.items()}
+    dX_seqs = ref.unpack(grads["X"], batch_sizes, order)
+    summed = {name: 0.0 for name in PARAM_NAMES[cell]}
+    # With initial states, packed row j of the states belongs to sequence
+    # order[j]; without, the sequences are taken in their own order.
+    for j, k in enumerate(order if h0 is not None else range(len(seqs))):
+        states = ref.forward(cell, seqs[k], params,
+                             None if h0 is None else h0[j],
+                             None if c0 is None else c0[j],
+                             mask=None if mask is None else mask[j])
+        for name, want in _reference_stored(cell, states).items():
+            assert_allclose(unpacked[name][k], want, **tol, err_msg=name)
+        for kind in final or ():
+            assert_allclose(final[kind][j], states[kind][-1], **tol, err_msg=kind)
+        seq_grads = ref.backward(cell, seqs[k], params, states, dHs[k],
+                                 None if dh_n is None else dh_n[j],
+                                 None if dc_n is None else dc_n[j])
+        assert_allclose(dX_seqs[k], seq_grads["X"], **tol)
+        if h0 is not None:
+            assert_allclose(grads["dh"][j], seq_grads["h0"], **tol, err_msg="d h0")
+            if cell == "lstm":
+                assert_allclose(grads["dc"][j], seq_grads["c0"], **tol,
+                                err_msg="d c0")
+        for name in summed:
+            summed[name] = summed[name] + seq_grads[name]
+    for name, want in summed.items():
+        assert_allclose(grads[name], want, **tol, err_msg=name)
+
+
 # --------------------------------------------------------------------------
 # The packing helpers of the reference themselves
 # --------------------------------------------------------------------------
@@ -189,29 +260,15 @@ def test_reference_pack_layout():
 @pytest.mark.parametrize("lengths", LENGTH_CASES.values(), ids=LENGTH_CASES.keys())
 @pytest.mark.parametrize("cell", ref.CELLS)
 def test_kernels_match_reference(rng, cell, lengths, dtype):
-    seqs, dHs, params = _problem(rng, cell, lengths, dtype)
-    X, batch_sizes, order = ref.pack(seqs)
-    dH, _, _ = ref.pack(dHs)
+    seqs, dHs, params, X, dH, batch_sizes, order = _packed_problem(
+        rng, cell, lengths, dtype)
     assert X.dtype == dtype and dH.dtype == dtype
 
-    fwd = _forward(cell, X, params, batch_sizes)
-    grads = _backward(cell, X, params, batch_sizes, fwd, dH)
-
-    unpacked = {name: ref.unpack(buf, batch_sizes, order) for name, buf in fwd.items()}
-    dX_seqs = ref.unpack(grads["X"], batch_sizes, order)
-    summed = {name: 0.0 for name in PARAM_NAMES[cell]}
-    tol = TOL[dtype]
-    for k, (x, dh) in enumerate(zip(seqs, dHs)):
-        states = ref.forward(cell, x, params)
-        for name, want in _reference_stored(cell, states).items():
-            assert_allclose(unpacked[name][k], want, **tol, err_msg=name)
-        seq_grads = ref.backward(cell, x, params, states, dh)
-        assert_allclose(dX_seqs[k], seq_grads["X"], **tol)
-        for name in summed:
-            summed[name] = summed[name] + seq_grads[name]
-    for name, want in summed.items():
+    fwd, grads = _forward_backward(cell, X, params, batch_sizes, dH)
+    for name in PARAM_NAMES[cell]:
         assert grads[name].dtype == dtype
-        assert_allclose(grads[name], want, **tol, err_msg=name)
+    _assert_match_reference(cell, seqs, dHs, params, batch_sizes, order, fwd,
+                            grads, TOL[dtype])
     if len(batch_sizes) == 1:
         # No step has a predecessor: the recurrent weights get no gradient.
         assert_array_equal(grads["W_hh"], 0)
@@ -228,12 +285,7 @@ def test_forward_without_projection(rng, cell, dtype):
     seqs, _, params = _problem(rng, cell, LENGTH_CASES["ragged"], dtype)
     X, batch_sizes, _ = ref.pack(seqs)
     full = _forward(cell, X, params, batch_sizes)
-
-    # The projection formed exactly as the kernel does: b, then += X @ W_ih.
-    projection = np.empty((X.shape[0], params["b"].shape[0]), dtype=dtype)
-    projection[...] = params["b"]
-    gemm_into(X, params["W_ih"], projection, beta=1.0)
-    given = _forward(cell, X, params, batch_sizes, projection=projection)
+    given = _forward(cell, X, params, batch_sizes, projection=_projection(X, params))
 
     for name in full:
         assert_array_equal(given[name], full[name], err_msg=name)
@@ -242,11 +294,7 @@ def test_forward_without_projection(rng, cell, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("cell", ref.CELLS)
 def test_backward_without_input_grads(rng, cell, dtype):
-    seqs, dHs, params = _problem(rng, cell, LENGTH_CASES["ragged"], dtype)
-    X, batch_sizes, _ = ref.pack(seqs)
-    dH, _, _ = ref.pack(dHs)
-    fwd = _forward(cell, X, params, batch_sizes)
-    full = _backward(cell, X, params, batch_sizes, fwd, dH)
+    params, X, dH, batch_sizes, fwd, full = _ragged_run(rng, cell, dtype)
 
     bufs = _grad_buffers(cell, X, params, batch_sizes, fill=SENTINEL)
     part = _backward(cell, X, params, batch_sizes, fwd, dH, input_grads=False,
@@ -268,11 +316,7 @@ def test_backward_without_input_grads(rng, cell, dtype):
 def test_backward_without_input_grads_reads_no_input(rng, cell, dtype):
     # With input_grads=False neither X nor W_ih nor the input-side outputs are
     # touched, so empty arrays may stand in for them (the sparse first layer).
-    seqs, dHs, params = _problem(rng, cell, LENGTH_CASES["ragged"], dtype)
-    X, batch_sizes, _ = ref.pack(seqs)
-    dH, _, _ = ref.pack(dHs)
-    fwd = _forward(cell, X, params, batch_sizes)
-    full = _backward(cell, X, params, batch_sizes, fwd, dH)
+    params, X, dH, batch_sizes, fwd, full = _ragged_run(rng, cell, dtype)
 
     empty2 = np.empty((0, 0), dtype=dtype)
     bufs = _grad_buffers(cell, X, params, batch_sizes)
@@ -287,11 +331,7 @@ def test_backward_without_input_grads_reads_no_input(rng, cell, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("cell", ref.CELLS)
 def test_backward_without_dx(rng, cell, dtype):
-    seqs, dHs, params = _problem(rng, cell, LENGTH_CASES["ragged"], dtype)
-    X, batch_sizes, _ = ref.pack(seqs)
-    dH, _, _ = ref.pack(dHs)
-    fwd = _forward(cell, X, params, batch_sizes)
-    full = _backward(cell, X, params, batch_sizes, fwd, dH)
+    params, X, dH, batch_sizes, fwd, full = _ragged_run(rng, cell, dtype)
 
     # A full-size dX is left untouched ...
     bufs = _grad_buffers(cell, X, params, batch_sizes)
@@ -327,6 +367,15 @@ def _numerical_grad(loss, arr, eps=1e-6):
     return grad
 
 
+def _assert_match_finite_differences(loss, grads, wrt):
+    """grads[name] is the (non-zero) central difference of loss() with respect
+    to wrt[name], for every name."""
+    for name, arr in wrt.items():
+        numerical = _numerical_grad(loss, arr)
+        assert np.any(numerical != 0), name
+        assert_allclose(grads[name], numerical, rtol=1e-6, atol=1e-8, err_msg=name)
+
+
 @pytest.mark.parametrize("cell", ref.CELLS)
 def test_gradients_match_finite_differences(rng, cell):
     seqs, _, params = _problem(rng, cell, LENGTH_CASES["ragged"], np.float64)
@@ -336,14 +385,10 @@ def test_gradients_match_finite_differences(rng, cell):
     def loss():
         return float(np.sum(R * _forward(cell, X, params, batch_sizes)["H"]))
 
-    fwd = _forward(cell, X, params, batch_sizes)
-    grads = _backward(cell, X, params, batch_sizes, fwd, R)
+    fwd, grads = _forward_backward(cell, X, params, batch_sizes, R)
     wrt = {name: params[name] for name in PARAM_NAMES[cell]}
     wrt["X"] = X
-    for name, arr in wrt.items():
-        numerical = _numerical_grad(loss, arr)
-        assert np.any(numerical != 0), name
-        assert_allclose(grads[name], numerical, rtol=1e-6, atol=1e-8, err_msg=name)
+    _assert_match_finite_differences(loss, grads, wrt)
 
 
 # --------------------------------------------------------------------------
@@ -405,11 +450,7 @@ def _read_only(arr):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("cell", ref.CELLS)
 def test_read_only_inputs(rng, cell, dtype):
-    seqs, dHs, params = _problem(rng, cell, LENGTH_CASES["ragged"], dtype)
-    X, batch_sizes, _ = ref.pack(seqs)
-    dH, _, _ = ref.pack(dHs)
-    fwd = _forward(cell, X, params, batch_sizes)
-    grads = _backward(cell, X, params, batch_sizes, fwd, dH)
+    params, X, dH, batch_sizes, fwd, grads = _ragged_run(rng, cell, dtype)
 
     ro_params = {name: _read_only(p) for name, p in params.items()}
     ro_X, ro_bs, ro_dH = _read_only(X), _read_only(batch_sizes), _read_only(dH)
@@ -446,8 +487,7 @@ def test_relu_zero_preactivation(rng, dtype):
     dH, _, _ = ref.pack(dHs)
     first = slice(0, batch_sizes[0])
 
-    fwd = _forward(cell, X, params, batch_sizes)
-    grads = _backward(cell, X, params, batch_sizes, fwd, dH)
+    fwd, grads = _forward_backward(cell, X, params, batch_sizes, dH)
     assert np.all(dH[:, 0] != 0) and np.all(dH[first, 1] != 0)
     assert_array_equal(fwd["H"][:, 0], 0)
     assert_array_equal(fwd["H"][first, 1], 0)
@@ -460,28 +500,17 @@ def test_relu_zero_preactivation(rng, dtype):
     assert grads["b"][0] == 0
     # and the reference, which takes the same convention from the pre-activation,
     # agrees on everything else.
-    dX_seqs = ref.unpack(grads["X"], batch_sizes, order)
-    summed = {name: 0.0 for name in PARAM_NAMES[cell]}
-    for k, (x, dh) in enumerate(zip(seqs, dHs)):
-        states = ref.forward(cell, x, params)
-        assert np.all(states["a"][0, :2] == 0)
-        seq_grads = ref.backward(cell, x, params, states, dh)
-        assert_allclose(dX_seqs[k], seq_grads["X"], **TOL[dtype])
-        for name in summed:
-            summed[name] = summed[name] + seq_grads[name]
-    for name, want in summed.items():
-        assert_allclose(grads[name], want, **TOL[dtype], err_msg=name)
+    for x in seqs:
+        assert np.all(ref.forward(cell, x, params)["a"][0, :2] == 0)
+    _assert_match_reference(cell, seqs, dHs, params, batch_sizes, order, fwd,
+                            grads, TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("cell", ref.CELLS)
 def test_pretransposed_recurrent_weights_give_the_same_gradients(rng, cell, dtype):
     # The optional W_hhT work buffer only changes how BLAS is called.
-    seqs, dHs, params = _problem(rng, cell, LENGTH_CASES["ragged"], dtype)
-    X, batch_sizes, _ = ref.pack(seqs)
-    dH, _, _ = ref.pack(dHs)
-    fwd = _forward(cell, X, params, batch_sizes)
-    plain = _backward(cell, X, params, batch_sizes, fwd, dH)
+    params, X, dH, batch_sizes, fwd, plain = _ragged_run(rng, cell, dtype)
     W_hhT = np.full(params["W_hh"].T.shape, np.nan, dtype=dtype)
     pre = _backward(cell, X, params, batch_sizes, fwd, dH, W_hhT=W_hhT)
     assert_array_equal(W_hhT, params["W_hh"].T)
@@ -491,9 +520,8 @@ def test_pretransposed_recurrent_weights_give_the_same_gradients(rng, cell, dtyp
 
 
 def test_pretransposed_weights_of_the_wrong_shape_are_refused(rng):
-    seqs, dHs, params = _problem(rng, "rnn-tanh", [3, 2], np.float64)
-    X, batch_sizes, _ = ref.pack(seqs)
-    dH, _, _ = ref.pack(dHs)
+    _, _, params, X, dH, batch_sizes, _ = _packed_problem(
+        rng, "rnn-tanh", [3, 2], np.float64)
     fwd = _forward("rnn-tanh", X, params, batch_sizes)
     with pytest.raises(ValueError, match=r"W_hhT has shape \(3, 4\); it needs "
                        r"\(4, 4\)"):
@@ -587,9 +615,7 @@ def test_infer_gives_the_states_of_the_training_forward(rng, cell, dtype):
 def test_infer_without_projection(rng, cell, dtype):
     seqs, _, params = _problem(rng, cell, LENGTH_CASES["ragged"], dtype)
     X, batch_sizes, _ = ref.pack(seqs)
-    projection = np.empty((X.shape[0], params["b"].shape[0]), dtype=dtype)
-    projection[...] = params["b"]
-    gemm_into(X, params["W_ih"], projection, beta=1.0)
+    projection = _projection(X, params)
     for keep_all in (True, False):
         full = _infer(cell, X, params, batch_sizes, keep_all, 6)
         given = _infer(cell, X, params, batch_sizes, keep_all,
@@ -674,44 +700,20 @@ def _initial_states(rng, cell, B, dtype, n_hidden=N_HIDDEN):
                          ids=["ragged", "single-step"])
 @pytest.mark.parametrize("cell", ref.CELLS)
 def test_initial_and_final_states_match_reference(rng, cell, lengths, dtype):
-    seqs, dHs, params = _problem(rng, cell, lengths, dtype)
-    X, batch_sizes, order = ref.pack(seqs)
-    dH, _, _ = ref.pack(dHs)
+    seqs, dHs, params, X, dH, batch_sizes, order = _packed_problem(
+        rng, cell, lengths, dtype)
     B = len(lengths)
     h0, c0 = _initial_states(rng, cell, B, dtype)
     dh_n, dc_n = _initial_states(rng, cell, B, dtype)
     final = {}
     fwd = _forward(cell, X, params, batch_sizes, h0=h0, c0=c0, final=final)
-    bufs = _grad_buffers(cell, X, params, batch_sizes)
-    bufs["dh"][...] = dh_n
-    if cell == "lstm":
-        bufs["dc"][...] = dc_n
+    bufs = _grad_buffers(cell, X, params, batch_sizes, dh_n=dh_n, dc_n=dc_n)
     grads = _backward(cell, X, params, batch_sizes, fwd, dH, bufs=bufs, h0=h0,
                       c0=c0)
-
-    tol = TOL[dtype]
-    unpacked = {name: ref.unpack(buf, batch_sizes, order) for name, buf in fwd.items()}
-    dX_seqs = ref.unpack(grads["X"], batch_sizes, order)
-    summed = {name: 0.0 for name in PARAM_NAMES[cell]}
-    for j, k in enumerate(order):
-        # packed row j of the states belongs to sequence order[j]
-        states = ref.forward(cell, seqs[k], params, h0[j],
-                             None if c0 is None else c0[j])
-        for name, want in _reference_stored(cell, states).items():
-            assert_allclose(unpacked[name][k], want, **tol, err_msg=name)
-        assert_allclose(final["h"][j], states["h"][-1], **tol)
-        if cell == "lstm":
-            assert_allclose(final["c"][j], states["c"][-1], **tol)
-        seq_grads = ref.backward(cell, seqs[k], params, states, dHs[k], dh_n[j],
-                                 None if dc_n is None else dc_n[j])
-        assert_allclose(dX_seqs[k], seq_grads["X"], **tol)
-        assert_allclose(grads["dh"][j], seq_grads["h0"], **tol, err_msg="d h0")
-        if cell == "lstm":
-            assert_allclose(grads["dc"][j], seq_grads["c0"], **tol, err_msg="d c0")
-        for name in summed:
-            summed[name] = summed[name] + seq_grads[name]
-    for name, want in summed.items():
-        assert_allclose(grads[name], want, **tol, err_msg=name)
+    assert set(final) == ({"h", "c"} if cell == "lstm" else {"h"})
+    _assert_match_reference(cell, seqs, dHs, params, batch_sizes, order, fwd,
+                            grads, TOL[dtype], h0=h0, c0=c0, dh_n=dh_n,
+                            dc_n=dc_n, final=final)
 
     # The predict kernel starts from the same states and ends in the same.
     for keep_all in (True, False):
@@ -728,9 +730,8 @@ def test_initial_and_final_states_match_reference(rng, cell, lengths, dtype):
 @pytest.mark.parametrize("cell", ref.CELLS)
 def test_zero_initial_state_is_no_initial_state(rng, cell, dtype):
     # Given as zeros, the initial states change no bit of the forward results.
-    seqs, dHs, params = _problem(rng, cell, LENGTH_CASES["ragged"], dtype)
-    X, batch_sizes, _ = ref.pack(seqs)
-    dH, _, _ = ref.pack(dHs)
+    _, _, params, X, dH, batch_sizes, _ = _packed_problem(
+        rng, cell, LENGTH_CASES["ragged"], dtype)
     zero = np.zeros((int(batch_sizes[0]), N_HIDDEN), dtype=dtype)
     c0 = zero if cell == "lstm" else None
     plain_final, given_final = {}, {}
@@ -772,19 +773,14 @@ def test_initial_state_gradients_match_finite_differences(rng, cell):
         return float(value + (np.sum(Rc * final["c"]) if cell == "lstm" else 0))
 
     fwd = _forward(cell, X, params, batch_sizes, h0=h0, c0=c0)
-    bufs = _grad_buffers(cell, X, params, batch_sizes)
-    bufs["dh"][...] = Rh
-    if cell == "lstm":
-        bufs["dc"][...] = Rc
+    bufs = _grad_buffers(cell, X, params, batch_sizes, dh_n=Rh,
+                         dc_n=Rc if cell == "lstm" else None)
     grads = _backward(cell, X, params, batch_sizes, fwd, R, bufs=bufs, h0=h0, c0=c0)
     wrt = {name: params[name] for name in PARAM_NAMES[cell]}
     wrt.update(X=X, dh=h0)
     if cell == "lstm":
         wrt["dc"] = c0
-    for name, arr in wrt.items():
-        numerical = _numerical_grad(loss, arr)
-        assert np.any(numerical != 0), name
-        assert_allclose(grads[name], numerical, rtol=1e-6, atol=1e-8, err_msg=name)
+    _assert_match_finite_differences(loss, grads, wrt)
 
 
 def _rows_of_steps(batch_sizes, first, stop):
@@ -799,9 +795,8 @@ def test_chunked_run_equals_whole_run(rng, cell, dtype):
     # Steps [0, k) then [k, T) of a packed minibatch: the second chunk holds the
     # batch_sizes[k] longest sequences, started from the first chunk's states,
     # and hands its initial-state gradient back to the first chunk's backward.
-    seqs, dHs, params = _problem(rng, cell, [9, 7, 7, 4, 2, 1], dtype)
-    X, batch_sizes, _ = ref.pack(seqs)
-    dH, _, _ = ref.pack(dHs)
+    _, _, params, X, dH, batch_sizes, _ = _packed_problem(
+        rng, cell, [9, 7, 7, 4, 2, 1], dtype)
     whole_final = {}
     whole = _forward(cell, X, params, batch_sizes, final=whole_final)
     whole_grads = _backward(cell, X, params, batch_sizes, whole, dH)
@@ -856,9 +851,8 @@ def test_chunked_run_equals_whole_run(rng, cell, dtype):
 
 @pytest.mark.parametrize("cell", ref.CELLS)
 def test_kernels_refuse_arguments_that_do_not_fit(rng, cell):
-    seqs, dHs, params = _problem(rng, cell, [4, 3, 1], np.float64)
-    X, batch_sizes, _ = ref.pack(seqs)
-    dH, _, _ = ref.pack(dHs)
+    _, _, params, X, dH, batch_sizes, _ = _packed_problem(
+        rng, cell, [4, 3, 1], np.float64)
     fwd = _forward(cell, X, params, batch_sizes)
     H = N_HIDDEN
     with pytest.raises(ValueError, match="non-increasing; entry 1 is 3"):
@@ -961,9 +955,8 @@ def _generate_by_reference(cell, layers, W_out, b_out, h0, c0, y0, exog):
 def test_recurrent_mask_matches_reference(rng, cell, dtype):
     # With initial and final states too: the mask acts on h0 as on every
     # other previous state.
-    seqs, dHs, params = _problem(rng, cell, LENGTH_CASES["ragged"], dtype)
-    X, batch_sizes, order = ref.pack(seqs)
-    dH, _, _ = ref.pack(dHs)
+    seqs, dHs, params, X, dH, batch_sizes, order = _packed_problem(
+        rng, cell, LENGTH_CASES["ragged"], dtype)
     B = len(seqs)
     h0, c0 = _initial_states(rng, cell, B, dtype)
     dh_n, dc_n = _initial_states(rng, cell, B, dtype)
@@ -971,32 +964,13 @@ def test_recurrent_mask_matches_reference(rng, cell, dtype):
     final = {}
     fwd = _forward(cell, X, params, batch_sizes, h0=h0, c0=c0, final=final,
                    mask=mask)
-    bufs = _grad_buffers(cell, X, params, batch_sizes)
-    bufs["dh"][...] = dh_n
-    if cell == "lstm":
-        bufs["dc"][...] = dc_n
+    bufs = _grad_buffers(cell, X, params, batch_sizes, dh_n=dh_n, dc_n=dc_n)
     grads = _masked_backward(cell, X, params, batch_sizes, fwd, dH, mask,
                              bufs=bufs, h0=h0, c0=c0)
-    tol = TOL[dtype]
-    unpacked = {name: ref.unpack(buf, batch_sizes, order) for name, buf in fwd.items()}
-    dX_seqs = ref.unpack(grads["X"], batch_sizes, order)
-    summed = {name: 0.0 for name in PARAM_NAMES[cell]}
-    for j, k in enumerate(order):
-        states = ref.forward(cell, seqs[k], params, h0[j],
-                             None if c0 is None else c0[j], mask=mask[j])
-        for name, want in _reference_stored(cell, states).items():
-            assert_allclose(unpacked[name][k], want, **tol, err_msg=name)
-        assert_allclose(final["h"][j], states["h"][-1], **tol)
-        seq_grads = ref.backward(cell, seqs[k], params, states, dHs[k], dh_n[j],
-                                 None if dc_n is None else dc_n[j])
-        assert_allclose(dX_seqs[k], seq_grads["X"], **tol)
-        assert_allclose(grads["dh"][j], seq_grads["h0"], **tol, err_msg="d h0")
-        if cell == "lstm":
-            assert_allclose(grads["dc"][j], seq_grads["c0"], **tol, err_msg="d c0")
-        for name in summed:
-            summed[name] = summed[name] + seq_grads[name]
-    for name, want in summed.items():
-        assert_allclose(grads[name], want, **tol, err_msg=name)
+    # The final states, the LSTM's cell too, against the reference's.
+    _assert_match_reference(cell, seqs, dHs, params, batch_sizes, order, fwd,
+                            grads, TOL[dtype], h0=h0, c0=c0, dh_n=dh_n,
+                            dc_n=dc_n, mask=mask, final=final)
     # The mask changes the result: it is not silently ignored.
     plain = _forward(cell, X, params, batch_sizes, h0=h0, c0=c0)
     assert not np.allclose(plain["H"], fwd["H"])
@@ -1004,9 +978,8 @@ def test_recurrent_mask_matches_reference(rng, cell, dtype):
 
 @pytest.mark.parametrize("cell", ref.CELLS)
 def test_recurrent_mask_of_ones_changes_nothing(rng, cell):
-    seqs, dHs, params = _problem(rng, cell, LENGTH_CASES["ragged"], np.float64)
-    X, batch_sizes, _ = ref.pack(seqs)
-    dH, _, _ = ref.pack(dHs)
+    seqs, _, params, X, dH, batch_sizes, _ = _packed_problem(
+        rng, cell, LENGTH_CASES["ragged"], np.float64)
     ones = np.ones((len(seqs), N_HIDDEN))
     plain = _forward(cell, X, params, batch_sizes)
     masked = _forward(cell, X, params, batch_sizes, mask=ones)
@@ -1036,16 +1009,12 @@ def test_recurrent_mask_gradients_match_finite_differences(rng, cell):
         return float(np.sum(R * H) + np.sum(Rh * final["h"]))
 
     fwd = _forward(cell, X, params, batch_sizes, h0=h0, c0=c0, mask=mask)
-    bufs = _grad_buffers(cell, X, params, batch_sizes)
-    bufs["dh"][...] = Rh
+    bufs = _grad_buffers(cell, X, params, batch_sizes, dh_n=Rh)
     grads = _masked_backward(cell, X, params, batch_sizes, fwd, R, mask,
                              bufs=bufs, h0=h0, c0=c0)
     wrt = {name: params[name] for name in PARAM_NAMES[cell]}
     wrt.update(X=X, dh=h0)
-    for name, arr in wrt.items():
-        numerical = _numerical_grad(loss, arr)
-        assert np.any(numerical != 0), name
-        assert_allclose(grads[name], numerical, rtol=1e-6, atol=1e-8, err_msg=name)
+    _assert_match_finite_differences(loss, grads, wrt)
 
 
 def test_recurrent_mask_needs_its_work_space(rng):
@@ -1065,8 +1034,7 @@ def test_recurrent_mask_needs_its_work_space(rng):
 @pytest.mark.parametrize("cell", ref.CELLS)
 def test_generate_matches_reference(rng, cell, dtype):
     n_out, n_exog, hidden, B, n_steps = 2, 1, (4, 3), 3, 6
-    code = {"rnn-tanh": _recurrent.ELMAN, "rnn-relu": _recurrent.ELMAN,
-            "lstm": _recurrent.LSTM, "gru": _recurrent.GRU}[cell]
+    code = CODE[cell]
     layers, pieces, layout, offset, n_in = [], [], [], 0, n_out + n_exog
     for units in hidden:
         params = ref.init_params(cell, n_in, units, rng)

@@ -145,6 +145,12 @@ def fit_on(backend, search, X, y, **fit_params):
         return search.fit(X, y, **fit_params)
 
 
+def fit_serially_and_on(backend, search, X, y, **fit_params):
+    """Clones of `search` fitted serially (the reference), then on `backend`."""
+    return (fit_on("serial", search, X, y, **fit_params),
+            fit_on(backend, search, X, y, **fit_params))
+
+
 def assert_same_predictions(a, b):
     if per_sequence(a):  # a tagger's: one array per sequence
         assert len(a) == len(b)
@@ -293,8 +299,7 @@ def test_grid_search_matches_serial(task, backend, rng):
         cv=GroupKFold(3),
         error_score="raise",
     )
-    reference = fit_on("serial", search, X, y, groups=groups)
-    result = fit_on(backend, search, X, y, groups=groups)
+    reference, result = fit_serially_and_on(backend, search, X, y, groups=groups)
     assert len(reference.cv_results_["params"]) == 4
     assert_same_search(result, reference, X)
 
@@ -316,8 +321,7 @@ def test_randomized_search_matches_serial(task, backend, rng):
         random_state=0,
         error_score="raise",
     )
-    reference = fit_on("serial", search, X, y)
-    result = fit_on(backend, search, X, y)
+    reference, result = fit_serially_and_on(backend, search, X, y)
     assert len(reference.cv_results_["params"]) == 4
     assert_same_search(result, reference, X)
 
@@ -342,8 +346,7 @@ def test_halving_grid_search_matches_serial(task, backend, rng):
         random_state=0,
         error_score="raise",
     )
-    reference = fit_on("serial", search, X, y)
-    result = fit_on(backend, search, X, y)
+    reference, result = fit_serially_and_on(backend, search, X, y)
     # Subsamples of 12, 24 and 48 sequences: 4, then 2, then 1 candidate.
     assert reference.n_resources_ == [12, 24, 48]
     assert reference.n_candidates_ == [4, 2, 1]
@@ -372,8 +375,7 @@ def test_pipeline_grid_search_over_both_steps(backend, rng):
         cv=StratifiedKFold(3, shuffle=True, random_state=0),
         error_score="raise",
     )
-    reference = fit_on("serial", search, X, y)
-    result = fit_on(backend, search, X, y)
+    reference, result = fit_serially_and_on(backend, search, X, y)
     assert len(reference.cv_results_["params"]) == 8
     assert_same_search(result, reference, X)
     scaler = result.best_estimator_["scale"].transformer_

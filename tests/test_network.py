@@ -62,6 +62,19 @@ def _container(rng, lengths=LENGTHS, dtype=np.float64):
     return Sequences.from_lengths(data, lengths)
 
 
+def _linear_problem(rng, cell, n_layers, bidirectional, head, lengths=LENGTHS,
+                    indices=INDICES):
+    """A network, its parameters, a container, a minibatch of ``indices`` of
+    it, a _Linear loss over it and a float64 work space, drawn in that order:
+    (net, flat, seqs, batch, objective, ws)."""
+    net = _network(cell, n_layers, bidirectional, head)
+    flat = _params(net, rng)
+    seqs = _container(rng, lengths)
+    batch = PackedBatch(seqs, indices)
+    objective = _Linear(net, seqs, rng)
+    return net, flat, seqs, batch, objective, Workspace(np.float64)
+
+
 def _rows(batch, per_step):
     """Container rows (per step) or sequences (many-to-one) of Z's rows."""
     return batch.gather if per_step else batch.order
@@ -174,6 +187,15 @@ def _assert_matches_fd(grad, fd):
                     atol=FD_TOL["atol"] * scale)
 
 
+def _assert_gradients_match_fd(net, flat, batch, ws, objective, grad, dX,
+                               **fd_kwargs):
+    """The flat gradient and the input gradient against central differences."""
+    _assert_matches_fd(grad, _finite_differences(net, flat, batch, ws,
+                                                 objective, flat, **fd_kwargs))
+    _assert_matches_fd(dX, _finite_differences(net, flat, batch, ws,
+                                               objective, batch.X, **fd_kwargs))
+
+
 # --------------------------------------------------------------------------
 # Plain NumPy network reference, one sequence at a time
 # --------------------------------------------------------------------------
@@ -258,6 +280,33 @@ def _reference_run(cell, net, flat, seqs, indices, dZ_of, masks_of=None):
     return Z, grad, dX
 
 
+def _reference_of_batch(cell, net, flat, seqs, indices, batch, objective,
+                        masks_of=None):
+    """The reference run on the sequences ``indices`` of a _Linear loss: the
+    outputs in the rows of ``batch``, the flat gradient, and dLoss/dx in the
+    rows of ``batch.X``."""
+    offsets = seqs.offsets
+
+    def dZ_of(i):
+        if net.per_step:
+            return objective.R[offsets[i]:offsets[i + 1]]
+        return objective.R[i]
+
+    Z_ref, grad_ref, dX_ref = _reference_run(cell, net, flat, seqs, indices,
+                                             dZ_of, masks_of)
+    if net.per_step:
+        by_row = np.empty((seqs.n_steps, net.n_outputs))
+        for i in indices:
+            by_row[offsets[i]:offsets[i + 1]] = Z_ref[i]
+        Z_expected = by_row[batch.gather]
+    else:
+        Z_expected = np.array([Z_ref[i] for i in batch.order])
+    dX_by_row = np.empty((seqs.n_steps, N_FEATURES))
+    for i in indices:
+        dX_by_row[offsets[i]:offsets[i + 1]] = dX_ref[i]
+    return Z_expected, grad_ref, dX_by_row[batch.gather]
+
+
 REFERENCE_LENGTHS = {
     "ragged": (LENGTHS, INDICES),
     "subset": (LENGTHS, [2, 4, 1]),
@@ -272,35 +321,12 @@ REFERENCE_LENGTHS = {
 def test_matches_numpy_reference(rng, cell, n_layers, bidirectional, head,
                                  case):
     lengths, indices = REFERENCE_LENGTHS[case]
-    net = _network(cell, n_layers, bidirectional, head)
-    flat = _params(net, rng)
-    seqs = _container(rng, lengths)
-    batch = PackedBatch(seqs, indices)
-    objective = _Linear(net, seqs, rng)
-    ws = Workspace(np.float64)
+    net, flat, seqs, batch, objective, ws = _linear_problem(
+        rng, cell, n_layers, bidirectional, head, lengths, indices)
     _, Z, grad, dX = _run(net, flat, batch, ws, objective, input_grad=True)
     _, _, grad_no_dx, _ = _run(net, flat, batch, ws, objective)
-
-    per_step = net.per_step
-    offsets = seqs.offsets
-
-    def dZ_of(i):
-        if per_step:
-            return objective.R[offsets[i]:offsets[i + 1]]
-        return objective.R[i]
-
-    Z_ref, grad_ref, dX_ref = _reference_run(cell, net, flat, seqs, indices,
-                                             dZ_of)
-    if per_step:
-        by_row = np.empty((seqs.n_steps, net.n_outputs))
-        for i in indices:
-            by_row[offsets[i]:offsets[i + 1]] = Z_ref[i]
-        Z_expected = by_row[batch.gather]
-    else:
-        Z_expected = np.array([Z_ref[i] for i in batch.order])
-    dX_by_row = np.empty((seqs.n_steps, N_FEATURES))
-    for i in indices:
-        dX_by_row[offsets[i]:offsets[i + 1]] = dX_ref[i]
+    Z_expected, grad_ref, dX_expected = _reference_of_batch(
+        cell, net, flat, seqs, indices, batch, objective)
 
     assert Z.shape == Z_expected.shape
     assert_allclose(Z, Z_expected, **ROUND_OFF)
@@ -308,7 +334,7 @@ def test_matches_numpy_reference(rng, cell, n_layers, bidirectional, head,
     assert_allclose(grad, grad_ref, **ROUND_OFF)
     assert_array_equal(grad_no_dx, grad)
     assert dX.shape == batch.X.shape
-    assert_allclose(dX, dX_by_row[batch.gather], **ROUND_OFF)
+    assert_allclose(dX, dX_expected, **ROUND_OFF)
 
 
 def test_reference_head_features_by_hand(rng):
@@ -339,17 +365,10 @@ def test_reference_head_features_by_hand(rng):
                          ids=GRID_IDS)
 def test_gradients_match_finite_differences(rng, cell, n_layers, bidirectional,
                                             head):
-    net = _network(cell, n_layers, bidirectional, head)
-    flat = _params(net, rng)
-    seqs = _container(rng)
-    batch = PackedBatch(seqs, INDICES)
-    objective = _Linear(net, seqs, rng)
-    ws = Workspace(np.float64)
+    net, flat, _, batch, objective, ws = _linear_problem(
+        rng, cell, n_layers, bidirectional, head)
     _, _, grad, dX = _run(net, flat, batch, ws, objective, input_grad=True)
-    _assert_matches_fd(grad, _finite_differences(net, flat, batch, ws,
-                                                 objective, flat))
-    _assert_matches_fd(dX, _finite_differences(net, flat, batch, ws,
-                                               objective, batch.X))
+    _assert_gradients_match_fd(net, flat, batch, ws, objective, grad, dX)
 
 
 # The full grid, each configuration with one real loss: the four (depth,
@@ -377,10 +396,7 @@ def test_real_loss_gradients_match_finite_differences(rng, cell, n_layers,
     objective = _RealLoss(kind, net, seqs, rng)
     ws = Workspace(np.float64)
     _, _, grad, dX = _run(net, flat, batch, ws, objective, input_grad=True)
-    _assert_matches_fd(grad, _finite_differences(net, flat, batch, ws,
-                                                 objective, flat))
-    _assert_matches_fd(dX, _finite_differences(net, flat, batch, ws,
-                                               objective, batch.X))
+    _assert_gradients_match_fd(net, flat, batch, ws, objective, grad, dX)
 
 
 # --------------------------------------------------------------------------
@@ -391,11 +407,8 @@ def test_real_loss_gradients_match_finite_differences(rng, cell, n_layers,
 @pytest.mark.parametrize(("cell", "n_layers", "bidirectional", "head"), DEEP,
                          ids=DEEP_IDS)
 def test_packing_invariance(rng, cell, n_layers, bidirectional, head):
-    net = _network(cell, n_layers, bidirectional, head)
-    flat = _params(net, rng)
-    seqs = _container(rng)
-    objective = _Linear(net, seqs, rng)
-    ws = Workspace(np.float64)
+    net, flat, seqs, _, objective, ws = _linear_problem(
+        rng, cell, n_layers, bidirectional, head)
     alone = {}
     for i in range(seqs.n_sequences):
         batch = PackedBatch(seqs, [i])
@@ -439,12 +452,8 @@ DROPOUT_GRID += [("gru", 2, False, "per-step"), ("lstm", 1, True, "many-to-one")
 def test_dropout_gradient_matches_finite_differences(rng, cell, n_layers,
                                                      bidirectional, head):
     rate, seed = 0.3, 7
-    net = _network(cell, n_layers, bidirectional, head)
-    flat = _params(net, rng)
-    seqs = _container(rng)
-    batch = PackedBatch(seqs, INDICES)
-    objective = _Linear(net, seqs, rng)
-    ws = Workspace(np.float64)
+    net, flat, _, batch, objective, ws = _linear_problem(
+        rng, cell, n_layers, bidirectional, head)
     _, Z, grad, dX = _run(net, flat, batch, ws, objective, input_grad=True,
                           dropout=rate, seed=seed)
     masks = ws.trace[1]
@@ -461,23 +470,16 @@ def test_dropout_gradient_matches_finite_differences(rng, cell, n_layers,
     assert_array_equal(Z_again, Z)
     assert_array_equal(grad_again, grad)
 
-    fd_kwargs = {"dropout": rate, "seed": seed}
-    _assert_matches_fd(grad, _finite_differences(net, flat, batch, ws,
-                                                 objective, flat, **fd_kwargs))
-    _assert_matches_fd(dX, _finite_differences(net, flat, batch, ws,
-                                               objective, batch.X, **fd_kwargs))
+    _assert_gradients_match_fd(net, flat, batch, ws, objective, grad, dX,
+                               dropout=rate, seed=seed)
 
 
 @pytest.mark.parametrize(("cell", "n_layers", "bidirectional", "head"), DEEP,
                          ids=DEEP_IDS)
 def test_zero_dropout_is_no_dropout(rng, cell, n_layers, bidirectional, head):
-    net = _network(cell, n_layers, bidirectional, head)
-    flat = _params(net, rng)
-    seqs = _container(rng)
-    batch = PackedBatch(seqs, INDICES)
-    objective = _Linear(net, seqs, rng)
-    _, Z, grad, dX = _run(net, flat, batch, Workspace(np.float64), objective,
-                          input_grad=True)
+    net, flat, _, batch, objective, first_ws = _linear_problem(
+        rng, cell, n_layers, bidirectional, head)
+    _, Z, grad, dX = _run(net, flat, batch, first_ws, objective, input_grad=True)
     draws = np.random.default_rng(5)
     before = draws.bit_generator.state
     ws = Workspace(np.float64)
@@ -532,13 +534,10 @@ def test_sparse_input_matches_dense(rng, cell, n_layers, bidirectional, head):
 @pytest.mark.parametrize(("cell", "n_layers", "bidirectional", "head"), DEEP,
                          ids=DEEP_IDS)
 def test_float32_agrees_with_float64(rng, cell, n_layers, bidirectional, head):
-    net = _network(cell, n_layers, bidirectional, head)
-    flat = _params(net, rng)
-    seqs = _container(rng)
-    objective = _Linear(net, seqs, rng)
+    net, flat, seqs, batch, objective, ws = _linear_problem(
+        rng, cell, n_layers, bidirectional, head)
     seqs32 = Sequences(seqs.data.astype(np.float32), seqs.offsets)
-    _, Z, grad, dX = _run(net, flat, PackedBatch(seqs, INDICES),
-                          Workspace(np.float64), objective, input_grad=True)
+    _, Z, grad, dX = _run(net, flat, batch, ws, objective, input_grad=True)
     _, Z32, grad32, dX32 = _run(net, flat.astype(np.float32),
                                 PackedBatch(seqs32, INDICES),
                                 Workspace(np.float32), objective,
@@ -593,12 +592,9 @@ def test_sparse_input_gradient_is_refused(rng, cell):
 
 def test_read_only_parameters_and_input(rng):
     # Fitted weights may come back as read-only memmaps after joblib.load.
-    net = _network("gru", 2, True, "many-to-one")
-    flat = _params(net, rng)
-    seqs = _container(rng)
-    objective = _Linear(net, seqs, rng)
-    _, Z, grad, _ = _run(net, flat, PackedBatch(seqs, INDICES),
-                         Workspace(np.float64), objective)
+    net, flat, seqs, batch, objective, ws = _linear_problem(
+        rng, "gru", 2, True, "many-to-one")
+    _, Z, grad, _ = _run(net, flat, batch, ws, objective)
     flat_ro = flat.copy()
     flat_ro.setflags(write=False)
     data_ro = seqs.data.copy()
@@ -942,13 +938,9 @@ def test_recurrent_mask_matches_reference_and_finite_differences(
     # A fixed mask per sequence, layer and direction on h_{t-1} in the
     # recurrent product: outputs and gradient against the NumPy reference,
     # and the gradient against central differences.
-    net = _network(cell, n_layers, bidirectional, head)
-    flat = _params(net, rng)
+    net, flat, seqs, batch, objective, ws = _linear_problem(
+        rng, cell, n_layers, bidirectional, head)
     views = net.views(flat)
-    seqs = _container(rng)
-    batch = PackedBatch(seqs, INDICES)
-    objective = _Linear(net, seqs, rng)
-    ws = Workspace(np.float64)
     masks = net.recurrent_masks(rng, batch.n_sequences, 0.4, np.float64)
     assert any(np.any(m == 0) for row in masks for m in row)
 
@@ -958,25 +950,12 @@ def test_recurrent_mask_matches_reference_and_finite_differences(
     assert not np.isnan(grad).any()
 
     position = {int(i): j for j, i in enumerate(batch.order)}
-    offsets = seqs.offsets
-
-    def dZ_of(i):
-        if net.per_step:
-            return objective.R[offsets[i]:offsets[i + 1]]
-        return objective.R[i]
 
     def masks_of(i):
         return [[m[position[i]] for m in row] for row in masks]
 
-    Z_ref, grad_ref, _ = _reference_run(cell, net, flat, seqs, INDICES, dZ_of,
-                                        masks_of)
-    if net.per_step:
-        by_row = np.empty((seqs.n_steps, net.n_outputs))
-        for i in INDICES:
-            by_row[offsets[i]:offsets[i + 1]] = Z_ref[i]
-        Z_expected = by_row[batch.gather]
-    else:
-        Z_expected = np.array([Z_ref[i] for i in batch.order])
+    Z_expected, grad_ref, _ = _reference_of_batch(
+        cell, net, flat, seqs, INDICES, batch, objective, masks_of)
     assert_allclose(Z, Z_expected, **ROUND_OFF)
     assert_allclose(grad, grad_ref, **ROUND_OFF)
 

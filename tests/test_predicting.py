@@ -149,6 +149,19 @@ def _assert_predictions_equal(est, got, want):
         assert_array_equal(got, want)
 
 
+def _assert_predictions_of_rows(est, X, indices):
+    """Predictions and outputs (per sequence for a tagger) on the sequences
+    ``indices`` of X are those on X at ``indices``."""
+    taken = take(X, indices)
+    _assert_predictions_equal(est, est.predict(taken), take(est.predict(X), indices))
+    if not isinstance(est, SequenceTagger):
+        _assert_outputs_close(outputs(est, taken), take(outputs(est, X), indices))
+    else:
+        proba = est.predict_proba(X)
+        for got, i in zip(est.predict_proba(taken), indices):
+            _assert_outputs_close(got, proba[i])
+
+
 @ignore_convergence
 @seed(SEED)
 @settings(max_examples=25, deadline=None)
@@ -184,25 +197,12 @@ def test_predict_shapes_and_finiteness_property(Estimator, X):
     assert_array_equal(_labels(est, X), est.classes_[proba.argmax(axis=1)])
 
 
-@ignore_convergence
-@seed(SEED)
-@settings(max_examples=25, deadline=None)
-@given(data=st.data())
-@pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
-def test_predict_permutation_property(Estimator, data):
-    est = tiny_fitted(Estimator)
-    X = data.draw(ragged_inputs())
-    permutation = data.draw(st.permutations(range(len(X))))
-    permuted = take(X, permutation)
-    _assert_predictions_equal(est, est.predict(permuted),
-                              take(est.predict(X), permutation))
-    if Estimator is not SequenceTagger:
-        _assert_outputs_close(outputs(est, permuted),
-                              take(outputs(est, X), permutation))
-    else:
-        proba = est.predict_proba(X)
-        for got, i in zip(est.predict_proba(permuted), permutation):
-            _assert_outputs_close(got, proba[i])
+# The sequences of an X of n to predict again: all of them in another order,
+# or some of them, repeats allowed.
+ROWS_OF = {
+    "permutation": lambda n: st.permutations(range(n)),
+    "subset": lambda n: st.lists(st.integers(0, n - 1), min_size=1, max_size=n),
+}
 
 
 @ignore_convergence
@@ -210,20 +210,12 @@ def test_predict_permutation_property(Estimator, data):
 @settings(max_examples=25, deadline=None)
 @given(data=st.data())
 @pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
-def test_predict_subset_property(Estimator, data):
+@pytest.mark.parametrize("rows", list(ROWS_OF))
+def test_predict_permutation_and_subset_property(rows, Estimator, data):
     est = tiny_fitted(Estimator)
     X = data.draw(ragged_inputs())
-    subset = data.draw(st.lists(st.integers(0, len(X) - 1), min_size=1,
-                                max_size=len(X)))
-    _assert_predictions_equal(est, est.predict(take(X, subset)),
-                              take(est.predict(X), subset))
-    if Estimator is not SequenceTagger:
-        _assert_outputs_close(outputs(est, take(X, subset)),
-                              take(outputs(est, X), subset))
-    else:
-        proba = est.predict_proba(X)
-        for got, i in zip(est.predict_proba(take(X, subset)), subset):
-            _assert_outputs_close(got, proba[i])
+    indices = data.draw(ROWS_OF[rows](len(X)))
+    _assert_predictions_of_rows(est, X, indices)
 
 
 # Memory at scale. tracemalloc counts numpy's buffers, so the peak of a call

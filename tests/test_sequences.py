@@ -1123,6 +1123,15 @@ def test_the_cast_warns_nothing():
 # --------------------------------------------------------------------------
 
 
+def _assert_fit_and_predict_raise(Estimator, X, y, match, error=ValueError):
+    """Fitting on X and predicting X with a fitted model both raise ``error``
+    with a message that matches ``match``."""
+    with pytest.raises(error, match=match):
+        Estimator(**TINY).fit(X, y)
+    with pytest.raises(error, match=match):
+        tiny_fitted(Estimator).predict(X)
+
+
 @ignore_convergence
 @pytest.mark.parametrize("Estimator", THREE_ESTIMATORS)
 def test_empty_X(Estimator):
@@ -1152,10 +1161,7 @@ def test_sequences_with_different_feature_counts(Estimator, rng):
     X[3] = X[3][:, :2]
     match = (r"^Sequence 3 has 2 features per time step, but sequence 0 has 3; "
              r"every sequence needs the same number of features")
-    with pytest.raises(ValueError, match=match):
-        Estimator(**TINY).fit(X, y)
-    with pytest.raises(ValueError, match=match):
-        tiny_fitted(Estimator).predict(X)
+    _assert_fit_and_predict_raise(Estimator, X, y, match)
 
 
 @ignore_convergence
@@ -1205,10 +1211,8 @@ def test_non_finite_X_in_3d_array_is_located(Estimator, rng):
     X = rng.standard_normal((8, 5, N_FEATURES))
     X[6, 4, 1] = np.nan
     match = r"^Input X contains NaN \(sequence 6, time step 4, feature 1\)\.$"
-    with pytest.raises(ValueError, match=match):
-        Estimator(**TINY).fit(X, tiny_targets(Estimator, list(X)))
-    with pytest.raises(ValueError, match=match):
-        tiny_fitted(Estimator).predict(X)
+    _assert_fit_and_predict_raise(Estimator, X, tiny_targets(Estimator, list(X)),
+                                  match)
 
 
 @ignore_convergence
@@ -1240,10 +1244,7 @@ def test_object_arrays_of_non_numbers_raise(Estimator, bad, holding, rng):
     X[2][1, 1] = bad
     match = (rf"^Sequence 2 contains non-numeric data \(dtype 'object' holding "
              rf"{holding}\)")
-    with pytest.raises(ValueError, match=match):
-        Estimator(**TINY).fit(X, y)
-    with pytest.raises(ValueError, match=match):
-        tiny_fitted(Estimator).predict(X)
+    _assert_fit_and_predict_raise(Estimator, X, y, match)
 
 
 @ignore_convergence
@@ -1272,10 +1273,7 @@ def test_complex_data_raises(Estimator, rng):
     X, y = tiny_data(Estimator, rng)
     X[4] = X[4] + 1j
     match = r"^Complex data not supported \(sequence 4, dtype complex128\)"
-    with pytest.raises(ValueError, match=match):
-        Estimator(**TINY).fit(X, y)
-    with pytest.raises(ValueError, match=match):
-        tiny_fitted(Estimator).predict(X)
+    _assert_fit_and_predict_raise(Estimator, X, y, match)
     X3d = rng.standard_normal((8, 4, N_FEATURES)) * 1j
     with pytest.raises(ValueError, match="Complex data not supported"):
         Estimator(**TINY).fit(X3d, tiny_targets(Estimator, list(X3d.real)))
@@ -1286,10 +1284,8 @@ def test_complex_data_raises(Estimator, rng):
 def test_1d_array_raises(Estimator, rng):
     X = rng.standard_normal(8)
     y = tiny_targets(Estimator, [np.ones((1, 1))] * 8)
-    with pytest.raises(ValueError, match=r"^Expected 2D array, got 1D array instead"):
-        Estimator(**TINY).fit(X, y)
-    with pytest.raises(ValueError, match=r"^Expected 2D array, got 1D array instead"):
-        tiny_fitted(Estimator).predict(X)
+    _assert_fit_and_predict_raise(Estimator, X, y,
+                                  r"^Expected 2D array, got 1D array instead")
 
 
 @ignore_convergence
@@ -1297,10 +1293,8 @@ def test_1d_array_raises(Estimator, rng):
 def test_4d_array_raises(Estimator, rng):
     X = rng.standard_normal((8, 4, N_FEATURES, 1))
     y = tiny_targets(Estimator, list(X[..., 0]))
-    with pytest.raises(ValueError, match=r"^Found array with dim 4\. X must be"):
-        Estimator(**TINY).fit(X, y)
-    with pytest.raises(ValueError, match=r"^Found array with dim 4\. X must be"):
-        tiny_fitted(Estimator).predict(X)
+    _assert_fit_and_predict_raise(Estimator, X, y,
+                                  r"^Found array with dim 4\. X must be")
 
 
 @ignore_convergence
@@ -1341,10 +1335,7 @@ def test_single_sparse_matrix_raises_type_error(Estimator, matrix, rng):
     y = tiny_targets(Estimator, [np.ones((1, 1))] * 8)
     match = (r"single scipy\.sparse matrix is not accepted as X.*list of "
              r"scipy\.sparse matrices, one \(T_i, n_features\) matrix per sequence")
-    with pytest.raises(TypeError, match=match):
-        Estimator(**TINY).fit(X, y)
-    with pytest.raises(TypeError, match=match):
-        tiny_fitted(Estimator).predict(X)
+    _assert_fit_and_predict_raise(Estimator, X, y, match, TypeError)
 
 
 def _layouts(X3d, tmp_path):
