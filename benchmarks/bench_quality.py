@@ -78,7 +78,8 @@ Run::
     python benchmarks/bench_quality.py --seeds 0 1 2 --datasets japanese_vowels co2
     python benchmarks/bench_quality.py --quick     # smoke run, under a minute
     python benchmarks/bench_quality.py --datasets hkcancor_pos --max-iter 20
-    python benchmarks/bench_quality.py --datasets hkcancor_pos --max-iter 15 --tagger-curve
+    python benchmarks/bench_quality.py --datasets hkcancor_pos --max-iter 15 \
+        --tagger-curve
 
 ``--quick`` caps skrnn at 3 epochs (so PyTorch too) and tags 1,000 training
 and 500 test utterances. ``--max-iter N`` caps skrnn's epochs at N and says
