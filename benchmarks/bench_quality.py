@@ -63,9 +63,14 @@ Baselines:
   global-norm clipping and the same L2 term (``0.5 * alpha * ||W||^2`` over
   the minibatch's sequences, or steps for per-step heads), for as many
   epochs as skrnn's fit ran (``n_iter_``, its stopping rule included), one
-  thread. Not run for the tagger: its input is a 9,881-column sparse
-  matrix, which ``torch.nn.LSTM`` does not take without a different
-  (embedding) input layer.
+  thread. The tagger's torch model takes its 9,881-column sparse input
+  through one sparse product with a weight matrix initialised as torch
+  initialises input weights, feeding torch's recurrent layer (one or two
+  directions) whose own input weights are frozen to an identity, so it is
+  torch's cell on that input; dropout (skrnn's ``dropout``) before the head
+  on every step, the loss averaged over the minibatch's steps. It runs where
+  the tagger has one layer, no recurrent dropout (torch's layers have none)
+  and Adam at a constant rate: ``--set recurrent_dropout=0``.
 
 skrnn and PyTorch are fitted once per seed (``--seeds``, default 0); with
 several seeds the table gives the mean and, after ±, the standard deviation
@@ -98,6 +103,7 @@ import warnings
 from collections import Counter
 
 import numpy as np
+import scipy.sparse
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -300,7 +306,15 @@ def tagging_curve(pipeline, X_train, y_train, X_test, y_test, seed):
     return time.perf_counter() - start
 
 
-def run_tagging(name, seeds, max_iter, quick):
+def mirrored_tagger(tagger):
+    """Whether the torch tagger has ``tagger``'s architecture and recipe."""
+    return (np.atleast_1d(tagger.hidden_layer_sizes).size == 1
+            and tagger.recurrent_dropout == 0 and tagger.solver == "adam"
+            and tagger.learning_rate == "constant"
+            and tagger.class_weight is None)
+
+
+def run_tagging(name, seeds, max_iter, quick, use_torch):
     corpus = load_hkcancor_pos()
     train = [corpus.words_train, corpus.jyutping_train, corpus.tags_train]
     test = [corpus.words_test, corpus.jyutping_test, corpus.tags_test]
@@ -311,7 +325,7 @@ def run_tagging(name, seeds, max_iter, quick):
     X_train = [word_features(w, j, counts) for w, j in zip(*train[:2])]
     X_test = [word_features(w, j, counts) for w, j in zip(*test[:2])]
     y_train, y_test = train[2], test[2]
-    skrnn, times, epochs = [], [], []
+    skrnn, torch_scores, times, epochs = [], [], [], []
     for seed in seeds:
         pipeline = scaled(defaults(SequenceTagger(random_state=seed), max_iter),
                           ("vectorize", StepTransformer(DictVectorizer(
@@ -322,13 +336,20 @@ def run_tagging(name, seeds, max_iter, quick):
         else:
             times.append(fit_skrnn(pipeline, X_train, y_train))
         skrnn.append(flat_accuracy_score(y_test, pipeline.predict(X_test)))
-        epochs.append(pipeline[-1].n_iter_)
+        tagger = pipeline[-1]
+        epochs.append(tagger.n_iter_)
+        if use_torch and mirrored_tagger(tagger):
+            prepare = Pipeline(pipeline.steps[:-1])
+            model = torch_tagger_fit(tagger, prepare.transform(X_train), y_train,
+                                     seed)
+            torch_scores.append(flat_accuracy_score(y_test, torch_tagger_predict(
+                model, tagger.classes_, prepare.transform(X_test))))
     baseline, C = neighbour_logistic(X_train, y_train, X_test, y_test)
     return [dict(dataset=name, task="tagging", metric="flat accuracy",
                  skrnn=skrnn, baseline=baseline,
                  baseline_name=f"LogisticRegression per word, +-1 neighbours "
                                f"(C={C:g})",
-                 torch=[], epochs=epochs, times=times)]
+                 torch=torch_scores, epochs=epochs, times=times)]
 
 
 # --- forecasting ------------------------------------------------------------
@@ -536,6 +557,108 @@ if torch is not None:
             return self.head(steps)
 
 
+def torch_tagger_fit(tagger, X, y, seed):
+    """A torch tagger of ``tagger``'s architecture on its sparse per-step input,
+    trained with its recipe for as many epochs as its fit ran."""
+    torch.manual_seed(seed)
+    classes = list(tagger.classes_)
+    index = {c: i for i, c in enumerate(classes)}
+    y = [torch.as_tensor([index[label] for label in labels]) for labels in y]
+    model = _TorchTagger(tagger.cell, X[0].shape[1],
+                         int(np.atleast_1d(tagger.hidden_layer_sizes)[0]),
+                         len(classes), tagger.bidirectional, tagger.dropout,
+                         tagger.activation)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    weights = [model.W, model.head.weight] + [
+        p for n, p in model.rnn.named_parameters() if n.startswith("weight_hh")]
+    optimizer = torch.optim.Adam(trained, lr=tagger.learning_rate_init,
+                                 betas=(tagger.beta_1, tagger.beta_2),
+                                 eps=tagger.epsilon)
+    batch = min(32, len(X)) if tagger.batch_size == "auto" else tagger.batch_size
+    generator = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(tagger.n_iter_):
+        for idx in torch.randperm(len(X), generator=generator).split(batch):
+            out = model([X[i] for i in idx])
+            target = torch.cat([y[i] for i in idx])
+            loss = torch.nn.functional.cross_entropy(out, target)
+            loss = loss + 0.5 * tagger.alpha * sum(
+                (w ** 2).sum() for w in weights) / target.shape[0]
+            optimizer.zero_grad()
+            loss.backward()
+            if tagger.clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(trained, tagger.clip_norm)
+            optimizer.step()
+    return model
+
+
+def torch_tagger_predict(model, classes, X):
+    model.eval()
+    labels = []
+    with torch.inference_mode():
+        for start in range(0, len(X), 256):
+            block = X[start:start + 256]
+            best = model(block).argmax(1).numpy()
+            ends = np.cumsum([x.shape[0] for x in block])[:-1]
+            labels += [np.asarray(classes)[b] for b in np.split(best, ends)]
+    return labels
+
+
+if torch is not None:
+    class _TorchTagger(torch.nn.Module):
+        """One recurrent layer (of one or two directions) and a linear head on
+        every step, reading sparse per-step features.
+
+        The input product x W_ih of every direction is one sparse product with
+        ``W``; torch's recurrent layer then gets those gate inputs through
+        input weights frozen to an identity (and zero input biases), so the
+        model is torch's LSTM / GRU / RNN on the sparse input.
+        """
+
+        def __init__(self, cell, n_features, hidden, n_classes, bidirectional,
+                     dropout, activation):
+            super().__init__()
+            gates = hidden * {"lstm": 4, "gru": 3, "rnn": 1}[cell]
+            directions = 2 if bidirectional else 1
+            bound = 1 / np.sqrt(hidden)
+            self.W = torch.nn.Parameter(
+                torch.empty(n_features, directions * gates).uniform_(-bound, bound))
+            kind = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}.get(cell)
+            if kind is None:
+                self.rnn = torch.nn.RNN(directions * gates, hidden,
+                                        nonlinearity=activation,
+                                        bidirectional=bidirectional)
+            else:
+                self.rnn = kind(directions * gates, hidden,
+                                bidirectional=bidirectional)
+            with torch.no_grad():
+                for d, suffix in enumerate(["", "_reverse"][:directions]):
+                    weight = getattr(self.rnn, f"weight_ih_l0{suffix}")
+                    weight.zero_()
+                    weight[:, d * gates:(d + 1) * gates] = torch.eye(gates)
+                    weight.requires_grad_(False)
+                    bias = getattr(self.rnn, f"bias_ih_l0{suffix}")
+                    bias.zero_()
+                    bias.requires_grad_(False)
+            self.dropout = torch.nn.Dropout(dropout)
+            self.head = torch.nn.Linear(directions * hidden, n_classes)
+
+        def forward(self, X):
+            """The head's outputs at every step of X's sequences, concatenated."""
+            coo = scipy.sparse.vstack(X).tocoo()
+            sparse = torch.sparse_coo_tensor(
+                np.vstack([coo.row, coo.col]), coo.data.astype(np.float32),
+                coo.shape, check_invariants=True)
+            lengths = [x.shape[0] for x in X]
+            gate_inputs = torch.split(torch.sparse.mm(sparse, self.W), lengths)
+            pack = torch.nn.utils.rnn
+            out, _ = self.rnn(pack.pack_sequence(list(gate_inputs),
+                                                 enforce_sorted=False))
+            padded, _ = pack.pad_packed_sequence(out)
+            steps = torch.cat([padded[:n, i] for i, n in enumerate(lengths)])
+            return self.head(self.dropout(steps))
+
+
 # --- the table --------------------------------------------------------------
 
 def summary(scores):
@@ -606,7 +729,8 @@ def main():
             rows += run_classification(name, classification[name], args.seeds,
                                        max_iter, use_torch)
         elif name == "hkcancor_pos":
-            rows += run_tagging(name, args.seeds, max_iter, args.quick)
+            rows += run_tagging(name, args.seeds, max_iter, args.quick,
+                                use_torch)
         else:
             rows += run_forecasting(name, args.seeds, max_iter, use_torch)
         print(f"{name}: {time.perf_counter() - t:.0f} s", flush=True)

@@ -728,12 +728,14 @@ class SequenceTagger(_ClassifierBase):
     averaged over the time steps of a minibatch.
 
     By default each step's label reads the steps on both sides of it
-    (``bidirectional=True``), and training drops half of the top layer's
-    outputs before the output layer (``dropout=0.5``) and a quarter of the
-    previous state in every recurrent product (``recurrent_dropout=0.25``):
+    (``bidirectional=True``), and training drops half of every recurrent
+    layer's outputs (``dropout=0.5``) and a quarter of the previous state
+    in every recurrent product (``recurrent_dropout=0.25``):
     without them a tagger of many distinct tokens fits its training words
     within a few epochs and then generalises worse with every epoch, on the
-    bundled tagging set (benchmarks/README.md, ``bench_quality.py``).
+    bundled tagging set (benchmarks/README.md, ``bench_quality.py``). On
+    thousands of sequences, ``early_stopping=True`` ends the fit
+    ``n_iter_no_change`` epochs past its best and keeps the best weights.
     Streaming prediction (``initial_state``, ``return_state``) needs
     ``bidirectional=False``.
 
