@@ -33,7 +33,10 @@ from bench_rnn import make_data  # noqa: E402
 def _classifier(cell, hidden, epochs, n_jobs):
     from skrnn import RNNClassifier
 
-    return RNNClassifier((hidden,), cell=cell, batch_size=32, max_iter=epochs,
+    # bench_rnn's network: one direction, the last state, no dropout.
+    return RNNClassifier((hidden,), cell=cell, bidirectional=False,
+                         recurrent_dropout=0.0, readout="last",
+                         batch_size=32, max_iter=epochs,
                          clip_norm=None, alpha=0, tol=0, n_iter_no_change=10**9,
                          random_state=0, n_jobs=n_jobs)
 

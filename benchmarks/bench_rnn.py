@@ -211,8 +211,10 @@ def skrnn_classifier(cell, hidden, epochs, dtype=None, n_jobs=None):
     from skrnn import RNNClassifier
 
     precision = {} if dtype is None else {"dtype": dtype}
+    # torch's model: one direction, the last state, no dropout.
     return RNNClassifier(
-        hidden_layer_sizes=(hidden,), cell=cell, batch_size=BATCH_SIZE,
+        hidden_layer_sizes=(hidden,), cell=cell, bidirectional=False,
+        recurrent_dropout=0.0, readout="last", batch_size=BATCH_SIZE,
         max_iter=epochs, solver="adam", learning_rate_init=LEARNING_RATE,
         clip_norm=None, alpha=0, tol=0, n_iter_no_change=10**9,
         random_state=SEED, shuffle=True, n_jobs=n_jobs, **precision)

@@ -144,7 +144,9 @@ print(f"{N_TRAIN} training sequences from {len(X_fit)} utterances, {N_VAL} "
       f"validation from {len(X_held)}, {N_TEST} test from {len(X_test_utt)}; "
       f"{min(lengths)} to {max(lengths)} frames, 2 to 5 speakers each")
 
+# The same network for both (the tagger's defaults would add dropout).
 params = dict(hidden_layer_sizes=(32,), cell="gru", bidirectional=True,
+              dropout=0.0, recurrent_dropout=0.0,
               learning_rate_init=0.01, max_iter=epochs, early_stopping=True,
               n_iter_no_change=8, random_state=0)
 with warnings.catch_warnings():
