@@ -311,7 +311,8 @@ def mirrored_tagger(tagger):
     return (np.atleast_1d(tagger.hidden_layer_sizes).size == 1
             and tagger.recurrent_dropout == 0 and tagger.solver == "adam"
             and tagger.learning_rate == "constant"
-            and tagger.class_weight is None)
+            and tagger.class_weight is None and tagger.bptt_steps is None
+            and not tagger.early_stopping)
 
 
 def run_tagging(name, seeds, max_iter, quick, use_torch):
