@@ -5,11 +5,11 @@ import numpy as np
 from ._kernels._pack import packed_gather, packed_reversal
 from ._sequences import offsets_from_lengths
 
-# The default step budget of predict_batches, which L-BFGS's full-batch
+# The default step budget of step_budget_batches, which L-BFGS's full-batch
 # passes use (predict sizes its blocks by RecurrentNetwork.steps_per_batch):
 # minibatches of at most this many time steps, or one sequence if a single
 # sequence is longer, so memory does not grow with the number of sequences.
-PREDICT_STEPS_PER_BATCH = 1 << 15
+STEPS_PER_BATCH = 1 << 15
 
 # BLAS takes 32-bit dimensions: a packed minibatch's rows must fit one.
 _MAX_BLAS_ROWS = (1 << 31) - 1
@@ -131,7 +131,7 @@ def minibatch_indices(n_sequences, batch_size, rng=None):
     return [indices[i:i + batch_size] for i in range(0, n_sequences, batch_size)]
 
 
-def predict_batches(lengths, max_steps=PREDICT_STEPS_PER_BATCH):
+def step_budget_batches(lengths, max_steps=STEPS_PER_BATCH):
     """Length-sorted minibatches of at most ``max_steps`` steps each.
 
     A sequence longer than ``max_steps`` is a minibatch of its own. Sorting by

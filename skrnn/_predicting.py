@@ -5,7 +5,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ._network import Workspace
-from ._packing import PackedBatch, predict_batches
+from ._packing import PackedBatch, step_budget_batches
 from ._state import RecurrentState
 from ._threads import Threads, single_threaded_blas
 
@@ -90,7 +90,7 @@ class PredictionMixin:
 
         with single_threaded_blas(), Threads(self.n_jobs) as threads:
             spaces = threads.slots(lambda: Workspace(self._params.dtype))
-            threads.map(run, predict_batches(lengths, max_steps))
+            threads.map(run, step_budget_batches(lengths, max_steps))
         return out, final
 
     def _predict_batch(self, batch, params, ws, rows, initial_state, final):

@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._network import Workspace
 from ._optimizers import SGD, Adam
-from ._packing import PackedBatch, minibatch_indices, predict_batches
+from ._packing import PackedBatch, minibatch_indices, step_budget_batches
 from ._progress import EpochProgress
 from ._threads import Threads
 
@@ -283,7 +283,7 @@ class TrainingMixin:
         n_params = params.shape[0]
         grad = np.zeros_like(params)
         total = np.zeros(n_params, dtype=np.float64)
-        batches = [PackedBatch(seqs, idx) for idx in predict_batches(seqs.lengths)]
+        batches = [PackedBatch(seqs, idx) for idx in step_budget_batches(seqs.lengths)]
         weight_total = weights.sum()
         initial = params.copy()
         # Blocks run in waves of one per thread, each into a gradient of its

@@ -19,7 +19,7 @@ from numpy.testing import assert_array_equal
 from skrnn._kernels._pack import packed_gather, packed_reversal
 
 from skrnn import RNNClassifier
-from skrnn._packing import PackedBatch, minibatch_indices, predict_batches
+from skrnn._packing import PackedBatch, minibatch_indices, step_budget_batches
 from skrnn._sequences import Sequences
 
 PROPERTY = settings(max_examples=50, deadline=None)
@@ -278,9 +278,9 @@ lengths_long_st = st.lists(st.integers(1, 40), min_size=1, max_size=30)
 
 @PROPERTY
 @given(lengths_long_st, st.integers(1, 60))
-def test_predict_batches_cover_every_index_once_sorted(lengths, max_steps):
+def test_step_budget_batches_cover_every_index_once_sorted(lengths, max_steps):
     lengths = np.array(lengths)
-    chunks = predict_batches(lengths, max_steps)
+    chunks = step_budget_batches(lengths, max_steps)
     flat = np.concatenate(chunks)
     assert_array_equal(np.sort(flat), np.arange(lengths.shape[0]))
     assert all(c.shape[0] >= 1 for c in chunks)
@@ -290,25 +290,25 @@ def test_predict_batches_cover_every_index_once_sorted(lengths, max_steps):
         PackedBatch(_container(lengths, 1), c)
 
 
-def test_predict_batches_default_budget():
+def test_step_budget_batches_default_budget():
     lengths = np.full(10, 7)
-    chunks = predict_batches(lengths)
+    chunks = step_budget_batches(lengths)
     assert len(chunks) == 1
     assert_array_equal(chunks[0], np.arange(10))
 
 
 @PROPERTY
 @given(lengths_long_st, st.integers(1, 60))
-def test_predict_batches_respect_the_documented_step_budget(lengths, max_steps):
+def test_step_budget_batches_respect_the_documented_step_budget(lengths, max_steps):
     lengths = np.array(lengths)
-    for c in predict_batches(lengths, max_steps):
+    for c in step_budget_batches(lengths, max_steps):
         assert c.shape[0] == 1 or lengths[c].sum() <= max_steps
 
 
-def test_predict_batches_step_budget_example():
-    chunks = predict_batches([3, 3, 3, 3], 5)
+def test_step_budget_batches_step_budget_example():
+    chunks = step_budget_batches([3, 3, 3, 3], 5)
     assert [c.tolist() for c in chunks] == [[0], [1], [2], [3]]
-    chunks = predict_batches([2, 7, 2, 1], 5)
+    chunks = step_budget_batches([2, 7, 2, 1], 5)
     assert [c.tolist() for c in chunks] == [[1], [0, 2, 3]]
 
 

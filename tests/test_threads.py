@@ -56,9 +56,9 @@ def small_blocks(monkeypatch):
     of time), so that the threads share out real work on small data."""
     monkeypatch.setattr(RecurrentNetwork, "steps_per_batch",
                         lambda self, itemsize=4: 40)
-    original = _predicting.predict_batches
+    original = _predicting.step_budget_batches
     for module in (_predicting, _training):
-        monkeypatch.setattr(module, "predict_batches",
+        monkeypatch.setattr(module, "step_budget_batches",
                             lambda lengths, max_steps=40: original(lengths,
                                                                    max_steps))
 
