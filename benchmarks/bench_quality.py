@@ -140,10 +140,9 @@ LOGISTIC_CS = np.logspace(-3, 3, 7)
 TAGGER_CS = (0.3, 1.0, 3.0)
 # Parameters set by --set, for every estimator that has them.
 OVERRIDES = {}
-# --sparse-scaler: the tagger's scaler of its sparse features.
-SPARSE_SCALER = ["maxabs"]
-# --tagger-curve: the tagger's test accuracy after every epoch.
-CURVE = []
+# --sparse-scaler (the tagger's scaler of its sparse features) and
+# --tagger-curve (its test accuracy after every epoch).
+OPTIONS = {"sparse_scaler": "maxabs", "tagger_curve": False}
 # --quick: few epochs and a subset of the tagging corpus, to check the script.
 QUICK_EPOCHS = 3
 QUICK_UTTERANCES = 1000
@@ -153,11 +152,14 @@ SYLLABLE = re.compile(r"[a-z]+[1-6]")
 
 def scaled(estimator, *steps):
     """The benchmark's pipeline: optional vectoriser, per-step scaler, estimator."""
-    # Sparse indicators keep their 0/1 under MaxAbsScaler; StandardScaler
-    # would multiply a rare one by about sqrt(n_steps / its count).
-    scaler = (StandardScaler() if not steps else
-              StandardScaler(with_mean=False) if SPARSE_SCALER == ["standard"]
-              else MaxAbsScaler())
+    if not steps:
+        scaler = StandardScaler()
+    elif OPTIONS["sparse_scaler"] == "standard":
+        scaler = StandardScaler(with_mean=False)
+    else:
+        # Sparse indicators keep their 0/1; StandardScaler would multiply a
+        # rare one by about sqrt(n_steps / its count).
+        scaler = MaxAbsScaler()
     return Pipeline([*steps, ("scale", StepTransformer(scaler)), ("rnn", estimator)])
 
 
@@ -331,7 +333,7 @@ def run_tagging(name, seeds, max_iter, quick, use_torch):
         pipeline = scaled(defaults(SequenceTagger(random_state=seed), max_iter),
                           ("vectorize", StepTransformer(DictVectorizer(
                               dtype=np.float32))))
-        if CURVE:
+        if OPTIONS["tagger_curve"]:
             times.append(tagging_curve(pipeline, X_train, y_train, X_test,
                                        y_test, seed))
         else:
@@ -708,8 +710,8 @@ def main():
                              "it (repeatable): no longer the defaults")
     args = parser.parse_args()
     OVERRIDES.update(args.set)
-    SPARSE_SCALER[:] = [args.sparse_scaler]
-    CURVE[:] = [True] if args.tagger_curve else []
+    OPTIONS.update(sparse_scaler=args.sparse_scaler,
+                   tagger_curve=args.tagger_curve)
     if args.tagger_curve and args.max_iter is None:
         parser.error("--tagger-curve runs every epoch up to --max-iter: set it")
     max_iter = QUICK_EPOCHS if args.quick and args.max_iter is None else args.max_iter
