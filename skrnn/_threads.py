@@ -72,6 +72,32 @@ _BUDGET_LOCK = threading.Lock()
 _BUDGET = {"in_use": 0}
 
 
+# One pool of worker threads for the process, made on first use and kept:
+# starting threads on every call was a fixed cost of each predict. Its size
+# bounds nothing; the budget above decides how many threads a call uses.
+_POOL_LOCK = threading.Lock()
+_POOL = {"executor": None}
+
+
+def _worker_pool():
+    with _POOL_LOCK:
+        if _POOL["executor"] is None:
+            _POOL["executor"] = ThreadPoolExecutor(
+                max(1, os.cpu_count() or 1), thread_name_prefix="skrnn")
+        return _POOL["executor"]
+
+
+def _forget_worker_pool():
+    # A forked child has none of the parent's threads: it makes its own pool.
+    global _POOL_LOCK
+    _POOL_LOCK = threading.Lock()
+    _POOL["executor"] = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_worker_pool)
+
+
 def available_cpus():
     """The cores this process may use: its CPU affinity, capped by
     ``OMP_NUM_THREADS`` where set (joblib sets it in the worker processes of
@@ -113,15 +139,12 @@ class Threads:
             self.size = max(1, min(self._wanted, free))
             _BUDGET["in_use"] += self.size
         if self.size > 1:
-            # The calling thread works too: one thread fewer to wake.
-            self._executor = ThreadPoolExecutor(self.size - 1,
-                                                thread_name_prefix="skrnn")
+            # The calling thread works too: size - 1 tasks go to the pool.
+            self._executor = _worker_pool()
         return self
 
     def __exit__(self, *exc):
-        if self._executor is not None:
-            self._executor.shutdown()
-            self._executor = None
+        self._executor = None
         with _BUDGET_LOCK:
             _BUDGET["in_use"] -= self.size
         return False
@@ -145,8 +168,14 @@ class Threads:
                     failed.set()
                     raise
 
-        futures = [self._executor.submit(drain)
-                   for _ in range(min(self.size, len(items)) - 1)]
+        futures = []
+        try:
+            for _ in range(min(self.size, len(items)) - 1):
+                futures.append(self._executor.submit(drain))
+        except RuntimeError:
+            # The interpreter is shutting down (an atexit handler predicts):
+            # the pool takes no more work, and the caller drains it all.
+            pass
         try:
             drain()
         finally:

@@ -2,6 +2,7 @@
 and predictions that are bit-identical for every n_jobs."""
 
 import os
+import signal
 import threading
 import warnings
 
@@ -138,6 +139,61 @@ def test_map_keeps_the_order_and_raises_what_a_task_raises():
             return i
         with pytest.raises(ValueError, match="task 3"):
             threads.map(fail, range(5))
+
+
+def test_the_worker_threads_are_kept_from_one_call_to_the_next(monkeypatch):
+    monkeypatch.setattr(_threads, "available_cpus", lambda: 4)
+    seen = []
+    for _ in range(5):
+        with _threads.Threads(2) as threads:
+            # Each task waits for the other, so both threads must run one.
+            barrier = threading.Barrier(2, timeout=30)
+            # Thread objects, kept alive: an ident may be reused once its
+            # thread has ended.
+            seen.append(set(threads.map(
+                lambda i, barrier=barrier: (barrier.wait(),
+                                            threading.current_thread())[1],
+                range(2))))
+    assert all(len(workers) == 2 for workers in seen)
+    # The pool's thread is the same one every time: none started per call.
+    assert len(set.union(*seen)) == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_gets_worker_threads_of_its_own(monkeypatch):
+    monkeypatch.setattr(_threads, "available_cpus", lambda: 4)
+    with _threads.Threads(2) as threads:
+        threads.map(abs, range(4))  # the parent's pool exists
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+        pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            # The parent's pool threads do not exist here; waiting on them
+            # would hang, and the alarm ends the child instead.
+            signal.alarm(60)
+            fresh = _threads._POOL["executor"] is None
+            with _threads.Threads(2) as threads:
+                squares = threads.map(lambda i: i * i, range(8))
+            code = 0 if fresh and threads.size == 2 and squares == [
+                i * i for i in range(8)] else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_map_runs_on_the_caller_once_the_pool_takes_no_work(monkeypatch):
+    class ShutDown:
+        def submit(self, *args):
+            raise RuntimeError("cannot schedule new futures after shutdown")
+
+    monkeypatch.setattr(_threads, "available_cpus", lambda: 4)
+    monkeypatch.setattr(_threads, "_worker_pool", ShutDown)
+    with _threads.Threads(2) as threads:
+        assert threads.size == 2
+        assert threads.map(lambda i: i + 1, range(6)) == list(range(1, 7))
 
 
 def test_joblib_workers_of_a_search_get_their_share_of_the_cores():
