@@ -2,6 +2,7 @@
 
 import os
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
@@ -41,6 +42,8 @@ extensions = [
         extra_link_args=LINK_ARGS,
         depends=["skrnn/_kernels/_cells.h", "skrnn/_kernels/_cells_impl.h"],
         define_macros=MACROS,
+        # _pack reads the caller's arrays through numpy's C API.
+        include_dirs=[numpy.get_include()],
     )
     for name in ("_blas", "_recurrent", "_pack", "_ctc")
 ]

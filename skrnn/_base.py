@@ -213,16 +213,19 @@ class BaseRNN(TrainingMixin, TruncatedBPTTMixin, PredictionMixin, BaseEstimator,
         """The precision a fit computes in: ``dtype``."""
         return np.dtype(self.dtype)
 
-    def _validate_sequences(self, X, reset, dtype=None, allow_empty=False):
+    def _validate_sequences(self, X, reset, dtype=None, allow_empty=False,
+                            defer_values=False):
         """X in any accepted form -> Sequences, with sklearn's feature checks.
 
         The data is cast once, to ``dtype`` if given, else to the compute
         dtype when ``reset`` and to the fitted one otherwise.
-        ``allow_empty`` lets zero-length sequences through (tagger predict).
+        ``allow_empty`` lets zero-length sequences through (tagger predict);
+        ``defer_values`` may return an ArraySequences (see check_sequences).
         """
         if dtype is None:
             dtype = self._compute_dtype() if reset else self._params.dtype
-        seqs, form = check_sequences(X, allow_empty=allow_empty, dtype=dtype)
+        seqs, form = check_sequences(X, allow_empty=allow_empty, dtype=dtype,
+                                     defer_values=defer_values)
         if reset:
             self._fitted_on_2d = form == "2d"
             self._n_step_features = seqs.n_features

@@ -83,10 +83,7 @@ class PackedBatch:
         packed_gather(seqs.offsets[self.order], batch_sizes, self.gather)
         self._rev = None
         self.last = starts[lengths - 1] + np.arange(n_seqs, dtype=np.intp)
-        if seqs.is_sparse:
-            self.X = seqs.data[self.gather]
-        else:
-            self.X = np.take(seqs.data, self.gather, axis=0)
+        self.X = seqs.pack(self.order, batch_sizes, self.gather)
 
     @property
     def rev(self):

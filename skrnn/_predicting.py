@@ -6,6 +6,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._network import Workspace
 from ._packing import PackedBatch, step_budget_batches
+from ._sequences import Sequences
 from ._state import RecurrentState
 from ._threads import Threads, single_threaded_blas
 
@@ -17,8 +18,11 @@ class PredictionMixin:
         """Validated X, its raw outputs (see :meth:`_raw_predict_seqs`) and,
         with ``return_state``, the final states as a RecurrentState."""
         check_is_fitted(self, "_params")
+        # Values deferred: each block packs and checks its own rows from the
+        # caller's arrays, in the threads, with no copy of all of X first.
         seqs = self._validate_sequences(X, reset=False,
-                                        allow_empty=self._per_step)
+                                        allow_empty=self._per_step,
+                                        defer_values=True)
         if initial_state is not None or return_state:
             if self._network.n_directions == 2:
                 raise ValueError(
@@ -123,7 +127,7 @@ class PredictionMixin:
                        self._params.dtype))
         for a in range(start, stop, max_steps):
             b = min(a + max_steps, stop)
-            chunk = type(seqs)(seqs.data[a:b], np.array([0, b - a], dtype=np.int64))
+            chunk = Sequences(seqs.data[a:b], np.array([0, b - a], dtype=np.int64))
             Z = self._predict_batch(PackedBatch(chunk, [0]), params, ws,
                                     np.array([0]), carried if a > start or
                                     initial_state is not None else None, carried)

@@ -9,14 +9,18 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array
 
-__all__ = ["Sequences", "block_rows", "check_sequences", "check_step_features",
-           "offsets_from_lengths"]
+from ._kernels._pack import pack_arrays
+
+__all__ = ["ArraySequences", "Sequences", "block_rows", "check_sequences",
+           "check_step_features", "offsets_from_lengths"]
 
 # C-level attribute getters, so that the checks of a list of arrays map over
 # it without Python code per sequence.
 _NDIM = operator.attrgetter("ndim")
 _DTYPE = operator.attrgetter("dtype")
 _SHAPE = operator.attrgetter("shape")
+# The dtypes pack_arrays reads (native byte order: "=" equals these).
+_PACKABLE = (np.dtype(np.float32), np.dtype(np.float64))
 
 _DENSE_FORMS = (
     "a list or tuple of arrays (one (T_i, n_features) or (T_i,) array per "
@@ -255,6 +259,17 @@ class Sequences:
         starts = self.offsets[indices]
         return block_rows(starts, self.offsets[indices + 1] - starts)
 
+    def pack(self, order, batch_sizes, gather):
+        """The rows ``gather`` of the data: a minibatch's packed input.
+
+        ``order`` and ``batch_sizes`` describe the same layout (see
+        :class:`~skrnn._packing.PackedBatch`); :class:`ArraySequences`
+        needs them, this container only the rows.
+        """
+        if sp.issparse(self.data):
+            return self.data[gather]
+        return np.take(self.data, gather, axis=0)
+
     def to_list(self):
         """Return the sequences as a list of arrays (views for dense data).
 
@@ -274,8 +289,90 @@ class Sequences:
         )
 
 
+class ArraySequences:
+    """Sequences still held as the caller's arrays, their values unchecked.
+
+    :func:`check_sequences` with ``defer_values=True`` returns one for a list
+    of float32 or float64 arrays: their shapes are checked, but their values
+    are cast, copied and checked for NaN and infinity only where a minibatch
+    is packed (:meth:`pack`, in compiled code and in predict's threads), so a
+    predict never copies all of X into one array first. Anything else that
+    reads :attr:`data` gets the :class:`Sequences` data, made (and checked,
+    with the same error) on first use.
+
+    Parameters
+    ----------
+    arrays : list of ndarray of shape (T_i, n_features)
+        The sequences, float32 or float64 in native byte order; held, not
+        copied.
+    offsets : ndarray of shape (n_sequences + 1,), dtype int64
+        Their row boundaries, as :class:`Sequences`'s.
+    dtype : numpy dtype
+        The dtype they are cast to.
+    input_name : str
+        Name of the input in error messages.
+    """
+
+    __slots__ = ("arrays", "offsets", "dtype", "n_features", "_input_name",
+                 "_data")
+
+    is_sparse = False
+
+    def __init__(self, arrays, offsets, dtype, input_name):
+        self.arrays = arrays
+        self.offsets = offsets
+        self.dtype = np.dtype(dtype)
+        self.n_features = int(arrays[0].shape[1])
+        self._input_name = input_name
+        self._data = None
+
+    lengths = Sequences.lengths
+    n_sequences = Sequences.n_sequences
+    n_steps = Sequences.n_steps
+    __len__ = Sequences.__len__
+
+    @property
+    def data(self):
+        """ndarray of shape (n_steps, n_features): every step, checked."""
+        return self._checked_data()
+
+    def _checked_data(self):
+        if self._data is None:
+            self._data = _concatenated(self.arrays, self.offsets, self.dtype,
+                                       self._input_name)
+        return self._data
+
+    def __getitem__(self, i):
+        return Sequences(self.data, self.offsets)[i]
+
+    def pack(self, order, batch_sizes, gather):
+        """The packed input of the sequences ``order`` (longest first, active
+        ``batch_sizes[t]`` at step t): cast, and checked as :attr:`data` is.
+
+        Raises
+        ------
+        ValueError
+            If X holds a NaN or an infinity (or a value too large for the
+            dtype): the first one of all of X, so the message does not
+            depend on which minibatch met one.
+        """
+        out = np.empty((gather.shape[0], self.n_features), dtype=self.dtype)
+        if not pack_arrays(self.arrays, order, batch_sizes, out):
+            # The error of the first bad value of all of X.
+            self._checked_data()
+            raise ValueError(
+                f"Input {self._input_name} changed while it was read: a value "
+                "that was not finite in one minibatch is finite now.")
+        return out
+
+    def __repr__(self):
+        return (f"ArraySequences(n_sequences={self.n_sequences}, "
+                f"n_steps={self.n_steps}, n_features={self.n_features}, "
+                f"dtype={self.dtype})")
+
+
 def check_sequences(X, *, input_name="X", accept_sparse=True, allow_empty=False,
-                    dtype=None):
+                    dtype=None, defer_values=False):
     """Convert any accepted X into (Sequences, form), form naming X's layout.
 
     Every form of the same sequences gives an identical container: same values,
@@ -314,10 +411,15 @@ def check_sequences(X, *, input_name="X", accept_sparse=True, allow_empty=False,
     dtype : {'float32', 'float64'}, numpy dtype or None, default=None
         The dtype of the data, cast to once (an estimator's compute
         precision); None follows the input as above.
+    defer_values : bool, default=False
+        Whether a list of float32 or float64 arrays is returned as an
+        :class:`ArraySequences`, whose values are copied and checked only
+        where minibatches are packed (predict, which packs every step once).
+        The container then reads the caller's arrays, and never writes them.
 
     Returns
     -------
-    seqs : Sequences
+    seqs : Sequences or ArraySequences
         The validated sequences.
     form : {"ragged", "3d", "2d", "nested", "panel"}
         Which form X had.
@@ -375,8 +477,8 @@ def check_sequences(X, *, input_name="X", accept_sparse=True, allow_empty=False,
     if isinstance(X, (list, tuple)):
         if _is_nested_list_table(X):
             return _check_2d(X, input_name, dtype), "2d"
-        return (_check_ragged(X, input_name, accept_sparse, allow_empty, dtype),
-                "ragged")
+        return (_check_ragged(X, input_name, accept_sparse, allow_empty, dtype,
+                              defer_values), "ragged")
     form = table_form(X)
     if form == "panel":
         return _check_ragged(panel_arrays(X, input_name), input_name, False,
@@ -845,7 +947,8 @@ def as_step_array(x, i):
     return a
 
 
-def _check_ragged(X, input_name, accept_sparse, allow_empty=False, dtype=None):
+def _check_ragged(X, input_name, accept_sparse, allow_empty=False, dtype=None,
+                  defer_values=False):
     if len(X) == 0:
         raise ValueError(
             f"{input_name} is empty (0 sequences); at least one sequence is required."
@@ -891,21 +994,28 @@ def _check_ragged(X, input_name, accept_sparse, allow_empty=False, dtype=None):
         allow_empty,
     )
     offsets = offsets_from_lengths(lengths)
-    n_features = int(shapes[0, 1])
     # Freed before the data is made: two words per sequence that would
     # otherwise add to the peak of validating many short sequences.
     del shapes, lengths
+    dtype = float_dtype(dtypes, dtype)
+    if defer_values and all(d in _PACKABLE for d in dtypes):
+        # A list of our own: the caller's may change while predict reads it.
+        return ArraySequences(list(arrays), offsets, dtype, input_name)
+    return Sequences(_concatenated(arrays, offsets, dtype, input_name), offsets)
 
+
+def _concatenated(arrays, offsets, dtype, input_name):
+    """The arrays stacked into one C-ordered array of ``dtype``, checked."""
     # An explicit C-ordered output: concatenate alone would return a
     # Fortran-ordered array when every input is Fortran-ordered. Without a
     # dtype casts only widen (int/bool/float16 -> float64); a float32 one may
     # overflow, which _check_finite reports against the original value.
-    data = np.empty((offsets[-1], n_features), dtype=float_dtype(dtypes, dtype))
+    data = np.empty((offsets[-1], arrays[0].shape[1]), dtype=dtype)
     with np.errstate(over="ignore"):
         np.concatenate(arrays, axis=0, out=data, casting="same_kind")
     _check_finite(data, offsets, input_name,
                   lambda i, t, f: arrays[i][t, f])
-    return Sequences(data, offsets)
+    return data
 
 
 def _check_ragged_sparse(X, input_name, accept_sparse, allow_empty=False,

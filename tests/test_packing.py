@@ -16,11 +16,11 @@ from _helpers import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
-from skrnn._kernels._pack import packed_gather, packed_reversal
+from skrnn._kernels._pack import pack_arrays, packed_gather, packed_reversal
 
 from skrnn import RNNClassifier
 from skrnn._packing import PackedBatch, minibatch_indices, step_budget_batches
-from skrnn._sequences import Sequences
+from skrnn._sequences import ArraySequences, Sequences, check_sequences
 
 PROPERTY = settings(max_examples=50, deadline=None)
 
@@ -336,6 +336,97 @@ def test_index_kernels_refuse_buffers_that_do_not_fit():
     with pytest.raises(ValueError, match="Sequence 1 has length 2, but"):
         packed_reversal(np.array([4, 2, 1], dtype=np.intp), starts, batch_sizes,
                         rev)
+
+
+def _mixed_arrays(rng, lengths, n_features=3):
+    """Arrays of every layout pack_arrays reads: C and Fortran order, strided
+    views, a reversed view, float32 and float64."""
+    arrays = []
+    for i, T in enumerate(lengths):
+        base = rng.standard_normal((T, 2 * n_features))
+        kind = i % 5
+        if kind == 0:
+            arrays.append(np.ascontiguousarray(base[:, :n_features]))
+        elif kind == 1:
+            arrays.append(np.asfortranarray(base[:, :n_features]))
+        elif kind == 2:
+            arrays.append(base[:, ::2])
+        elif kind == 3:
+            arrays.append(base[::-1, n_features:].astype(np.float32))
+        else:
+            arrays.append(np.asfortranarray(base[:, 1::2], dtype=np.float32))
+    return arrays
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pack_arrays_is_the_gather_of_the_stacked_data(rng, dtype):
+    lengths = rng.integers(0, 9, size=23)
+    arrays = _mixed_arrays(rng, lengths)
+    stacked = Sequences.from_lengths(
+        np.concatenate([a.astype(dtype) for a in arrays]), lengths)
+    indices = rng.permutation(23)[:17]
+    batch = PackedBatch(stacked, indices)
+    out = np.full((batch.n_steps, 3), np.nan, dtype=dtype)
+    assert pack_arrays(arrays, batch.order, batch.batch_sizes, out)
+    # The same cast: float64 -> float32 rounds as numpy's astype does.
+    assert_array_equal(out, batch.X)
+
+
+def test_pack_arrays_reports_values_that_are_not_finite(rng):
+    lengths = np.array([4, 3, 2])
+    order = np.arange(3, dtype=np.intp)
+    batch_sizes = np.array([3, 3, 2, 1], dtype=np.intp)
+    for bad, dtype in [(np.nan, np.float64), (-np.inf, np.float64),
+                       (1e39, np.float32), (np.inf, np.float32)]:
+        arrays = [rng.standard_normal((T, 2)) for T in lengths]
+        arrays[2][1, 1] = bad
+        out = np.empty((9, 2), dtype=dtype)
+        assert not pack_arrays(arrays, order, batch_sizes, out), (bad, dtype)
+    # 1e39 is finite in float64.
+    arrays[2][1, 1] = 1e39
+    assert pack_arrays(arrays, order, batch_sizes, np.empty((9, 2)))
+
+
+def test_pack_arrays_refuses_what_it_cannot_read_or_place():
+    arrays = [np.zeros((4, 2)), np.zeros((3, 2)), np.zeros((1, 2))]
+    order = np.arange(3, dtype=np.intp)
+    batch_sizes = np.array([3, 2, 2, 1], dtype=np.intp)
+    out = np.empty((8, 2))
+    assert pack_arrays(arrays, order, batch_sizes, out)
+    with pytest.raises(ValueError, match="out has 7 rows; the batch has 8"):
+        pack_arrays(arrays, order, batch_sizes, out[:7])
+    with pytest.raises(ValueError, match=r"batch_sizes\[0\] is 3; the batch "
+                                         "has 2 sequences"):
+        pack_arrays(arrays, order[:2], batch_sizes, out)
+    with pytest.raises(ValueError, match="Sequence 3 has 0 steps, but"):
+        pack_arrays(arrays + [np.zeros((0, 2))], np.arange(4, dtype=np.intp),
+                    np.array([4, 2, 2, 1], dtype=np.intp), np.empty((9, 2)))
+    with pytest.raises(ValueError, match="non-increasing"):
+        pack_arrays(arrays, order, np.array([3, 2, 3, 0], dtype=np.intp), out)
+    with pytest.raises(ValueError, match="Sequence 1 has 2 steps, but"):
+        pack_arrays([arrays[0], np.zeros((2, 2)), arrays[2]], order,
+                    batch_sizes, out)
+    for bad in (np.zeros((3, 2), dtype=np.int64), np.zeros((3, 3)),
+                np.zeros(3), np.zeros((3, 2), dtype=">f8")):
+        with pytest.raises(ValueError, match="Sequence 1 is not a 2-D float32 "
+                                             "or float64 array of 2 features"):
+            pack_arrays([arrays[0], bad, arrays[2]], order, batch_sizes, out)
+    with pytest.raises(TypeError):
+        pack_arrays([arrays[0], [[0.0, 0.0]] * 3, arrays[2]], order,
+                    batch_sizes, out)
+
+
+def test_packed_batches_of_array_sequences_are_those_of_the_stacked_data(rng):
+    lengths = rng.integers(1, 12, size=30)
+    arrays = _mixed_arrays(rng, lengths)
+    deferred, _ = check_sequences(arrays, dtype=np.float32, defer_values=True)
+    stacked, _ = check_sequences(arrays, dtype=np.float32)
+    assert isinstance(deferred, ArraySequences)
+    for indices in step_budget_batches(lengths, 40):
+        a, b = PackedBatch(deferred, indices), PackedBatch(stacked, indices)
+        for name in ("order", "batch_sizes", "gather", "last", "X"):
+            assert_array_equal(getattr(a, name), getattr(b, name))
+        assert a.X.dtype == np.float32
 
 
 # --------------------------------------------------------------------------

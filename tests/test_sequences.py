@@ -43,7 +43,9 @@ from skrnn import (
     RNNRegressor,
     SequenceTagger,
 )
+from skrnn._packing import PackedBatch
 from skrnn._sequences import (
+    ArraySequences,
     Sequences,
     block_rows,
     check_sequences,
@@ -759,6 +761,56 @@ def test_check_step_features(rng):
         r"input\.$",
     ):
         check_step_features(seqs, 3, "RNNClassifier")
+
+
+# --------------------------------------------------------------------------
+# ArraySequences: values deferred to the packing
+
+
+@pytest.mark.parametrize("dtype", [None, np.float32, np.float64])
+def test_deferred_values_are_the_same_container(rng, dtype):
+    X = ragged(rng, [3, 1, 4], 2) + ragged(rng, [2], 2, np.float32)
+    X[1] = np.asfortranarray(X[1])
+    seqs, form = check_sequences(X, dtype=dtype, defer_values=True)
+    assert isinstance(seqs, ArraySequences) and form == "ragged"
+    reference, _ = check_sequences(X, dtype=dtype)
+    assert seqs.dtype == reference.dtype and seqs.n_features == 2
+    assert_array_equal(seqs.lengths, reference.lengths)
+    assert (seqs.n_sequences, seqs.n_steps, len(seqs)) == (4, 10, 4)
+    assert not seqs.is_sparse
+    assert_same_container(seqs, reference)
+    assert_array_equal(seqs[2], reference[2])
+    # Its own list: the caller's may change without changing the container.
+    X[0] = X[0][:1]
+    assert seqs.n_steps == 10 and seqs.arrays[0].shape == (3, 2)
+
+
+@pytest.mark.parametrize("make", [
+    lambda rng: [x.astype(np.int64) for x in ragged(rng, [2, 3], 2)],
+    lambda rng: [x.astype(">f8") for x in ragged(rng, [2, 3], 2)],
+    lambda rng: [x.astype(np.float16) for x in ragged(rng, [2, 3], 2)],
+    lambda rng: [sp.csr_matrix(x) for x in ragged(rng, [2, 3], 2)],
+    lambda rng: rng.normal(size=(2, 3, 2)),
+    lambda rng: rng.normal(size=(2, 3)),
+], ids=["int", "big-endian", "float16", "sparse", "3d", "2d"])
+def test_only_lists_of_native_floats_are_deferred(rng, make):
+    seqs, _ = check_sequences(make(rng), dtype=np.float32, defer_values=True)
+    assert isinstance(seqs, Sequences)
+
+
+def test_a_deferred_bad_value_is_the_first_of_all_of_x(rng):
+    """Whichever block meets a bad value first, the error names the first
+    one in X, as validating all of X at once does."""
+    X = ragged(rng, [5] * 6 + [9] * 6, 2)
+    X[10][7, 1] = np.inf
+    X[4][3, 0] = np.nan
+    seqs, _ = check_sequences(X, defer_values=True)
+    late = [10, 11]  # its block holds only the later bad value
+    with pytest.raises(ValueError, match=r"^Input X contains NaN \(sequence 4, "
+                                         r"time step 3, feature 0\)\.$"):
+        PackedBatch(seqs, late)
+    # The other blocks pack, unchecked by values they do not hold.
+    assert_array_equal(PackedBatch(seqs, [0, 1]).X[:2], [X[0][0], X[1][0]])
 
 
 # --------------------------------------------------------------------------

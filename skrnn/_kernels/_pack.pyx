@@ -1,6 +1,13 @@
-"""Row indices of the packed layout (see :mod:`skrnn._packing`), in one pass each."""
+"""The packed layout (see :mod:`skrnn._packing`): its row indices, and the
+caller's arrays copied into it, in one pass each."""
 
+from cython cimport floating
 from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
+
+cimport numpy as cnp
+
+cnp.import_array()
 
 
 def packed_gather(const int64_t[::1] offsets, const Py_ssize_t[::1] batch_sizes,
@@ -61,3 +68,91 @@ cdef int _check_sizes(const Py_ssize_t[::1] batch_sizes, Py_ssize_t n_out,
         raise ValueError(f"{n_per_sequence} {per_sequence_name} for "
                          f"{batch_sizes[0]} sequences.")
     return 0
+
+
+def pack_arrays(list arrays, const Py_ssize_t[::1] order,
+                const Py_ssize_t[::1] batch_sizes, floating[:, ::1] out):
+    """Copy the sequences ``arrays[order[j]]`` into the packed ``out``, cast.
+
+    Row j of step t goes to the packed row ``starts[t] + j``, ``starts``
+    being the cumulative ``batch_sizes``; ``order`` lists the sequences
+    longest first (empty ones last, packing nothing). Each array is a 2-D float32 or float64 ndarray in native
+    byte order, with any strides. Returns whether every copied value is
+    finite in ``out``'s dtype (a float64 value too large for float32 is not).
+    """
+    cdef Py_ssize_t n_seqs = order.shape[0], n_features = out.shape[1]
+    cdef Py_ssize_t n_steps = batch_sizes.shape[0], total = 0
+    cdef Py_ssize_t j, t, f, length, start, row_stride, col_stride
+    cdef cnp.ndarray a
+    cdef char *src
+    cdef bint finite = True
+    cdef floating value
+    if n_steps and batch_sizes[0] > n_seqs:
+        raise ValueError(f"batch_sizes[0] is {batch_sizes[0]}; the batch has "
+                         f"{n_seqs} sequences.")
+    for t in range(n_steps):
+        if batch_sizes[t] < 0 or (t and batch_sizes[t] > batch_sizes[t - 1]):
+            raise ValueError("batch_sizes must be non-negative and non-increasing.")
+        total += batch_sizes[t]
+    if total != out.shape[0]:
+        raise ValueError(f"out has {out.shape[0]} rows; the batch has {total}.")
+    # References held here keep every array alive while the GIL is released.
+    held = [arrays[i] for i in order]
+    cdef char **data = <char **> malloc(n_seqs * sizeof(char *) + 1)
+    cdef Py_ssize_t *shape = <Py_ssize_t *> malloc(3 * n_seqs * sizeof(Py_ssize_t) + 1)
+    cdef int *is_double = <int *> malloc(n_seqs * sizeof(int) + 1)
+    cdef Py_ssize_t *starts = <Py_ssize_t *> malloc((n_steps + 1) * sizeof(Py_ssize_t))
+    if data == NULL or shape == NULL or is_double == NULL or starts == NULL:
+        free(data)
+        free(shape)
+        free(is_double)
+        free(starts)
+        raise MemoryError()
+    try:
+        for j in range(n_seqs):
+            a = held[j]
+            if (cnp.PyArray_NDIM(a) != 2 or a.shape[1] != n_features
+                    or not cnp.PyArray_ISNOTSWAPPED(a)
+                    or cnp.PyArray_TYPE(a) not in (cnp.NPY_FLOAT32, cnp.NPY_FLOAT64)):
+                raise ValueError(
+                    f"Sequence {order[j]} is not a 2-D float32 or float64 array "
+                    f"of {n_features} features in native byte order.")
+            length = a.shape[0]
+            # Sequence j is active in exactly its first `length` steps.
+            if (length > n_steps or (length and batch_sizes[length - 1] <= j)
+                    or (length < n_steps and batch_sizes[length] > j)):
+                raise ValueError(f"Sequence {order[j]} has {length} steps, but "
+                                 "batch_sizes makes it active in another number.")
+            data[j] = <char *> cnp.PyArray_DATA(a)
+            shape[3 * j] = length
+            shape[3 * j + 1] = cnp.PyArray_STRIDE(a, 0)
+            shape[3 * j + 2] = cnp.PyArray_STRIDE(a, 1)
+            is_double[j] = cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT64
+        with nogil:
+            starts[0] = 0
+            for t in range(n_steps):
+                starts[t + 1] = starts[t] + batch_sizes[t]
+            for j in range(n_seqs):
+                length = shape[3 * j]
+                row_stride = shape[3 * j + 1]
+                col_stride = shape[3 * j + 2]
+                for t in range(length):
+                    src = data[j] + t * row_stride
+                    start = starts[t] + j
+                    # x - x is 0 for finite x and NaN otherwise.
+                    if is_double[j]:
+                        for f in range(n_features):
+                            value = <floating> (<double *> (src + f * col_stride))[0]
+                            out[start, f] = value
+                            finite &= value - value == 0
+                    else:
+                        for f in range(n_features):
+                            value = <floating> (<float *> (src + f * col_stride))[0]
+                            out[start, f] = value
+                            finite &= value - value == 0
+    finally:
+        free(data)
+        free(shape)
+        free(is_double)
+        free(starts)
+    return bool(finite)
