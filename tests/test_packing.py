@@ -416,6 +416,39 @@ def test_pack_arrays_refuses_what_it_cannot_read_or_place():
                     batch_sizes, out)
 
 
+def _in_layout(x, layout, dtype):
+    """x as an array of ``dtype`` in the given memory layout, same values."""
+    x = x.astype(dtype)
+    if layout == "fortran":
+        return np.asfortranarray(x)
+    if layout == "strided":
+        wide = np.zeros((x.shape[0] * 2, x.shape[1] * 3), dtype=dtype)
+        wide[::2, ::3] = x
+        return wide[::2, ::3]
+    if layout == "reversed":
+        return x[::-1][::-1]
+    return x
+
+
+@PROPERTY
+@given(container_and_indices(),
+       st.lists(st.sampled_from(["c", "fortran", "strided", "reversed"]),
+                min_size=9, max_size=9),
+       st.lists(st.sampled_from([np.float32, np.float64]), min_size=9,
+                max_size=9),
+       st.sampled_from([np.float32, np.float64]))
+def test_array_sequences_pack_any_layout_as_the_stacked_data(
+        case, layouts, dtypes, dtype):
+    seqs, indices = case
+    arrays = [_in_layout(x, layouts[i], dtypes[i])
+              for i, x in enumerate(seqs.to_list())]
+    deferred, _ = check_sequences(arrays, dtype=dtype, defer_values=True)
+    stacked, _ = check_sequences(arrays, dtype=dtype)
+    assert isinstance(deferred, ArraySequences)
+    assert_array_equal(PackedBatch(deferred, indices).X,
+                       PackedBatch(stacked, indices).X)
+
+
 def test_packed_batches_of_array_sequences_are_those_of_the_stacked_data(rng):
     lengths = rng.integers(1, 12, size=30)
     arrays = _mixed_arrays(rng, lengths)
