@@ -519,6 +519,35 @@ def test_pretransposed_recurrent_weights_give_the_same_gradients(rng, cell, dtyp
             assert_allclose(pre[name], plain[name], **SAME[dtype], err_msg=name)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lengths", LENGTH_CASES.values(), ids=LENGTH_CASES.keys())
+@pytest.mark.parametrize("cell", ref.CELLS)
+def test_final_state_loss_without_dH(rng, cell, lengths, dtype):
+    # A loss on the final states alone: its gradient given as the final-state
+    # gradient dh with dH=None is the same, bit for bit, as given in dH at
+    # each sequence's last row, and dH=None is a zero dH.
+    _, _, params, X, _, batch_sizes, _ = _packed_problem(rng, cell, lengths,
+                                                         dtype)
+    fwd = _forward(cell, X, params, batch_sizes)
+    B = int(batch_sizes[0])
+    g = rng.standard_normal((B, N_HIDDEN)).astype(dtype)
+    lengths_sorted = (batch_sizes[None, :] > np.arange(B)[:, None]).sum(axis=1)
+    starts = np.concatenate([[0], np.cumsum(batch_sizes)])
+    last = starts[lengths_sorted - 1] + np.arange(B)
+    dH = np.zeros((X.shape[0], N_HIDDEN), dtype=dtype)
+    dH[last] = g
+    through_dH = _backward(cell, X, params, batch_sizes, fwd, dH)
+    through_dh = _backward(
+        cell, X, params, batch_sizes, fwd, None,
+        bufs=_grad_buffers(cell, X, params, batch_sizes, dh_n=g))
+    zero = _backward(cell, X, params, batch_sizes, fwd,
+                     np.zeros_like(dH))
+    none = _backward(cell, X, params, batch_sizes, fwd, None)
+    for name in through_dH:
+        assert_array_equal(through_dh[name], through_dH[name], err_msg=name)
+        assert_array_equal(none[name], zero[name], err_msg=name)
+
+
 def test_pretransposed_weights_of_the_wrong_shape_are_refused(rng):
     _, _, params, X, dH, batch_sizes, _ = _packed_problem(
         rng, "rnn-tanh", [3, 2], np.float64)

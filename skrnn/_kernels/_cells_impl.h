@@ -183,8 +183,18 @@ static inline void SFX(skrnn_gru_unit_grad)(const REAL *g, ptrdiff_t u,
     ca[u] = dh * z;
 }
 
+/* The gradient reaching a state: from above (dH, none if NULL) and from
+ * the next step (carry). The NULL test is loop-invariant: the compiler
+ * takes it out of the unit loops. */
+static inline REAL SFX(skrnn_arriving)(const REAL *dH, const REAL *carry,
+                                       ptrdiff_t k)
+{
+    return dH ? dH[k] + carry[k] : carry[k];
+}
+
 /* Gradients of one step's pre-activations. dH: the gradient arriving from
- * above; carry_h: the gradient carried from the next step (read; for the
+ * above, NULL for none (a loss on the final states only, which enters
+ * through carry_h); carry_h: the gradient carried from the next step (read; for the
  * GRU replaced by dh * z, to which the caller adds dGh W_hh^T); carry_c: the
  * LSTM's cell gradient, read and replaced. dG: the pre-activation gradient
  * (for the GRU of the input side); dGh: the GRU's recurrent side, which
@@ -204,34 +214,38 @@ static void SFX(skrnn_backward_block)(int cell, int relu, const REAL *G,
         if (relu) {
 #pragma GCC ivdep
             for (k = 0; k < n; k++)
-                dG[k] = h[k] > (REAL)0 ? dH[k] + carry_h[k] : (REAL)0;
+                dG[k] = h[k] > (REAL)0 ? SFX(skrnn_arriving)(dH, carry_h, k)
+                                       : (REAL)0;
         } else {
 #pragma GCC ivdep
             for (k = 0; k < n; k++)
-                dG[k] = (dH[k] + carry_h[k]) * ((REAL)1 - h[k] * h[k]);
+                dG[k] = SFX(skrnn_arriving)(dH, carry_h, k)
+                        * ((REAL)1 - h[k] * h[k]);
         }
     } else if (cell == SKRNN_LSTM) {
         for (j = 0; j < rows; j++) {
             const REAL *g = G + j * 4 * H, *cj = c + j * H;
-            const REAL *dh = dH + j * H, *ch = carry_h + j * H;
+            const REAL *dh = dH ? dH + j * H : NULL, *ch = carry_h + j * H;
             REAL *cc = carry_c + j * H, *dg = dG + j * 4 * H;
             if (c_prev) {
                 const REAL *cp = c_prev + j * H;
 #pragma GCC ivdep
                 for (u = 0; u < H; u++)
                     SFX(skrnn_lstm_unit_grad)(g, u, H, cj[u], cp[u],
-                                              dh[u] + ch[u], cc, dg);
+                                              SFX(skrnn_arriving)(dh, ch, u),
+                                              cc, dg);
             } else {
 #pragma GCC ivdep
                 for (u = 0; u < H; u++)
                     SFX(skrnn_lstm_unit_grad)(g, u, H, cj[u], (REAL)0,
-                                              dh[u] + ch[u], cc, dg);
+                                              SFX(skrnn_arriving)(dh, ch, u),
+                                              cc, dg);
             }
         }
     } else {
         for (j = 0; j < rows; j++) {
             const REAL *g = G + j * 3 * H, *hnj = hn + j * H;
-            const REAL *dh = dH + j * H;
+            const REAL *dh = dH ? dH + j * H : NULL;
             REAL *ca = carry_h + j * H;
             REAL *dg = dG + j * 3 * H, *dgh = dGh + j * 3 * H;
             if (h_prev) {
@@ -239,13 +253,32 @@ static void SFX(skrnn_backward_block)(int cell, int relu, const REAL *G,
 #pragma GCC ivdep
                 for (u = 0; u < H; u++)
                     SFX(skrnn_gru_unit_grad)(g, u, H, hnj[u], hp[u],
-                                             dh[u] + ca[u], ca, dg, dgh);
+                                             SFX(skrnn_arriving)(dh, ca, u),
+                                             ca, dg, dgh);
             } else {
 #pragma GCC ivdep
                 for (u = 0; u < H; u++)
                     SFX(skrnn_gru_unit_grad)(g, u, H, hnj[u], (REAL)0,
-                                             dh[u] + ca[u], ca, dg, dgh);
+                                             SFX(skrnn_arriving)(dh, ca, u),
+                                             ca, dg, dgh);
             }
         }
+    }
+}
+
+/* out[c] = sum over the rows of A (row stride lda) of A[r, c], summed row
+ * after row; each row is contiguous, so it is one vector pass. */
+SKRNN_CLONES
+static void SFX(skrnn_column_sums)(const REAL *A, ptrdiff_t rows,
+                                   ptrdiff_t lda, ptrdiff_t ncols, REAL *out)
+{
+    ptrdiff_t r, c;
+    for (c = 0; c < ncols; c++)
+        out[c] = (REAL)0;
+    for (r = 0; r < rows; r++) {
+        const REAL *a = A + r * lda;
+#pragma GCC ivdep
+        for (c = 0; c < ncols; c++)
+            out[c] += a[c];
     }
 }

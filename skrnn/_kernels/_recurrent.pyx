@@ -82,6 +82,10 @@ cdef extern from "_cells.h" nogil:
                                 const double *hn, const double *dH,
                                 double *carry_h, double *carry_c, double *dG,
                                 double *dGh, Py_ssize_t rows, Py_ssize_t H)
+    void skrnn_column_sums_f(const float *A, Py_ssize_t rows, Py_ssize_t lda,
+                             Py_ssize_t ncols, float *out)
+    void skrnn_column_sums_d(const double *A, Py_ssize_t rows, Py_ssize_t lda,
+                             Py_ssize_t ncols, double *out)
 
 
 cdef enum _Cell:
@@ -263,7 +267,8 @@ def backward(int cell, bint relu, const floating[:, ::1] X,
     """Backward pass through time, from what :func:`forward` stored.
 
     dH (N, H) is the gradient of the loss with respect to every state from
-    above (the head or the next layer); dh (B, H) holds the gradient with
+    above (the head or the next layer), None for none (a loss on the final
+    states only, which then enters through dh); dh (B, H) holds the gradient with
     respect to the final states on entry (zero for none) and with respect to
     the initial states h0 on return; the LSTM's dc (B, H) likewise for the
     cell states. h0 and c0 are the initial states the forward pass was given.
@@ -279,7 +284,7 @@ def backward(int cell, bint relu, const floating[:, ::1] X,
     cdef Py_ssize_t hidden = W_hh.shape[0], gH = _gate_columns(cell, W_hh)
     _fits(G, "G", N, gH)
     _fits(H, "H", N, hidden)
-    _fits(dH, "dH", N, hidden)
+    _fits_optional(dH, "dH", N, hidden)
     _fits(dG, "dG", N, gH)
     _fits(Hprev, "Hprev", N, hidden)
     _fits(dh, "dh", B, hidden)
@@ -309,7 +314,7 @@ def backward(int cell, bint relu, const floating[:, ::1] X,
     cdef floating *Hmb = &Hm[0, 0] if mask is not None else NULL
     cdef const floating *Gb = &G[0, 0]
     cdef const floating *Hb = &H[0, 0]
-    cdef const floating *dHb = &dH[0, 0]
+    cdef const floating *dHb = &dH[0, 0] if dH is not None else NULL
     cdef floating *dGb = &dG[0, 0]
     cdef const floating *Cb = &C[0, 0] if cell == _LSTM else NULL
     cdef const floating *Hnb = &Hn[0, 0] if cell == _GRU else NULL
@@ -339,7 +344,8 @@ def backward(int cell, bint relu, const floating[:, ::1] X,
                 cp = c0b
             _backward_block(cell, relu, Gb + s * gH, Hb + s * hidden,
                             _at_const(Cb, s * hidden), hp, cp,
-                            _at_const(Hnb, s * hidden), dHb + s * hidden, dhb,
+                            _at_const(Hnb, s * hidden),
+                            _at_const(dHb, s * hidden), dhb,
                             dcb, dGb + s * gH, _at(dGhb, s * gH), bs, hidden)
             if mb == NULL:
                 # dh[:bs] = dR_t @ W_hh^T (+ dh[:bs], the GRU's dh * z)
@@ -612,21 +618,31 @@ cdef Py_ssize_t _chunk_end(const Py_ssize_t[::1] batch_sizes, Py_ssize_t t,
 cdef void _column_sums(const floating[:, ::1] A, Py_ssize_t first,
                        Py_ssize_t ncols, floating[::1] out) noexcept nogil:
     """out[c] = sum over rows of A[:, first + c]."""
-    cdef Py_ssize_t r, c
-    for c in range(ncols):
-        out[c] = 0
-    for r in range(A.shape[0]):
-        for c in range(ncols):
-            out[c] += A[r, first + c]
+    if A.shape[0] == 0:
+        memset(&out[0], 0, ncols * sizeof(floating))
+    elif floating is float:
+        skrnn_column_sums_f(&A[0, first], A.shape[0], A.shape[1], ncols,
+                            &out[0])
+    else:
+        skrnn_column_sums_d(&A[0, first], A.shape[0], A.shape[1], ncols,
+                            &out[0])
 
 
 cdef void _transpose_into(const floating[:, ::1] W,
                           floating[:, ::1] WT) noexcept nogil:
-    """WT = W^T, for the per-step products of the backward pass."""
-    cdef Py_ssize_t r, c
-    for r in range(W.shape[0]):
-        for c in range(W.shape[1]):
-            WT[c, r] = W[r, c]
+    """WT = W^T, for the per-step products of the backward pass; in tiles,
+    so the strided writes of one tile stay in cache."""
+    cdef Py_ssize_t rows = W.shape[0], cols = W.shape[1]
+    cdef Py_ssize_t r0, c0, r, c, r1, c1
+    cdef const floating *w = &W[0, 0]
+    cdef floating *wt = &WT[0, 0]
+    for r0 in range(0, rows, 16):
+        r1 = min(r0 + 16, rows)
+        for c0 in range(0, cols, 16):
+            c1 = min(c0 + 16, cols)
+            for r in range(r0, r1):
+                for c in range(c0, c1):
+                    wt[c * rows + r] = w[r * cols + c]
 
 
 cdef inline void _state_grad(const floating *dR, Py_ssize_t rows, Py_ssize_t width,
