@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from ._kernels._pack import packed_gather, packed_reversal
-from ._sequences import offsets_from_lengths
+from ._kernels._pack import packed_layout, packed_reversal
 
 # The default step budget of step_budget_batches, which L-BFGS's full-batch
 # passes use (predict sizes its blocks by RecurrentNetwork.steps_per_batch):
@@ -62,10 +61,7 @@ class PackedBatch:
         by_length = np.argsort(-lengths, kind="stable")
         self.order = indices[by_length]
         self.lengths = lengths = lengths[by_length]
-        n_seqs = lengths.shape[0]
-        longest = int(lengths[0])
-        # Checked before anything of the batch's length is allocated: the
-        # per-step arrays below have one entry per step of the longest one.
+        # Checked before anything of the batch's length is allocated.
         n_steps = int(lengths.sum(dtype=np.int64))
         if n_steps > _MAX_BLAS_ROWS:
             raise ValueError(
@@ -73,17 +69,10 @@ class PackedBatch:
                 "rows BLAS can index in one product; use a smaller batch_size "
                 "or split the longest sequences.")
 
-        # batch_sizes[t] = #{j : L_j > t} = #{j : L_j >= t + 1}
-        at_least = np.bincount(lengths, minlength=longest + 1)[::-1].cumsum()[::-1]
-        self.batch_sizes = batch_sizes = np.ascontiguousarray(at_least[1:],
-                                                              dtype=np.intp)
-        self.starts = starts = offsets_from_lengths(batch_sizes, np.intp)
-
-        self.gather = np.empty(n_steps, dtype=np.intp)
-        packed_gather(seqs.offsets[self.order], batch_sizes, self.gather)
+        self.batch_sizes, self.starts, self.gather, self.last = packed_layout(
+            np.ascontiguousarray(offsets, dtype=np.int64), self.order, lengths)
         self._rev = None
-        self.last = starts[lengths - 1] + np.arange(n_seqs, dtype=np.intp)
-        self.X = seqs.pack(self.order, batch_sizes, self.gather)
+        self.X = seqs.pack(self.order, self.batch_sizes, self.gather)
 
     @property
     def rev(self):

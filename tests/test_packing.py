@@ -16,7 +16,12 @@ from _helpers import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
-from skrnn._kernels._pack import pack_arrays, packed_gather, packed_reversal
+from skrnn._kernels._pack import (
+    pack_arrays,
+    packed_gather,
+    packed_layout,
+    packed_reversal,
+)
 
 from skrnn import RNNClassifier
 from skrnn._packing import PackedBatch, minibatch_indices, step_budget_batches
@@ -312,6 +317,43 @@ def test_step_budget_batches_step_budget_example():
     assert [c.tolist() for c in chunks] == [[1], [0, 2, 3]]
 
 
+@PROPERTY
+@given(st.lists(st.integers(0, 9), min_size=1, max_size=12))
+def test_packed_layout_is_the_counting_construction(lengths):
+    # batch_sizes[t] = #{j : L_j > t}, starts their running sum, gather the
+    # container row of every packed row, last each sequence's last row.
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    order = np.array(sorted(range(len(lengths)), key=lambda j: -lengths[j]),
+                     dtype=np.intp)
+    L = np.array(lengths, dtype=np.int64)[order]
+    batch_sizes, starts, gather, last = packed_layout(offsets, order, L)
+    expected_sizes = np.array([(L > t).sum() for t in range(L[0])])
+    assert_array_equal(batch_sizes, expected_sizes)
+    assert_array_equal(starts, np.concatenate([[0], np.cumsum(expected_sizes)]))
+    expected_gather = np.empty(int(L.sum()), dtype=np.intp)
+    packed_gather(offsets[order], batch_sizes, expected_gather)
+    assert_array_equal(gather, expected_gather)
+    # An empty sequence's is past every row (starts[-1] == starts[T]).
+    assert_array_equal(last, starts[L - 1] + np.arange(L.shape[0]))
+    assert all(a.dtype == np.intp for a in (batch_sizes, starts, gather, last))
+
+
+def test_packed_layout_refuses_what_it_cannot_place():
+    offsets = np.array([0, 5, 9, 10], dtype=np.int64)
+    order = np.array([0, 1, 2], dtype=np.intp)
+    with pytest.raises(ValueError, match="entry 1 is 4"):
+        packed_layout(offsets, order, np.array([3, 4, 1], dtype=np.int64))
+    with pytest.raises(ValueError, match="entry 2 is -1"):
+        packed_layout(offsets, order, np.array([5, 4, -1], dtype=np.int64))
+    with pytest.raises(ValueError, match="2 lengths for 3 sequences"):
+        packed_layout(offsets, order, np.array([5, 4], dtype=np.int64))
+    with pytest.raises(ValueError, match="Sequence 3 is not one of the 3"):
+        packed_layout(offsets, np.array([0, 3], dtype=np.intp),
+                      np.array([5, 1], dtype=np.int64))
+    with pytest.raises(ValueError, match="at least one"):
+        packed_layout(offsets, order[:0], np.array([], dtype=np.int64))
+
+
 def test_index_kernels_refuse_buffers_that_do_not_fit():
     offsets = np.array([0, 5, 9], dtype=np.int64)
     lengths = np.array([4, 3, 1], dtype=np.intp)
@@ -495,7 +537,7 @@ def test_rows_past_2_31_are_refused_before_any_kernel(lengths, monkeypatch):
     def no_kernel(*args):
         raise AssertionError("a kernel ran")
 
-    monkeypatch.setattr(skrnn._packing, "packed_gather", no_kernel)
+    monkeypatch.setattr(skrnn._packing, "packed_layout", no_kernel)
     seqs = Sequences.from_lengths(_fake_steps(sum(lengths)), lengths)
     assert seqs.offsets.dtype == np.int64 and seqs.offsets[-1] >= 2**31
     with pytest.raises(ValueError, match=r"time steps exceeds the 2147483647 "

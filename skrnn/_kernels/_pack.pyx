@@ -6,6 +6,7 @@ from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
 cimport numpy as cnp
+import numpy as np
 
 cnp.import_array()
 
@@ -25,6 +26,51 @@ def packed_gather(const int64_t[::1] offsets, const Py_ssize_t[::1] batch_sizes,
             for j in range(batch_sizes[t]):
                 gather[k] = <Py_ssize_t> offsets[j] + t
                 k += 1
+
+
+def packed_layout(const int64_t[::1] offsets, const Py_ssize_t[::1] order,
+                  const int64_t[::1] lengths):
+    """The packed layout of the sequences ``order`` (container rows
+    ``offsets[order[j]]:`` on), of non-increasing ``lengths``, in one pass:
+    (batch_sizes (T,), starts (T + 1,), gather (N,), last (B,)), all intp;
+    see :class:`skrnn._packing.PackedBatch`. Empty sequences come last and
+    pack nothing; their ``last`` is ``starts[T] + j``, past every row.
+    """
+    cdef Py_ssize_t B = order.shape[0], j, t, k, T, n_steps = 0
+    if lengths.shape[0] != B or B == 0:
+        raise ValueError(f"{lengths.shape[0]} lengths for {B} sequences; a "
+                         "batch needs at least one.")
+    for j in range(B):
+        if lengths[j] < 0 or (j and lengths[j] > lengths[j - 1]):
+            raise ValueError("lengths must be non-negative and non-increasing; "
+                             f"entry {j} is {lengths[j]}.")
+        if order[j] < 0 or order[j] + 1 >= offsets.shape[0]:
+            raise ValueError(f"Sequence {order[j]} is not one of the "
+                             f"{offsets.shape[0] - 1} sequences.")
+        n_steps += lengths[j]
+    T = lengths[0]
+    batch_sizes = np.empty(T, dtype=np.intp)
+    starts = np.empty(T + 1, dtype=np.intp)
+    gather = np.empty(n_steps, dtype=np.intp)
+    last = np.empty(B, dtype=np.intp)
+    cdef Py_ssize_t[::1] bs = batch_sizes, st = starts, ga = gather, la = last
+    with nogil:
+        # batch_sizes[t] = #{j : L_j > t}: sequence j is the last active one
+        # at the steps L_{j+1} <= t < L_j.
+        for j in range(B):
+            for t in range(lengths[j + 1] if j + 1 < B else 0, lengths[j]):
+                bs[t] = j + 1
+        st[0] = 0
+        for t in range(T):
+            st[t + 1] = st[t] + bs[t]
+        k = 0
+        for t in range(T):
+            for j in range(bs[t]):
+                ga[k] = <Py_ssize_t> offsets[order[j]] + t
+                k += 1
+        for j in range(B):
+            la[j] = st[lengths[j] - 1 if lengths[j] else T] + j
+    return batch_sizes, starts, gather, last
 
 
 def packed_reversal(const Py_ssize_t[::1] lengths,
@@ -76,9 +122,10 @@ def pack_arrays(list arrays, const Py_ssize_t[::1] order,
 
     Row j of step t goes to the packed row ``starts[t] + j``, ``starts``
     being the cumulative ``batch_sizes``; ``order`` lists the sequences
-    longest first (empty ones last, packing nothing). Each array is a 2-D float32 or float64 ndarray in native
-    byte order, with any strides. Returns whether every copied value is
-    finite in ``out``'s dtype (a float64 value too large for float32 is not).
+    longest first (empty ones last, packing nothing). Each array is a 2-D
+    float32 or float64 ndarray in native byte order, with any strides.
+    Returns whether every copied value is finite in ``out``'s dtype (a
+    float64 value too large for float32 is not).
     """
     cdef Py_ssize_t n_seqs = order.shape[0], n_features = out.shape[1]
     cdef Py_ssize_t n_steps = batch_sizes.shape[0], total = 0
