@@ -402,7 +402,7 @@ class BaseRNN(TrainingMixin, TruncatedBPTTMixin, PredictionMixin, BaseEstimator,
         stochastic step, the whole data set's for a full-batch one.
         """
         net = self._network
-        views = net.views(params)
+        views = ws.views(net, params)
         masks = None
         if recurrent_dropout > 0:
             masks = net.recurrent_masks(rng, batch.n_sequences,
@@ -411,8 +411,8 @@ class BaseRNN(TrainingMixin, TruncatedBPTTMixin, PredictionMixin, BaseEstimator,
                         recurrent_mask=masks)
         loss, dZ = self._outputs_loss_grad(Z, batch, targets, weights,
                                            weight_total, ws)
-        net.backward(views, net.views(grad), batch, dZ.astype(Z.dtype, copy=False),
-                     ws)
+        net.backward(views, ws.views(net, grad), batch,
+                     dZ.astype(Z.dtype, copy=False), ws)
         return loss
 
     def _outputs_loss_grad(self, Z, batch, targets, weights, weight_total, ws):

@@ -43,6 +43,7 @@ class Workspace:
         self._buffers = {}
         # What the last forward pass kept for the backward pass (a _Trace).
         self.trace = None
+        self._views = {}
 
     def get(self, key, shape):
         size = math.prod(shape)
@@ -50,6 +51,18 @@ class Workspace:
         if buf is None or buf.shape[0] < size:
             buf = self._buffers[key] = np.empty(max(size, 1), dtype=self.dtype)
         return buf[:size].reshape(shape)
+
+    def views(self, net, flat):
+        """``net.views(flat)``, made once per array: a work space serves one
+        fit, whose parameter and gradient vectors stay the same arrays."""
+        hit = self._views.get(id(flat))
+        # The entry holds flat, so its id is not reused while it is kept.
+        if hit is None or hit[0] is not flat or hit[1] is not net:
+            if len(self._views) >= 8:
+                # A caller passing new arrays every time: keep few alive.
+                self._views.clear()
+            hit = self._views[id(flat)] = (flat, net, net.views(flat))
+        return hit[2]
 
     def zeros(self, key, shape):
         out = self.get(key, shape)
@@ -595,7 +608,6 @@ class RecurrentNetwork:
             np.matmul(feats.T, dZ, out=grads.W_out)
             dZ.sum(axis=0, out=grads.b_out)
             d_out = dZ @ params.W_out.T
-        n = batch.n_steps
         n_layers = len(self.hidden_layer_sizes)
         d_initial = [None] * n_layers
         for layer in range(n_layers - 1, -1, -1):
@@ -605,14 +617,15 @@ class RecurrentNetwork:
             if layer == n_layers - 1 and self.pooled and not d_steps:
                 d_out = _readout.backward(self.readout, d_out, pooled, batch,
                                           params.w_att, grads.w_att)
+            d_last = [None] * self.n_directions
             if (layer == n_layers - 1 and self.readout == "last"
                     and not self.per_step and not d_steps):
-                d_states = []
-                for direction in range(self.n_directions):
-                    d = ws.zeros(("dH", direction), (n, hidden))
-                    cols = slice(direction * hidden, (direction + 1) * hidden)
-                    d[batch.last] = d_out[:, cols]
-                    d_states.append(d)
+                # The head read only the final states: their gradient enters
+                # the kernel as the final-state gradient, and no step's
+                # states get one from above.
+                d_states = [None] * self.n_directions
+                d_last = [d_out[:, direction * hidden:(direction + 1) * hidden]
+                          for direction in range(self.n_directions)]
             else:
                 d_states = self._split_directions(d_out, hidden, batch, ws)
             results = [
@@ -622,7 +635,7 @@ class RecurrentNetwork:
                     d_states[direction],
                     d_final_state[layer][direction] if d_final_state else None,
                     batch, ws, (layer, direction),
-                    need_dx=layer > 0 or input_grad)
+                    need_dx=layer > 0 or input_grad, d_last=d_last[direction])
                 for direction, (x, bufs) in enumerate(cells[layer])
             ]
             d_initial[layer] = [d_state for _, d_state in results]
@@ -647,7 +660,7 @@ class RecurrentNetwork:
         return [fwd, bwd]
 
     def _cell_backward(self, p, g, x, bufs, d_states, d_final, batch, ws, key,
-                       need_dx):
+                       need_dx, d_last=None):
         n, n_seqs = batch.n_steps, batch.n_sequences
         hidden = p["W_hh"].shape[0]
         width = self.n_gates * hidden
@@ -660,12 +673,22 @@ class RecurrentNetwork:
               else empty)
         # The gradient with respect to the final states goes in; the one
         # with respect to the initial states comes out.
-        dh = ws.zeros(key + ("dh",), (n_seqs, hidden))
-        dc = ws.zeros(key + ("dc",), (n_seqs, hidden)) if cell.cell_state else None
-        if d_final is not None:
-            dh[...] = d_final["h"]
-            if cell.cell_state:
+        # ``d_last`` (None: none) is the loss's own gradient wrt the final
+        # states h; ``d_states`` (None: none) the gradient from above.
+        dh = ws.get(key + ("dh",), (n_seqs, hidden))
+        if d_final is not None and d_last is not None:
+            np.add(d_final["h"], d_last, out=dh)
+        elif d_final is not None or d_last is not None:
+            dh[...] = d_final["h"] if d_last is None else d_last
+        else:
+            dh.fill(0)
+        dc = None
+        if cell.cell_state:
+            dc = ws.get(key + ("dc",), (n_seqs, hidden))
+            if d_final is not None:
                 dc[...] = d_final["c"]
+            else:
+                dc.fill(0)
         d_pre = ws.get(("dG",), (n, width))
         _recurrent.backward(
             cell.code, self.relu, empty if sparse else x, p["W_ih"], p["W_hh"],

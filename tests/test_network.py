@@ -985,3 +985,22 @@ def test_recurrent_mask_of_the_wrong_shape_is_refused(rng):
     with pytest.raises(ValueError, match="recurrent_mask"):
         net.forward(net.views(_params(net, rng)), batch, Workspace(np.float64),
                     recurrent_mask=[[np.ones((2, 4))]])
+
+
+def test_workspace_views_are_made_once_per_array(rng):
+    net = _network("lstm", 1, False, "last")
+    other = _network("lstm", 1, False, "last")
+    ws = Workspace(np.float64)
+    flat = _params(net, rng)
+    views = ws.views(net, flat)
+    assert ws.views(net, flat) is views
+    # Views, not copies: in-place updates of the vector show through.
+    flat += 1
+    assert_array_equal(views.W_out, net.views(flat).W_out)
+    assert ws.views(other, flat) is not views
+    copy = flat.copy()
+    assert np.shares_memory(ws.views(net, copy).W_out, copy)
+    # Callers passing a new array each time keep only a few alive.
+    for _ in range(20):
+        ws.views(net, flat.copy())
+    assert len(ws._views) <= 8
