@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._kernels._pack import packed_layout, packed_reversal
+from ._kernels._pack import packed_gather, packed_layout, packed_reversal
 
 # The default step budget of step_budget_batches, which L-BFGS's full-batch
 # passes use (predict sizes its blocks by RecurrentNetwork.steps_per_batch):
@@ -35,7 +35,8 @@ class PackedBatch:
     starts : ndarray of shape (T + 1,)
         First packed row of each step.
     gather : ndarray of shape (N,)
-        Row of the container's data that each packed row holds.
+        Row of the container's data that each packed row holds; made on
+        first use, as a batch packed from the caller's arrays needs none.
     rev : ndarray of shape (N,)
         Row permutation that reverses every sequence in time: packed row
         ``rev[k]`` holds the step ``L_j - 1 - t`` of the sequence whose step t
@@ -48,8 +49,8 @@ class PackedBatch:
         The packed input.
     """
 
-    __slots__ = ("order", "lengths", "batch_sizes", "starts", "gather", "last",
-                 "X", "_rev")
+    __slots__ = ("order", "lengths", "batch_sizes", "starts", "last", "X",
+                 "_n_steps", "_offsets", "_gather", "_rev")
 
     def __init__(self, seqs, indices):
         indices = np.asarray(indices, dtype=np.intp)
@@ -69,10 +70,20 @@ class PackedBatch:
                 "rows BLAS can index in one product; use a smaller batch_size "
                 "or split the longest sequences.")
 
-        self.batch_sizes, self.starts, self.gather, self.last = packed_layout(
-            np.ascontiguousarray(offsets, dtype=np.int64), self.order, lengths)
-        self._rev = None
-        self.X = seqs.pack(self.order, self.batch_sizes, self.gather)
+        self._n_steps = n_steps
+        self._offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+        self.batch_sizes, self.starts, self.last = packed_layout(
+            self._offsets, self.order, lengths)
+        self._gather = self._rev = None
+        self.X = seqs.pack(self)
+
+    @property
+    def gather(self):
+        if self._gather is None:
+            self._gather = np.empty(self._n_steps, dtype=np.intp)
+            packed_gather(self._offsets[self.order], self.batch_sizes,
+                          self._gather)
+        return self._gather
 
     @property
     def rev(self):
@@ -106,7 +117,7 @@ class PackedBatch:
 
     @property
     def n_steps(self):
-        return self.gather.shape[0]
+        return self._n_steps
 
 
 def minibatch_indices(n_sequences, batch_size, rng=None):

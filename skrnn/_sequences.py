@@ -259,16 +259,12 @@ class Sequences:
         starts = self.offsets[indices]
         return block_rows(starts, self.offsets[indices + 1] - starts)
 
-    def pack(self, order, batch_sizes, gather):
-        """The rows ``gather`` of the data: a minibatch's packed input.
-
-        ``order`` and ``batch_sizes`` describe the same layout (see
-        :class:`~skrnn._packing.PackedBatch`); :class:`ArraySequences`
-        needs them, this container only the rows.
-        """
+    def pack(self, batch):
+        """The packed input of a :class:`~skrnn._packing.PackedBatch`: the
+        rows ``batch.gather`` of the data."""
         if sp.issparse(self.data):
-            return self.data[gather]
-        return np.take(self.data, gather, axis=0)
+            return self.data[batch.gather]
+        return np.take(self.data, batch.gather, axis=0)
 
     def to_list(self):
         """Return the sequences as a list of arrays (views for dense data).
@@ -345,9 +341,11 @@ class ArraySequences:
     def __getitem__(self, i):
         return Sequences(self.data, self.offsets)[i]
 
-    def pack(self, order, batch_sizes, gather):
-        """The packed input of the sequences ``order`` (longest first, active
-        ``batch_sizes[t]`` at step t): cast, and checked as :attr:`data` is.
+    def pack(self, batch):
+        """The packed input of a :class:`~skrnn._packing.PackedBatch` (its
+        sequences ``batch.order``, ``batch.batch_sizes[t]`` active at step
+        t), cast, and checked as :attr:`data` is; from the layout alone, so
+        the batch's gather rows are never made.
 
         Raises
         ------
@@ -356,8 +354,8 @@ class ArraySequences:
             dtype): the first one of all of X, so the message does not
             depend on which minibatch met one.
         """
-        out = np.empty((gather.shape[0], self.n_features), dtype=self.dtype)
-        if not pack_arrays(self.arrays, order, batch_sizes, out):
+        out = np.empty((batch.n_steps, self.n_features), dtype=self.dtype)
+        if not pack_arrays(self.arrays, batch.order, batch.batch_sizes, out):
             # The error of the first bad value of all of X.
             self._checked_data()
             raise ValueError(

@@ -320,22 +320,19 @@ def test_step_budget_batches_step_budget_example():
 @PROPERTY
 @given(st.lists(st.integers(0, 9), min_size=1, max_size=12))
 def test_packed_layout_is_the_counting_construction(lengths):
-    # batch_sizes[t] = #{j : L_j > t}, starts their running sum, gather the
-    # container row of every packed row, last each sequence's last row.
+    # batch_sizes[t] = #{j : L_j > t}, starts their running sum, last each
+    # sequence's last row.
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     order = np.array(sorted(range(len(lengths)), key=lambda j: -lengths[j]),
                      dtype=np.intp)
     L = np.array(lengths, dtype=np.int64)[order]
-    batch_sizes, starts, gather, last = packed_layout(offsets, order, L)
+    batch_sizes, starts, last = packed_layout(offsets, order, L)
     expected_sizes = np.array([(L > t).sum() for t in range(L[0])])
     assert_array_equal(batch_sizes, expected_sizes)
     assert_array_equal(starts, np.concatenate([[0], np.cumsum(expected_sizes)]))
-    expected_gather = np.empty(int(L.sum()), dtype=np.intp)
-    packed_gather(offsets[order], batch_sizes, expected_gather)
-    assert_array_equal(gather, expected_gather)
     # An empty sequence's is past every row (starts[-1] == starts[T]).
     assert_array_equal(last, starts[L - 1] + np.arange(L.shape[0]))
-    assert all(a.dtype == np.intp for a in (batch_sizes, starts, gather, last))
+    assert all(a.dtype == np.intp for a in (batch_sizes, starts, last))
 
 
 def test_packed_layout_refuses_what_it_cannot_place():
@@ -499,6 +496,8 @@ def test_packed_batches_of_array_sequences_are_those_of_the_stacked_data(rng):
     assert isinstance(deferred, ArraySequences)
     for indices in step_budget_batches(lengths, 40):
         a, b = PackedBatch(deferred, indices), PackedBatch(stacked, indices)
+        # Packed from the layout: the gather rows are made only if read.
+        assert a._gather is None
         for name in ("order", "batch_sizes", "gather", "last", "X"):
             assert_array_equal(getattr(a, name), getattr(b, name))
         assert a.X.dtype == np.float32

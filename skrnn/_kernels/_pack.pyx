@@ -32,11 +32,12 @@ def packed_layout(const int64_t[::1] offsets, const Py_ssize_t[::1] order,
                   const int64_t[::1] lengths):
     """The packed layout of the sequences ``order`` (container rows
     ``offsets[order[j]]:`` on), of non-increasing ``lengths``, in one pass:
-    (batch_sizes (T,), starts (T + 1,), gather (N,), last (B,)), all intp;
-    see :class:`skrnn._packing.PackedBatch`. Empty sequences come last and
-    pack nothing; their ``last`` is ``starts[T] + j``, past every row.
+    (batch_sizes (T,), starts (T + 1,), last (B,)), all intp; see
+    :class:`skrnn._packing.PackedBatch`, which makes the gather rows
+    (:func:`packed_gather`) only if read. Empty sequences come last and pack
+    nothing; their ``last`` is ``starts[T] + j``, past every row.
     """
-    cdef Py_ssize_t B = order.shape[0], j, t, k, T, n_steps = 0
+    cdef Py_ssize_t B = order.shape[0], j, t, T
     if lengths.shape[0] != B or B == 0:
         raise ValueError(f"{lengths.shape[0]} lengths for {B} sequences; a "
                          "batch needs at least one.")
@@ -47,13 +48,11 @@ def packed_layout(const int64_t[::1] offsets, const Py_ssize_t[::1] order,
         if order[j] < 0 or order[j] + 1 >= offsets.shape[0]:
             raise ValueError(f"Sequence {order[j]} is not one of the "
                              f"{offsets.shape[0] - 1} sequences.")
-        n_steps += lengths[j]
     T = lengths[0]
     batch_sizes = np.empty(T, dtype=np.intp)
     starts = np.empty(T + 1, dtype=np.intp)
-    gather = np.empty(n_steps, dtype=np.intp)
     last = np.empty(B, dtype=np.intp)
-    cdef Py_ssize_t[::1] bs = batch_sizes, st = starts, ga = gather, la = last
+    cdef Py_ssize_t[::1] bs = batch_sizes, st = starts, la = last
     with nogil:
         # batch_sizes[t] = #{j : L_j > t}: sequence j is the last active one
         # at the steps L_{j+1} <= t < L_j.
@@ -63,14 +62,9 @@ def packed_layout(const int64_t[::1] offsets, const Py_ssize_t[::1] order,
         st[0] = 0
         for t in range(T):
             st[t + 1] = st[t] + bs[t]
-        k = 0
-        for t in range(T):
-            for j in range(bs[t]):
-                ga[k] = <Py_ssize_t> offsets[order[j]] + t
-                k += 1
         for j in range(B):
             la[j] = st[lengths[j] - 1 if lengths[j] else T] + j
-    return batch_sizes, starts, gather, last
+    return batch_sizes, starts, last
 
 
 def packed_reversal(const Py_ssize_t[::1] lengths,
