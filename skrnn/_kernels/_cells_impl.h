@@ -194,9 +194,10 @@ static inline REAL SFX(skrnn_arriving)(const REAL *dH, const REAL *carry,
 
 /* Gradients of one step's pre-activations. dH: the gradient arriving from
  * above, NULL for none (a loss on the final states only, which enters
- * through carry_h); carry_h: the gradient carried from the next step (read; for the
- * GRU replaced by dh * z, to which the caller adds dGh W_hh^T); carry_c: the
- * LSTM's cell gradient, read and replaced. dG: the pre-activation gradient
+ * through carry_h); carry_h: the gradient carried from the next step (read;
+ * for the GRU replaced by dh * z, to which the caller adds dGh W_hh^T);
+ * carry_c: the LSTM's cell gradient, read and replaced. dG: the
+ * pre-activation gradient
  * (for the GRU of the input side); dGh: the GRU's recurrent side, which
  * differs in the n block (r * da_n). G holds the activated gates, h this
  * step's states (all the Elman cell needs), c its cell states, hn the GRU's
