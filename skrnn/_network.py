@@ -486,7 +486,11 @@ class RecurrentNetwork:
                 states.append(H)
                 layer_final.append(last)
             final.append(layer_final)
-            if keep_all:
+            if layer == n_layers - 1 and self.readout in ("mean", "max"):
+                # Sums and maxima read each direction's states where the
+                # kernels left them: no merged copy of the top layer.
+                inp = states
+            elif keep_all:
                 inp = self._merge_directions(states, batch, ws, layer)
             else:
                 # Row j of each holds sequence j's final state, as h_n of the
@@ -494,8 +498,10 @@ class RecurrentNetwork:
                 inp = np.concatenate(states, axis=1)
         stats = None
         if self.pooled:
-            stats = _readout.merge(self.readout, pool_state, _readout.statistics(
-                self.readout, inp, batch, params.w_att))
+            new = (_readout.direction_statistics(self.readout, inp, batch)
+                   if self.readout in ("mean", "max") else
+                   _readout.statistics(self.readout, inp, batch, params.w_att))
+            stats = _readout.merge(self.readout, pool_state, new)
             inp = _readout.features(self.readout, stats).astype(ws.dtype, copy=False)
         Z = inp @ params.W_out + params.b_out
         if not return_state:

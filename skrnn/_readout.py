@@ -17,6 +17,7 @@ carried over reads the same features as the whole sequence, to round-off.
 
 import numpy as np
 
+from ._kernels._pack import pool_rows, spread_rows
 from ._sequences import offsets_from_lengths
 
 READOUTS = ("last", "mean", "max", "attention")
@@ -37,20 +38,42 @@ def sequence_rows(batch):
     return rows, starts
 
 
-def statistics(kind, S, batch, w_att=None):
-    """The running statistics of one chunk of steps ``S`` (packed rows)."""
+def statistics(kind, S, batch, w_att=None, arg=None):
+    """The running statistics of one chunk of steps ``S`` (packed rows).
+
+    For 'max', ``arg`` (B, D) intp, if given, receives the packed row of
+    each maximum (the first in time).
+    """
+    if kind in ("mean", "max"):
+        return direction_statistics(kind, [S], batch, arg)
     rows, starts = sequence_rows(batch)
     by_seq = S[rows]
-    if kind == "mean":
-        return {"sum": np.add.reduceat(by_seq, starts, axis=0),
-                "count": batch.lengths.astype(S.dtype)}
-    if kind == "max":
-        return {"max": np.maximum.reduceat(by_seq, starts, axis=0)}
     scores = by_seq @ w_att
     top = np.maximum.reduceat(scores, starts)
     e = np.exp(scores - np.repeat(top, batch.lengths))
     return {"top": top, "norm": np.add.reduceat(e, starts),
             "acc": np.add.reduceat(e[:, None] * by_seq, starts, axis=0)}
+
+
+def direction_statistics(kind, states, batch, arg=None):
+    """:func:`statistics` of 'mean' or 'max' over a layer's output given as
+    its directions' states (the second in reversed time, as the kernels
+    leave it), without merging them; each is reduced in time order, so the
+    result equals that of the merged output bit for bit."""
+    dtype = states[0].dtype
+    width = sum(H.shape[1] for H in states)
+    out = np.empty((batch.n_sequences, width), dtype=dtype)
+    column = 0
+    for direction, H in enumerate(states):
+        block = slice(column, column + H.shape[1])
+        pool_rows(kind == "max", np.ascontiguousarray(H), batch.starts,
+                  batch.batch_sizes, out[:, block],
+                  None if arg is None else arg[:, block],
+                  batch.rev if direction else None)
+        column += H.shape[1]
+    if kind == "mean":
+        return {"sum": out, "count": batch.lengths.astype(dtype)}
+    return {"max": out}
 
 
 def merge(kind, old, new):
@@ -78,14 +101,26 @@ def features(kind, stats):
 
 def forward(kind, S, batch, w_att=None):
     """Pooled features of a training minibatch and what :func:`backward` needs."""
-    stats = statistics(kind, S, batch, w_att)
+    arg = (np.empty((batch.n_sequences, S.shape[1]), dtype=np.intp)
+           if kind == "max" else None)
+    stats = statistics(kind, S, batch, w_att, arg)
     F = features(kind, stats)
-    return np.ascontiguousarray(F, dtype=S.dtype), (S, F, stats)
+    return np.ascontiguousarray(F, dtype=S.dtype), (S, F, stats, arg)
 
 
 def backward(kind, dF, cache, batch, w_att=None, d_w_att=None):
     """dL/dS (packed rows) from dL/dF; writes dL/dw into ``d_w_att`` for attention."""
-    S, F, stats = cache
+    S, F, stats, arg = cache
+    if kind == "mean":
+        dS = np.empty_like(S)
+        spread_rows(dF / stats["count"][:, None].astype(dF.dtype), batch.starts,
+                    batch.batch_sizes, dS)
+        return dS
+    if kind == "max":
+        # The gradient of each maximum goes to the step forward took it from.
+        dS = np.zeros_like(S)
+        dS[arg, np.arange(S.shape[1])] = dF
+        return dS
     dS, d_w, _ = chunk_backward(kind, dF, S, batch, F, stats, w_att)
     if d_w is not None:
         d_w_att[...] = d_w

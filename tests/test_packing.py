@@ -21,6 +21,8 @@ from skrnn._kernels._pack import (
     packed_gather,
     packed_layout,
     packed_reversal,
+    pool_rows,
+    spread_rows,
 )
 
 from skrnn import RNNClassifier
@@ -562,3 +564,71 @@ def test_packed_batch_rows_per_step_and_per_sequence():
     batch = PackedBatch(seqs, [0, 1, 2])
     assert batch.rows(per_step=False) is batch.order
     assert batch.rows(per_step=True) is batch.gather
+
+
+def _time_ordered(batch):
+    """Packed rows of each sequence in time order, and where each begins."""
+    rows = [batch.starts[t] + j for j in range(batch.n_sequences)
+            for t in range(int(batch.lengths[j]))]
+    return np.array(rows, dtype=np.intp), np.concatenate(
+        [[0], np.cumsum(batch.lengths)[:-1]]).astype(np.intp)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("reversed_rows", [False, True])
+def test_pool_rows_reduce_each_sequence_in_time_order(rng, dtype, reversed_rows):
+    batch = PackedBatch(_container([4, 1, 7, 3, 7]), np.arange(5))
+    # Few distinct values, so maxima tie and the first in time must win.
+    S = rng.integers(-3, 3, size=(batch.n_steps, 6)).astype(dtype)
+    S += rng.standard_normal(S.shape).astype(dtype) * (rng.random(S.shape) < 0.5)
+    index = batch.rev if reversed_rows else None
+    source = S[index] if reversed_rows else S
+    rows, starts = _time_ordered(batch)
+    total = np.empty((5, 6), dtype=dtype)
+    pool_rows(False, S, batch.starts, batch.batch_sizes, total, index=index)
+    expected = np.zeros((5, 6), dtype=dtype)
+    for j in range(5):
+        # Added step by step in time order, the order the kernel promises.
+        for row in rows[starts[j]:starts[j] + batch.lengths[j]]:
+            expected[j] += source[row]
+    assert_array_equal(total, expected)
+    top = np.empty((5, 6), dtype=dtype)
+    arg = np.empty((5, 6), dtype=np.intp)
+    pool_rows(True, S, batch.starts, batch.batch_sizes, top, arg, index)
+    assert_array_equal(top, np.maximum.reduceat(source[rows], starts, axis=0))
+    for j in range(5):
+        own = rows[starts[j]:starts[j] + batch.lengths[j]]
+        for d in range(6):
+            first = own[np.flatnonzero(source[own, d] == top[j, d])[0]]
+            assert arg[j, d] == first
+
+
+def test_spread_rows_copies_each_sequence_row_to_its_steps(rng):
+    batch = PackedBatch(_container([2, 5, 3]), np.arange(3))
+    src = rng.standard_normal((3, 4))
+    out = np.empty((batch.n_steps, 4))
+    spread_rows(src, batch.starts, batch.batch_sizes, out)
+    rows, starts = _time_ordered(batch)
+    assert_array_equal(out[rows], np.repeat(src, batch.lengths, axis=0))
+
+
+def test_pool_and_spread_refuse_inconsistent_layouts():
+    batch = PackedBatch(_container([3, 2]), np.arange(2))
+    S = np.zeros((batch.n_steps, 2))
+    out = np.empty((2, 2))
+    with pytest.raises(ValueError, match="cumulative batch sizes"):
+        pool_rows(False, S, batch.starts + 1, batch.batch_sizes, out)
+    with pytest.raises(ValueError, match="needs each to have a step"):
+        pool_rows(False, S, batch.starts, batch.batch_sizes, np.empty((3, 2)))
+    with pytest.raises(ValueError, match="columns"):
+        pool_rows(False, S, batch.starts, batch.batch_sizes, np.empty((2, 3)))
+    with pytest.raises(ValueError, match="packed rows"):
+        pool_rows(False, S[:-1], batch.starts, batch.batch_sizes, out)
+    with pytest.raises(ValueError, match="not a row of S"):
+        pool_rows(False, S, batch.starts, batch.batch_sizes, out,
+                  index=np.full(batch.n_steps, 99, dtype=np.intp))
+    with pytest.raises(ValueError, match="arg has shape"):
+        pool_rows(True, S, batch.starts, batch.batch_sizes, out,
+                  np.empty((1, 2), dtype=np.intp))
+    with pytest.raises(ValueError, match="rows"):
+        spread_rows(out, batch.starts, batch.batch_sizes, S[:-1].copy())

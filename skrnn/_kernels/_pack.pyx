@@ -1,5 +1,6 @@
-"""The packed layout (see :mod:`skrnn._packing`): its row indices, and the
-caller's arrays copied into it, in one pass each."""
+"""The packed layout (see :mod:`skrnn._packing`): its row indices, the
+caller's arrays copied into it, and its rows reduced per sequence (the
+pooled readouts' sums and maxima), in one pass each."""
 
 from cython cimport floating
 from libc.stdint cimport int64_t
@@ -197,3 +198,89 @@ def pack_arrays(list arrays, const Py_ssize_t[::1] order,
         free(is_double)
         free(starts)
     return bool(finite)
+
+
+def pool_rows(bint take_max, const floating[:, ::1] S,
+              const Py_ssize_t[::1] starts, const Py_ssize_t[::1] batch_sizes,
+              floating[:, :] out, Py_ssize_t[:, :] arg=None,
+              const Py_ssize_t[::1] index=None):
+    """Each sequence's packed rows of S reduced in time order into ``out`` (B, D).
+
+    The sum of its rows, or with ``take_max`` their maximum per column, the
+    first in time kept on a tie, and its packed row written to ``arg`` (B,
+    D) if given. Row ``starts[t] + j`` is step t of sequence j; with
+    ``index`` it is read at ``S[index[starts[t] + j]]`` instead (a reversed
+    direction through ``rev``). Every sequence must have a step.
+    """
+    cdef Py_ssize_t T = batch_sizes.shape[0], B = out.shape[0], D = out.shape[1]
+    cdef Py_ssize_t t, j, d, row, source, n
+    if T == 0 or batch_sizes[0] != B:
+        raise ValueError(f"Pooling {B} sequences needs each to have a step; "
+                         f"{batch_sizes[0] if T else 0} have one.")
+    n = _check_starts(starts, batch_sizes)
+    if S.shape[1] != D:
+        raise ValueError(f"S has {S.shape[1]} columns; out has {D}.")
+    if (S.shape[0] if index is None else index.shape[0]) != n:
+        raise ValueError(f"{n} packed rows; S has {S.shape[0]} and index "
+                         f"{'none' if index is None else index.shape[0]}.")
+    if arg is not None and (arg.shape[0] != B or arg.shape[1] != D):
+        raise ValueError(f"arg has shape ({arg.shape[0]}, {arg.shape[1]}); "
+                         f"it needs ({B}, {D}).")
+    if index is not None:
+        for row in range(n):
+            if index[row] < 0 or index[row] >= S.shape[0]:
+                raise ValueError(f"index[{row}] = {index[row]} is not a row of S.")
+    with nogil:
+        for t in range(T):
+            for j in range(batch_sizes[t]):
+                row = starts[t] + j
+                source = row if index is None else index[row]
+                if t == 0:
+                    for d in range(D):
+                        out[j, d] = S[source, d]
+                    if arg is not None:
+                        for d in range(D):
+                            arg[j, d] = row
+                elif not take_max:
+                    for d in range(D):
+                        out[j, d] += S[source, d]
+                else:
+                    for d in range(D):
+                        # Strictly greater: the first maximum in time stays.
+                        if S[source, d] > out[j, d]:
+                            out[j, d] = S[source, d]
+                            if arg is not None:
+                                arg[j, d] = row
+
+
+def spread_rows(const floating[:, :] src, const Py_ssize_t[::1] starts,
+                const Py_ssize_t[::1] batch_sizes, floating[:, ::1] out):
+    """out[starts[t] + j] = src[j] for every packed row: each sequence's row
+    of ``src`` (B, D) copied to all its steps."""
+    cdef Py_ssize_t T = batch_sizes.shape[0], t, j, d, D = src.shape[1]
+    _check_sizes(batch_sizes, out.shape[0], "out", src.shape[0], "rows of src")
+    _check_starts(starts, batch_sizes)
+    if out.shape[1] != D:
+        raise ValueError(f"out has {out.shape[1]} columns; src has {D}.")
+    with nogil:
+        for t in range(T):
+            for j in range(batch_sizes[t]):
+                for d in range(D):
+                    out[starts[t] + j, d] = src[j, d]
+
+
+cdef Py_ssize_t _check_starts(const Py_ssize_t[::1] starts,
+                              const Py_ssize_t[::1] batch_sizes) except -1:
+    """The number of packed rows; raise ValueError unless ``batch_sizes`` do
+    not increase and ``starts`` are their cumulative sums from 0."""
+    cdef Py_ssize_t t, T = batch_sizes.shape[0]
+    if starts.shape[0] != T + 1 or starts[0] != 0:
+        raise ValueError(f"starts must be the {T + 1} cumulative batch sizes "
+                         "from 0.")
+    for t in range(T):
+        if batch_sizes[t] < 0 or (t and batch_sizes[t] > batch_sizes[t - 1]):
+            raise ValueError("batch_sizes must be non-negative and non-increasing.")
+        if starts[t + 1] - starts[t] != batch_sizes[t]:
+            raise ValueError(f"starts must be the {T + 1} cumulative batch sizes "
+                             f"from 0; entry {t + 1} is not.")
+    return starts[T]
