@@ -373,7 +373,9 @@ class RecurrentNetwork:
         if direction == 0:
             return inp
         if isinstance(inp, np.ndarray):
-            return np.take(inp, batch.rev, axis=0,
+            # rev is a permutation of the rows: mode='clip' only skips the
+            # buffered copy that bounds checking into ``out`` costs.
+            return np.take(inp, batch.rev, axis=0, mode="clip",
                            out=ws.get(("x_rev", layer), inp.shape))
         return inp[batch.rev]
 
@@ -662,7 +664,7 @@ class RecurrentNetwork:
         fwd = ws.get(("dH", 0), (batch.n_steps, hidden))
         fwd[...] = d_out[:, :hidden]
         bwd = ws.get(("dH", 1), (batch.n_steps, hidden))
-        np.take(d_out[:, hidden:], batch.rev, axis=0, out=bwd)
+        np.take(d_out[:, hidden:], batch.rev, axis=0, mode="clip", out=bwd)
         return [fwd, bwd]
 
     def _cell_backward(self, p, g, x, bufs, d_states, d_final, batch, ws, key,
