@@ -474,6 +474,9 @@ class RecurrentNetwork:
         initial_state = self._check_state(initial_state, batch, ws.dtype,
                                           "initial_state")
         n_layers = len(self.hidden_layer_sizes)
+        # Sums and maxima read each direction's states where the kernels
+        # left them: no merged copy of the top layer.
+        by_direction = self.readout in ("mean", "max")
         inp = batch.X
         final = []
         for layer in range(n_layers):
@@ -488,9 +491,7 @@ class RecurrentNetwork:
                 states.append(H)
                 layer_final.append(last)
             final.append(layer_final)
-            if layer == n_layers - 1 and self.readout in ("mean", "max"):
-                # Sums and maxima read each direction's states where the
-                # kernels left them: no merged copy of the top layer.
+            if layer == n_layers - 1 and by_direction:
                 inp = states
             elif keep_all:
                 inp = self._merge_directions(states, batch, ws, layer)
@@ -501,7 +502,7 @@ class RecurrentNetwork:
         stats = None
         if self.pooled:
             new = (_readout.direction_statistics(self.readout, inp, batch)
-                   if self.readout in ("mean", "max") else
+                   if by_direction else
                    _readout.statistics(self.readout, inp, batch, params.w_att))
             stats = _readout.merge(self.readout, pool_state, new)
             inp = _readout.features(self.readout, stats).astype(ws.dtype, copy=False)

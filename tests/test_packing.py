@@ -27,6 +27,7 @@ from skrnn._kernels._pack import (
 
 from skrnn import RNNClassifier
 from skrnn._packing import PackedBatch, minibatch_indices, step_budget_batches
+from skrnn._readout import sequence_rows
 from skrnn._sequences import ArraySequences, Sequences, check_sequences
 
 PROPERTY = settings(max_examples=50, deadline=None)
@@ -566,14 +567,6 @@ def test_packed_batch_rows_per_step_and_per_sequence():
     assert batch.rows(per_step=True) is batch.gather
 
 
-def _time_ordered(batch):
-    """Packed rows of each sequence in time order, and where each begins."""
-    rows = [batch.starts[t] + j for j in range(batch.n_sequences)
-            for t in range(int(batch.lengths[j]))]
-    return np.array(rows, dtype=np.intp), np.concatenate(
-        [[0], np.cumsum(batch.lengths)[:-1]]).astype(np.intp)
-
-
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("reversed_rows", [False, True])
 def test_pool_rows_reduce_each_sequence_in_time_order(rng, dtype, reversed_rows):
@@ -583,7 +576,7 @@ def test_pool_rows_reduce_each_sequence_in_time_order(rng, dtype, reversed_rows)
     S += rng.standard_normal(S.shape).astype(dtype) * (rng.random(S.shape) < 0.5)
     index = batch.rev if reversed_rows else None
     source = S[index] if reversed_rows else S
-    rows, starts = _time_ordered(batch)
+    rows, starts = sequence_rows(batch)
     total = np.empty((5, 6), dtype=dtype)
     pool_rows(False, S, batch.starts, batch.batch_sizes, total, index=index)
     expected = np.zeros((5, 6), dtype=dtype)
@@ -608,7 +601,7 @@ def test_spread_rows_copies_each_sequence_row_to_its_steps(rng):
     src = rng.standard_normal((3, 4))
     out = np.empty((batch.n_steps, 4))
     spread_rows(src, batch.starts, batch.batch_sizes, out)
-    rows, starts = _time_ordered(batch)
+    rows, starts = sequence_rows(batch)
     assert_array_equal(out[rows], np.repeat(src, batch.lengths, axis=0))
 
 
