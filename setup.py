@@ -45,7 +45,7 @@ extensions = [
         # _pack reads the caller's arrays through numpy's C API.
         include_dirs=[numpy.get_include()],
     )
-    for name in ("_blas", "_recurrent", "_pack", "_ctc")
+    for name in ("_blas", "_recurrent", "_pack", "_ctc", "_sync")
 ]
 
 # force: the generated C depends on the directives, which a file's timestamp

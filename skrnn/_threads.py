@@ -4,12 +4,13 @@ import itertools
 import os
 import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 
 import threadpoolctl
 from joblib import effective_n_jobs
 from threadpoolctl import ThreadpoolController
+
+from ._kernels._sync import Semaphore
 
 _BLAS_LOCK = threading.Lock()
 _BLAS_STATE = {"controller": None, "limiter": None, "users": 0}
@@ -72,30 +73,58 @@ _BUDGET_LOCK = threading.Lock()
 _BUDGET = {"in_use": 0}
 
 
-# One pool of worker threads for the process, made on first use and kept:
-# starting threads on every call was a fixed cost of each predict. Its size
-# bounds nothing; the budget above decides how many threads a call uses.
-_POOL_LOCK = threading.Lock()
-_POOL = {"executor": None}
+# Worker threads of the process, made on first use and kept (starting a
+# thread was a fixed cost of every predict); idle ones wait in _IDLE. The
+# budget above, not this pool, decides how many a call uses.
+_IDLE = queue.SimpleQueue()
+# How long a hand-off spins before it sleeps (see skrnn._kernels._sync): a
+# worker waiting for the next minibatch's shard, the caller for a worker's.
+_SPIN_SECONDS = 0.5e-3
 
 
-def _worker_pool():
-    with _POOL_LOCK:
-        if _POOL["executor"] is None:
-            _POOL["executor"] = ThreadPoolExecutor(
-                max(1, os.cpu_count() or 1), thread_name_prefix="skrnn")
-        return _POOL["executor"]
+class _Worker:
+    """A thread that runs one job at a time: ``start(job)`` hands it over,
+    ``join()`` waits for it to end. A job must not raise."""
+
+    def __init__(self):
+        self._go, self._done = Semaphore(), Semaphore()
+        self._job = None
+        # Daemon: an idle worker must not keep the interpreter from exiting.
+        threading.Thread(target=self._loop, name="skrnn-worker",
+                         daemon=True).start()
+
+    def _loop(self):
+        self._go.wait(_SPIN_SECONDS)
+        while True:
+            self._job()
+            self._job = None
+            # The GIL is released before the caller is told, so it does
+            # not wake to find this thread holding it.
+            self._done.post_then_wait(self._go, _SPIN_SECONDS)
+
+    def start(self, job):
+        self._job = job
+        self._go.post()
+
+    def join(self):
+        self._done.wait(_SPIN_SECONDS)
 
 
-def _forget_worker_pool():
-    # A forked child has none of the parent's threads: it makes its own pool.
-    global _POOL_LOCK
-    _POOL_LOCK = threading.Lock()
-    _POOL["executor"] = None
+def _take_worker():
+    try:
+        return _IDLE.get_nowait()
+    except queue.Empty:
+        return _Worker()
+
+
+def _forget_workers():
+    # A forked child has none of the parent's threads: it makes its own.
+    global _IDLE
+    _IDLE = queue.SimpleQueue()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_worker_pool)
+    os.register_at_fork(after_in_child=_forget_workers)
 
 
 def available_cpus():
@@ -131,58 +160,60 @@ class Threads:
     def __init__(self, n_jobs):
         self._wanted = n_threads(n_jobs)
         self.size = 1
-        self._executor = None
 
     def __enter__(self):
         with _BUDGET_LOCK:
             free = available_cpus() - _BUDGET["in_use"]
             self.size = max(1, min(self._wanted, free))
             _BUDGET["in_use"] += self.size
-        if self.size > 1:
-            # The calling thread works too: size - 1 tasks go to the pool.
-            self._executor = _worker_pool()
         return self
 
     def __exit__(self, *exc):
-        self._executor = None
         with _BUDGET_LOCK:
             _BUDGET["in_use"] -= self.size
         return False
 
     def map(self, fn, items):
         items = list(items)
-        if self._executor is None or len(items) < 2:
+        if self.size < 2 or len(items) < 2:
             return [fn(item) for item in items]
         results = [None] * len(items)
         taken = itertools.count()
-        failed = threading.Event()
+        errors = []
 
         def drain():
-            # Every thread, the caller's too, takes the next item when free.
+            # Every thread, the caller's too, takes the next item when free;
+            # after a failure none starts another.
             for i in iter(lambda: next(taken), None):
-                if i >= len(items) or failed.is_set():
+                if i >= len(items) or errors:
                     return
                 try:
                     results[i] = fn(items[i])
-                except BaseException:
-                    failed.set()
-                    raise
+                except BaseException as exc:
+                    errors.append(exc)
+                    return
 
-        futures = []
+        # The calling thread works too: size - 1 helpers. A helper is listed
+        # once it has its job, so an interrupt never leaves one to wait for.
+        helpers = []
         try:
             for _ in range(min(self.size, len(items)) - 1):
-                futures.append(self._executor.submit(drain))
-        except RuntimeError:
-            # The interpreter is shutting down (an atexit handler predicts):
-            # the pool takes no more work, and the caller drains it all.
-            pass
-        try:
+                try:
+                    worker = _take_worker()
+                except RuntimeError:
+                    # No new thread at interpreter shutdown (an atexit
+                    # handler predicts): the caller drains what is left.
+                    break
+                worker.start(drain)
+                helpers.append(worker)
             drain()
         finally:
             # Every task ends before map returns or raises: none writes after.
-            wait(futures)
-        for future in futures:
-            future.result()
+            for worker in helpers:
+                worker.join()
+                _IDLE.put(worker)
+        if errors:
+            raise errors[0]
         return results
 
     def slots(self, make):

@@ -173,7 +173,7 @@ def test_a_forked_child_gets_worker_threads_of_its_own(monkeypatch):
             # The parent's pool threads do not exist here; waiting on them
             # would hang, and the alarm ends the child instead.
             signal.alarm(60)
-            fresh = _threads._POOL["executor"] is None
+            fresh = _threads._IDLE.empty()
             with _threads.Threads(2) as threads:
                 squares = threads.map(lambda i: i * i, range(8))
             code = 0 if fresh and threads.size == 2 and squares == [
@@ -184,13 +184,12 @@ def test_a_forked_child_gets_worker_threads_of_its_own(monkeypatch):
     assert os.waitstatus_to_exitcode(status) == 0
 
 
-def test_map_runs_on_the_caller_once_the_pool_takes_no_work(monkeypatch):
-    class ShutDown:
-        def submit(self, *args):
-            raise RuntimeError("cannot schedule new futures after shutdown")
+def test_map_runs_on_the_caller_once_no_thread_can_start(monkeypatch):
+    def shut_down():
+        raise RuntimeError("can't create new thread at interpreter shutdown")
 
     monkeypatch.setattr(_threads, "available_cpus", lambda: 4)
-    monkeypatch.setattr(_threads, "_worker_pool", ShutDown)
+    monkeypatch.setattr(_threads, "_take_worker", shut_down)
     with _threads.Threads(2) as threads:
         assert threads.size == 2
         assert threads.map(lambda i: i + 1, range(6)) == list(range(1, 7))
