@@ -34,18 +34,23 @@ if SANITIZE:
                     "-fno-sanitize-recover=all", "-O1", "-g"]
     LINK_ARGS = SANITIZE_FLAGS
 
+# The optimisers' fused updates must round as NumPy's separate operations do:
+# no product and sum contracted into a fused multiply-add (aarch64 has them);
+# and their square roots (of v >= 0) never set errno, so gcc may vectorise.
+MODULE_ARGS = {"_optim": ["-ffp-contract=off", "-fno-math-errno"]}
+
 extensions = [
     Extension(
         f"skrnn._kernels.{name}",
         [f"skrnn/_kernels/{name}.pyx"],
-        extra_compile_args=COMPILE_ARGS,
+        extra_compile_args=COMPILE_ARGS + MODULE_ARGS.get(name, []),
         extra_link_args=LINK_ARGS,
         depends=["skrnn/_kernels/_cells.h", "skrnn/_kernels/_cells_impl.h"],
         define_macros=MACROS,
         # _pack reads the caller's arrays through numpy's C API.
         include_dirs=[numpy.get_include()],
     )
-    for name in ("_blas", "_recurrent", "_pack", "_ctc", "_sync")
+    for name in ("_blas", "_recurrent", "_pack", "_ctc", "_sync", "_optim")
 ]
 
 # force: the generated C depends on the directives, which a file's timestamp

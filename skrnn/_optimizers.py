@@ -1,6 +1,10 @@
 """Stochastic optimisers and learning-rate schedules over one flat parameter vector."""
 
+import math
+
 import numpy as np
+
+from ._kernels._optim import adam_step
 
 
 class _FlatOptimizer:
@@ -35,14 +39,18 @@ class SGD(_FlatOptimizer):
         self.power_t = power_t
         self.velocity = np.zeros(n_params, dtype=dtype)
 
-    def step(self, params, grad):
-        """Apply one update to ``params`` in place."""
+    def step(self, params, grad, previous=None):
+        """Apply one update to ``params`` in place, first copied into
+        ``previous`` if given; returns whether every new value is finite."""
+        if previous is not None:
+            np.copyto(previous, params)
         self.velocity *= self.momentum
         self.velocity -= self.learning_rate * grad
         if self.nesterov:
             params += self.momentum * self.velocity - self.learning_rate * grad
         else:
             params += self.velocity
+        return bool(np.isfinite(params).all())
 
     def epoch_ended(self, samples_seen):
         if self.schedule == "invscaling":
@@ -79,24 +87,18 @@ class Adam(_FlatOptimizer):
         self.t = 0
         self.m = np.zeros(n_params, dtype=dtype)
         self.v = np.zeros(n_params, dtype=dtype)
-        self._work = np.zeros(n_params, dtype=dtype)
 
-    def step(self, params, grad):
-        """Apply one update to ``params`` in place."""
+    def step(self, params, grad, previous=None):
+        """Apply one update to ``params`` in place, in one compiled pass that
+        first copies them into ``previous`` if given; returns whether every
+        new value is finite."""
         self.t += 1
-        self.m *= self.beta_1
-        self.m += (1 - self.beta_1) * grad
-        self.v *= self.beta_2
-        np.multiply(grad, grad, out=self._work)
-        self.v += (1 - self.beta_2) * self._work
         self.learning_rate = (self.learning_rate_init
-                              * np.sqrt(1 - self.beta_2 ** self.t)
+                              * math.sqrt(1 - self.beta_2 ** self.t)
                               / (1 - self.beta_1 ** self.t))
-        np.sqrt(self.v, out=self._work)
-        self._work += self.epsilon
-        np.divide(self.m, self._work, out=self._work)
-        self._work *= self.learning_rate
-        params -= self._work
+        return adam_step(params, grad, self.m, self.v, self.beta_1,
+                         self.beta_2, self.learning_rate, self.epsilon,
+                         previous)
 
     def epoch_ended(self, samples_seen):
         pass

@@ -94,8 +94,8 @@ class TrainingMixin:
                 shard_grad, ws, weight_total, dropout, rngs[j], recurrent)
 
         losses = threads.map(run, range(len(plan)))
-        grad[...] = shards[0][1]
-        for j in range(1, len(plan)):
+        np.add(shards[0][1], shards[1][1], out=grad)
+        for j in range(2, len(plan)):
             grad += shards[j][1]
         loss = 0.0
         for value in losses:
@@ -190,10 +190,9 @@ class TrainingMixin:
                         return
                     if self.clip_norm is not None and grad_norm > self.clip_norm:
                         grad *= self.clip_norm / grad_norm
-                    np.copyto(last_good, params)
-                    optimizer.step(params, grad)
+                    finite = optimizer.step(params, grad, last_good)
                     updates_in_epoch += 1
-                    if not np.isfinite(params @ params):
+                    if not finite:
                         params[...] = last_good
                         self._diverged(b)
                         return

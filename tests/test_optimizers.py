@@ -228,3 +228,16 @@ def test_adam_keeps_float32():
     assert opt.m.dtype == opt.v.dtype == np.float32
     expected, _, _ = _adam_by_hand(0.01, 0.9, 0.999, 1e-8)
     assert_allclose(params, expected[-1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("make", [lambda: SGD(3, np.float64),
+                                  lambda: Adam(3, np.float64)])
+def test_step_keeps_the_previous_parameters_and_reports_non_finite_ones(make):
+    opt = make()
+    params, previous = P0.copy(), np.zeros(3)
+    assert opt.step(params, GRADS[0], previous) is True
+    assert_array_equal(previous, P0)
+    assert not np.array_equal(params, P0)
+    after = params.copy()
+    assert opt.step(params, np.array([0.0, np.inf, 0.0]), previous) is False
+    assert_array_equal(previous, after)

@@ -128,11 +128,12 @@ def _record_steps(monkeypatch, optimizer_class):
     steps = []
     original = optimizer_class.step
 
-    def recording(self, params, grad):
+    def recording(self, params, grad, *rest):
         before = params.copy()
         norm = float(np.linalg.norm(grad))
-        original(self, params, grad)
+        finite = original(self, params, grad, *rest)
         steps.append((before, params.copy(), norm))
+        return finite
 
     monkeypatch.setattr(optimizer_class, "step", recording)
     return steps
@@ -1373,12 +1374,13 @@ def test_keyboard_interrupt_mid_epoch(Estimator, rng, monkeypatch):
     original = Adam.step
     calls, applied = [0], []
 
-    def step(self, params, grad):
+    def step(self, params, grad, *rest):
         calls[0] += 1
         if calls[0] == 3:  # epoch 2 (of 2 minibatches each), minibatch 1
             raise KeyboardInterrupt
-        original(self, params, grad)
+        finite = original(self, params, grad, *rest)
         applied.append(params.copy())
+        return finite
 
     monkeypatch.setattr(Adam, "step", step)
     est = Estimator((4,), batch_size=4, max_iter=5, learning_rate_init=0.05,
@@ -1445,9 +1447,10 @@ def test_fault_at_random_minibatch_keeps_last_applied_update(Estimator, error,
         "skrnn._optimizers", fromlist=["SGD"]).SGD
     original = optimizer.step
 
-    def record(self, params, grad):
-        original(self, params, grad)
+    def record(self, params, grad, *rest):
+        finite = original(self, params, grad, *rest)
         applied.append(params.copy())
+        return finite
 
     monkeypatch.setattr(optimizer, "step", record)
     _faulty_step(monkeypatch, fail_at, error())
