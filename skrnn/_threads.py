@@ -173,7 +173,10 @@ class Threads:
             _BUDGET["in_use"] -= self.size
         return False
 
-    def map(self, fn, items):
+    def map(self, fn, items, idle=None):
+        """``[fn(item) for item in items]`` on the threads; ``idle()``, if
+        given, runs on the calling thread once no item is left for it, while
+        the others finish theirs (not at all without other threads)."""
         items = list(items)
         if self.size < 2 or len(items) < 2:
             return [fn(item) for item in items]
@@ -207,6 +210,11 @@ class Threads:
                 worker.start(drain)
                 helpers.append(worker)
             drain()
+            if idle is not None and helpers and not errors:
+                try:
+                    idle()
+                except BaseException as exc:
+                    errors.append(exc)
         finally:
             # Every task ends before map returns or raises: none writes after.
             for worker in helpers:

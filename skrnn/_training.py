@@ -44,7 +44,8 @@ class TrainingMixin:
         return [by_length[j::k] for j in range(k)]
 
     def _step_loss_grad(self, seqs, targets, weights, idx, params, grad,
-                        shards, rng, threads, sequence_totals):
+                        shards, rng, threads, sequence_totals, upcoming=None,
+                        packed=None):
         """(loss, weight_total) of the minibatch ``idx``, its gradient written
         into ``grad``; None if it weighs nothing.
 
@@ -54,8 +55,19 @@ class TrainingMixin:
         dropout each shard draws from a generator seeded from ``rng``, so the
         result does not depend on the threads. ``sequence_totals``: each
         sequence's weight (see :meth:`_sequence_totals`).
+
+        ``upcoming``, the next minibatch (None: none), is packed into
+        ``packed`` (a dict kept across minibatches) by the calling thread
+        while it waits for the other threads' shards, where packing would
+        otherwise hold the GIL as the next step's shards start.
         """
-        plan = self._shards(seqs, idx)
+        plan, batches = None, {}
+        if packed and packed["idx"] is idx:
+            plan, batches = packed["plan"], packed["batches"]
+        if packed is not None:
+            packed.clear()
+        if plan is None:
+            plan = self._shards(seqs, idx)
         dropout, recurrent = self.dropout, self.recurrent_dropout
         if len(plan) == 1:
             ws, _ = self._shard_buffers(shards, 0, grad)
@@ -89,11 +101,23 @@ class TrainingMixin:
                     seqs, targets, weights, plan[j], params, shard_grad, ws,
                     self.bptt_steps, dropout, rngs[j], recurrent,
                     weight_total=weight_total)[0]
+            batch = batches.get(j)
+            if batch is None:
+                batch = PackedBatch(seqs, plan[j])
             return self._minibatch_loss_grad(
-                seqs, targets, weights, PackedBatch(seqs, plan[j]), params,
-                shard_grad, ws, weight_total, dropout, rngs[j], recurrent)
+                seqs, targets, weights, batch, params, shard_grad, ws,
+                weight_total, dropout, rngs[j], recurrent)
 
-        losses = threads.map(run, range(len(plan)))
+        def pack_upcoming():
+            next_plan = self._shards(seqs, upcoming)
+            if len(next_plan) > 1:
+                packed.update(idx=upcoming, plan=next_plan, batches={
+                    j: PackedBatch(seqs, part)
+                    for j, part in enumerate(next_plan)})
+
+        prefetch = (pack_upcoming if upcoming is not None and packed is not None
+                    and self.bptt_steps is None else None)
+        losses = threads.map(run, range(len(plan)), idle=prefetch)
         np.add(shards[0][1], shards[1][1], out=grad)
         for j in range(2, len(plan)):
             grad += shards[j][1]
@@ -127,7 +151,7 @@ class TrainingMixin:
                            validation, threads):
         params = self._params
         grad = np.zeros_like(params)
-        shards = {}
+        shards, packed = {}, {}
         if self._optimizer is None or not (self.warm_start or incremental):
             if self.solver == "sgd":
                 self._optimizer = SGD(
@@ -173,13 +197,17 @@ class TrainingMixin:
                 # exactly where an uninterrupted fit would be.
                 epoch_rng_state = rng.get_state()
                 updates_in_epoch = 0
-                order = minibatch_indices(n_train, batch_size,
-                                          rng if self.shuffle else None)
-                order = EpochProgress(order, n_train, self.verbose, self.n_iter_ + 1)
+                minibatches = minibatch_indices(n_train, batch_size,
+                                                rng if self.shuffle else None)
+                order = EpochProgress(minibatches, n_train, self.verbose,
+                                      self.n_iter_ + 1)
                 for b, idx in enumerate(order):
+                    upcoming = (minibatches[b + 1] if b + 1 < len(minibatches)
+                                else None)
                     result = self._step_loss_grad(
                         train_seqs, train_targets, train_weights, idx, params,
-                        grad, shards, rng, threads, sequence_totals)
+                        grad, shards, rng, threads, sequence_totals, upcoming,
+                        packed)
                     if result is None:
                         continue
                     loss, weight_total = result

@@ -141,6 +141,35 @@ def test_map_keeps_the_order_and_raises_what_a_task_raises():
             threads.map(fail, range(5))
 
 
+def test_map_runs_idle_on_the_caller_while_the_others_finish(monkeypatch):
+    monkeypatch.setattr(_threads, "available_cpus", lambda: 4)
+    ran = []
+    with _threads.Threads(1) as threads:
+        # One thread: nothing to wait for, so idle never runs.
+        assert threads.map(abs, [-1, -2], idle=lambda: ran.append(1)) == [1, 2]
+    assert ran == []
+    with _threads.Threads(2) as threads:
+        release = threading.Event()
+
+        def task(i):
+            if threading.current_thread() is not threading.main_thread():
+                # The helper's task ends only once idle has run.
+                assert release.wait(30)
+            return i * 10
+
+        def idle():
+            ran.append(threading.current_thread())
+            release.set()
+
+        assert threads.map(task, range(2), idle=idle) == [0, 10]
+        assert ran == [threading.main_thread()]
+
+        def failing():
+            raise RuntimeError("idle failed")
+        with pytest.raises(RuntimeError, match="idle failed"):
+            threads.map(lambda i: i, range(2), idle=failing)
+
+
 def test_the_worker_threads_are_kept_from_one_call_to_the_next(monkeypatch):
     monkeypatch.setattr(_threads, "available_cpus", lambda: 4)
     seen = []
