@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 from skrnn._kernels._pack import (
+    matrix_shapes,
     pack_arrays,
     packed_gather,
     packed_layout,
@@ -625,3 +626,29 @@ def test_pool_and_spread_refuse_inconsistent_layouts():
                   np.empty((1, 2), dtype=np.intp))
     with pytest.raises(ValueError, match="rows"):
         spread_rows(out, batch.starts, batch.batch_sizes, S[:-1].copy())
+
+
+def test_matrix_shapes_reads_every_shape_and_dtype_in_one_pass():
+    arrays = [np.zeros((3, 2)), np.zeros((0, 2), np.float32),
+              np.zeros((5, 4), np.int8)[:, ::2], np.asfortranarray(np.ones((2, 2)))]
+    shapes, dtypes = matrix_shapes(arrays)
+    assert shapes.dtype == np.int64
+    assert_array_equal(shapes, [[3, 2], [0, 2], [5, 2], [2, 2]])
+    assert dtypes == {np.dtype(np.float64), np.dtype(np.float32), np.dtype(np.int8)}
+    empty, none = matrix_shapes([])
+    assert empty.shape == (0, 2) and none == set()
+
+
+class _Subclass(np.ndarray):
+    pass
+
+
+@pytest.mark.parametrize("odd", [np.zeros(3), np.zeros((2, 2, 1)), [[0.0, 1.0]],
+                                 np.memmap, np.zeros((2, 2)).view(_Subclass)])
+def test_matrix_shapes_leaves_anything_but_2d_ndarrays_to_the_general_path(
+        odd, tmp_path):
+    if odd is np.memmap:
+        odd = np.memmap(tmp_path / "m.dat", dtype=np.float64, mode="w+",
+                        shape=(2, 2))
+    # A subclass (a memmap too) goes the general way, which converts it.
+    assert matrix_shapes([np.zeros((2, 2)), odd]) is None
