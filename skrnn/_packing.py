@@ -129,21 +129,30 @@ def minibatch_indices(n_sequences, batch_size, rng=None):
 
 
 def step_budget_batches(lengths, max_steps=STEPS_PER_BATCH):
-    """Length-sorted minibatches of at most ``max_steps`` steps each.
+    """Length-sorted minibatches of at most ``max_steps`` steps each, as few
+    as that allows and as even in steps as whole sequences let them be.
 
     A sequence longer than ``max_steps`` is a minibatch of its own. Sorting by
     length before chunking keeps the active block of each step as large as
-    possible, which is what makes the per-step products efficient.
+    possible, which is what makes the per-step products efficient. Even
+    blocks share threads evenly: filling each to ``max_steps`` left a short
+    last one, and a thread with nothing to do while another ran a full one.
     """
     lengths = np.asarray(lengths)
     order = np.argsort(-lengths, kind="stable").astype(np.intp)
     ends = np.cumsum(lengths[order])
+    total = int(ends[-1]) if ends.shape[0] else 0
     batches = []
     start, done = 0, 0
-    # One iteration per minibatch, not per sequence.
+    # One iteration per minibatch, not per sequence. Each ends at the first
+    # sequence that reaches its share of the steps left, unless that would
+    # pass max_steps.
     while start < order.shape[0]:
-        stop = max(int(np.searchsorted(ends, done + max_steps, side="right")),
-                   start + 1)
+        left = total - done
+        share = left / max(1, -(-left // max_steps))
+        even = int(np.searchsorted(ends, done + share, side="left")) + 1
+        limit = int(np.searchsorted(ends, done + max_steps, side="right"))
+        stop = max(min(even, limit), start + 1)
         batches.append(order[start:stop])
         done = int(ends[stop - 1])
         start = stop

@@ -314,6 +314,18 @@ def test_step_budget_batches_respect_the_documented_step_budget(lengths, max_ste
         assert c.shape[0] == 1 or lengths[c].sum() <= max_steps
 
 
+def test_step_budget_batches_are_as_few_and_even_as_the_budget_allows():
+    # Filled to the budget these were 32768, 32768, 32768 and 23341 steps:
+    # one thread of two then sat idle through a quarter of the work.
+    lengths = np.random.default_rng(0).integers(20, 101, 2000)
+    total = int(lengths.sum())
+    chunks = step_budget_batches(lengths, 1 << 15)
+    steps = [int(lengths[c].sum()) for c in chunks]
+    assert len(chunks) == -(-total // (1 << 15)) == 4
+    assert max(steps) <= 1 << 15
+    assert max(steps) - min(steps) <= 2 * lengths.max()
+
+
 def test_step_budget_batches_step_budget_example():
     chunks = step_budget_batches([3, 3, 3, 3], 5)
     assert [c.tolist() for c in chunks] == [[0], [1], [2], [3]]
