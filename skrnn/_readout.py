@@ -112,18 +112,33 @@ def backward(kind, dF, cache, batch, w_att=None, d_w_att=None):
     """dL/dS (packed rows) from dL/dF; writes dL/dw into ``d_w_att`` for attention."""
     S, F, stats, arg = cache
     if kind == "mean":
-        dS = np.empty_like(S)
-        spread_rows(dF / stats["count"][:, None].astype(dF.dtype), batch.starts,
-                    batch.batch_sizes, dS)
-        return dS
+        return _spread_mean(dF, S, batch, stats["count"])
     if kind == "max":
         # The gradient of each maximum goes to the step forward took it from.
-        dS = np.zeros_like(S)
-        dS[arg, np.arange(S.shape[1])] = dF
-        return dS
+        return _scatter_max(dF, S, arg)
     dS, d_w, _ = chunk_backward(kind, dF, S, batch, F, stats, w_att)
     if d_w is not None:
         d_w_att[...] = d_w
+    return dS
+
+
+def _spread_mean(dF, S, batch, count):
+    """dL/dS of the mean: dF_j / T_j (T_j of every chunk) at each of j's rows."""
+    dS = np.empty(S.shape, dtype=S.dtype)
+    spread_rows(dF / count[:, None].astype(dF.dtype), batch.starts,
+                batch.batch_sizes, dS)
+    return dS
+
+
+def _scatter_max(dF, S, arg, found=None):
+    """dL/dS of the max: dF at the row ``arg`` each maximum came from (only
+    the sequences and units ``found`` marks, if given), zero elsewhere."""
+    dS = np.zeros(S.shape, dtype=S.dtype)
+    if found is None:
+        dS[arg, np.arange(S.shape[1])] = dF
+    else:
+        seq, unit = np.nonzero(found)
+        dS[arg[seq, unit], unit] = dF[seq, unit]
     return dS
 
 
@@ -152,24 +167,25 @@ def chunk_backward(kind, dF, S, batch, F, stats, w_att=None, taken=None):
     whose maximum an earlier chunk already took (None: none did), updated
     with this chunk's, so the first maximum over all chunks gets the gradient.
     """
+    if kind == "mean":
+        return _spread_mean(dF, S, batch, stats["count"]), None, taken
+    if kind == "max":
+        # The chunk's own first maximum of each unit, and its row: the one
+        # the gradient goes to if it is the maximum of every chunk, and no
+        # earlier chunk took it.
+        S = np.ascontiguousarray(S)
+        top = np.empty_like(S, shape=F.shape)
+        arg = np.empty(F.shape, dtype=np.intp)
+        pool_rows(True, S, batch.starts, batch.batch_sizes, top, arg)
+        found = top == F
+        if taken is not None:
+            found &= ~taken
+        return (_scatter_max(dF, S, arg, found), None,
+                found if taken is None else taken | found)
     rows, starts = sequence_rows(batch)
     lengths = batch.lengths
     dS = np.zeros_like(S)
-    if kind == "mean":
-        count = stats["count"][:, None].astype(dF.dtype)
-        dS[rows] = np.repeat(dF / count, lengths, axis=0)
-        return dS, None, taken
     by_seq = S[rows]
-    if kind == "max":
-        hit = by_seq == np.repeat(F, lengths, axis=0)
-        if taken is not None:
-            hit &= ~np.repeat(taken, lengths, axis=0)
-        position = np.where(hit, np.arange(rows.shape[0])[:, None], rows.shape[0])
-        first = np.minimum.reduceat(position, starts, axis=0)
-        found = first < rows.shape[0]
-        seq, unit = np.nonzero(found)
-        dS[rows[first[seq, unit]], unit] = dF[seq, unit]
-        return dS, None, found if taken is None else taken | found
     scores = by_seq @ w_att
     e = np.exp(scores - np.repeat(stats["top"], lengths))
     alpha = e / np.repeat(stats["norm"], lengths)

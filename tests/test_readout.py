@@ -153,6 +153,35 @@ def test_max_gives_the_gradient_to_the_first_maximum():
     assert_allclose(dS, [[0, 2.0], [1.0, 0], [0, 0]])
 
 
+def test_chunked_max_gives_the_gradient_to_the_first_maximum_of_all_chunks():
+    # Two sequences in two chunks of steps, as packed rows: sequence 0 at
+    # step 0, sequence 1 at step 0, sequence 0 at step 1. Unit 0 of sequence
+    # 0 peaks (5) in both chunks, its unit 1 in the second only; sequence 1
+    # peaks in the first chunk in both units, tied with the second in unit 1.
+    chunks = [np.array([[5.0, 1.0], [4.0, 2.0], [2.0, 0.0]]),
+              np.array([[5.0, 7.0], [1.0, 2.0], [0.0, 3.0]])]
+    lengths = np.array([2, 1])
+    batches = []
+    for S in chunks:
+        # Packed rows: step 0 of both sequences, then step 1 of sequence 0.
+        batch = PackedBatch(Sequences.from_lengths(S[[0, 2, 1]], lengths), [0, 1])
+        batches.append((batch, S))
+    stats = None
+    for batch, S in batches:
+        stats = _readout.merge("max", stats, _readout.statistics("max", S, batch))
+    F = _readout.features("max", stats)
+    assert_allclose(F, [[5.0, 7.0], [4.0, 2.0]])
+    dF = np.array([[1.0, 2.0], [3.0, 4.0]])
+    taken, grads = None, []
+    for batch, S in batches:
+        dS, _, taken = _readout.chunk_backward("max", dF, S, batch, F, stats,
+                                               taken=taken)
+        grads.append(dS)
+    assert_allclose(grads[0], [[1.0, 0.0], [3.0, 4.0], [0.0, 0.0]])
+    assert_allclose(grads[1], [[0.0, 2.0], [0.0, 0.0], [0.0, 0.0]])
+    assert taken.all()
+
+
 def test_attention_starts_as_the_mean(rng):
     seqs = _container(rng)
     batch = PackedBatch(seqs, INDICES)
