@@ -39,13 +39,16 @@ if SANITIZE:
 # and their square roots (of v >= 0) never set errno, so gcc may vectorise.
 MODULE_ARGS = {"_optim": ["-ffp-contract=off", "-fno-math-errno"]}
 
+# The C headers the kernels include, which a change must rebuild.
+HEADERS = ("_cells", "_cells_impl", "_gemm", "_gemm_impl", "_gemm_type")
+
 extensions = [
     Extension(
         f"skrnn._kernels.{name}",
         [f"skrnn/_kernels/{name}.pyx"],
         extra_compile_args=COMPILE_ARGS + MODULE_ARGS.get(name, []),
         extra_link_args=LINK_ARGS,
-        depends=["skrnn/_kernels/_cells.h", "skrnn/_kernels/_cells_impl.h"],
+        depends=[f"skrnn/_kernels/{h}.h" for h in HEADERS],
         define_macros=MACROS,
         # _pack reads the caller's arrays through numpy's C API.
         include_dirs=[numpy.get_include()],

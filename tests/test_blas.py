@@ -1,9 +1,10 @@
-"""Tests of the row-major BLAS façade through its Python entry point gemm_into."""
+"""Tests of the row-major BLAS façade (gemm_into) and of the packed product
+(packed_gemm_into), through their Python entry points."""
 
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
-from skrnn._kernels._blas import gemm_into
+from skrnn._kernels._blas import gemm_into, packed_gemm_into, packed_gemm_level
 
 DTYPES = [np.float32, np.float64]
 TRANSPOSES = [(False, False), (False, True), (True, False), (True, True)]
@@ -126,3 +127,66 @@ def test_gemm_into_shape_mismatch(dtype, a_shape, b_shape, c_shape, trans_a,
     with pytest.raises(ValueError, match="do not conform"):
         gemm_into(a, b, c, trans_a=trans_a, trans_b=trans_b)
     assert_array_equal(c, np.full(c_shape, 7.0, dtype=dtype))
+
+
+needs_packed = pytest.mark.skipif(
+    packed_gemm_level() == 0,
+    reason="no packed product on this machine (or SKRNN_NO_PACKED_GEMM is set)")
+
+
+@needs_packed
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("accumulate", [False, True])
+# Every tile height up to and past a whole tile (8 rows, 3 with AVX2), panel
+# edges (a panel is 128 bytes of columns) and k from 1 up.
+@pytest.mark.parametrize("m, n, k", [(1, 32, 1), (2, 32, 3), (3, 33, 5), (5, 47, 16),
+                                     (8, 64, 64), (9, 64, 17), (17, 100, 40),
+                                     (24, 256, 64)])
+def test_packed_gemm_matches_numpy(rng, dtype, trans_b, accumulate, m, n, k):
+    a, b, c = _operands(rng, m, n, k, False, trans_b, dtype)
+    c0 = c.copy()
+    assert packed_gemm_into(a, b, c, trans_b=trans_b, accumulate=accumulate)
+    assert c.dtype == dtype
+    _assert_gemm(c, a, b, c0, False, trans_b, 1.0, 1.0 if accumulate else 0.0)
+
+
+@needs_packed
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_packed_gemm_rows_do_not_depend_on_their_neighbours(rng, dtype):
+    # Each element is summed over k in one order whatever the tile it is in,
+    # so a row gives the same bits alone as among any number of rows.
+    a, b, c = _operands(rng, 19, 70, 33, False, False, dtype)
+    packed_gemm_into(a, b, c)
+    for first, rows in [(0, 1), (3, 5), (8, 11), (18, 1)]:
+        part = np.empty((rows, 70), dtype=dtype)
+        packed_gemm_into(a[first:first + rows].copy(), b, part)
+        assert_array_equal(part, c[first:first + rows])
+
+
+@needs_packed
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_packed_gemm_reads_c_only_to_accumulate(rng, dtype):
+    a, b, c = _operands(rng, 6, 40, 9, False, False, dtype)
+    c[:] = np.nan
+    packed_gemm_into(a, b, c)
+    _assert_gemm(c, a, b, np.zeros_like(c))
+
+
+@needs_packed
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_packed_gemm_declines_less_than_a_panel(rng, dtype):
+    # A panel is 128 bytes of columns: 32 floats or 16 doubles.
+    n = 128 // np.dtype(dtype).itemsize - 1
+    a, b, c = _operands(rng, 4, n, 8, False, False, dtype)
+    c0 = c.copy()
+    assert not packed_gemm_into(a, b, c)
+    assert_array_equal(c, c0)
+
+
+def test_packed_gemm_checks_shapes():
+    a = np.ones((2, 3))
+    with pytest.raises(ValueError, match="do not conform"):
+        packed_gemm_into(a, np.ones((4, 5)), np.empty((2, 5)))
+    with pytest.raises(ValueError, match="non-empty"):
+        packed_gemm_into(np.ones((0, 3)), np.ones((3, 5)), np.empty((0, 5)))

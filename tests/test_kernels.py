@@ -8,7 +8,7 @@ import _reference as ref
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
-from skrnn._kernels._blas import gemm_into
+from skrnn._kernels._blas import gemm_into, packed_gemm_level
 
 from skrnn._kernels import _recurrent
 
@@ -190,6 +190,12 @@ def _ragged_run(rng, cell, dtype):
         rng, cell, LENGTH_CASES["ragged"], dtype)
     fwd, grads = _forward_backward(cell, X, params, batch_sizes, dH)
     return params, X, dH, batch_sizes, fwd, grads
+
+
+def _packs(columns, dtype):
+    """Whether the kernels take a product of that many columns from a packed
+    copy of its weights (at least one 128-byte panel) rather than BLAS."""
+    return packed_gemm_level() > 0 and columns >= 128 // np.dtype(dtype).itemsize
 
 
 def _projection(X, params):
@@ -513,7 +519,11 @@ def test_pretransposed_recurrent_weights_give_the_same_gradients(rng, cell, dtyp
     params, X, dH, batch_sizes, fwd, plain = _ragged_run(rng, cell, dtype)
     W_hhT = np.full(params["W_hh"].T.shape, np.nan, dtype=dtype)
     pre = _backward(cell, X, params, batch_sizes, fwd, dH, W_hhT=W_hhT)
-    assert_array_equal(W_hhT, params["W_hh"].T)
+    if _packs(params["W_hh"].shape[0], dtype):
+        # The packed copy of W_hh^T stands in for it, and it is left alone.
+        assert np.isnan(W_hhT).all()
+    else:
+        assert_array_equal(W_hhT, params["W_hh"].T)
     for name in plain:
         if name != "Hprev":
             assert_allclose(pre[name], plain[name], **SAME[dtype], err_msg=name)
@@ -947,9 +957,77 @@ def _recurrent_mask(rng, B, dtype, rate=0.4, n_hidden=N_HIDDEN):
 
 def _masked_backward(cell, X, params, batch_sizes, fwd, dH, mask, **kw):
     B = int(batch_sizes[0])
-    Hm = np.full((B, N_HIDDEN), np.nan, dtype=X.dtype)
+    Hm = np.full((B, params["W_hh"].shape[0]), np.nan, dtype=X.dtype)
     return _backward(cell, X, params, batch_sizes, fwd, dH, mask=mask, Hm=Hm,
                      **kw)
+
+
+# --------------------------------------------------------------------------
+# Wide layers: the recurrent products from the packed W_hh (a panel is 32
+# float or 16 double columns; narrower products use BLAS, as above)
+# --------------------------------------------------------------------------
+
+# 12 sequences: steps of 12 rows down to 1, so whole tiles of 8 (AVX-512) or
+# 3 (AVX2) rows and every remainder; 40 units: one whole panel and an edge.
+WIDE_LENGTHS = [9, 8, 8, 7, 6, 6, 5, 4, 3, 2, 2, 1]
+WIDE = 40
+# Ten times the units of TOL's problems sum ten times the terms into each
+# product, and float32's round-off bound, absolute, grows with them.
+WIDE_TOL = {np.float64: TOL[np.float64], np.float32: {"rtol": 1e-4, "atol": 1e-4}}
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["plain", "masked"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cell", ref.CELLS)
+def test_wide_layers_match_reference(rng, cell, dtype, masked):
+    seqs, dHs, params, X, dH, batch_sizes, order = _packed_problem(
+        rng, cell, WIDE_LENGTHS, dtype, n_hidden=WIDE)
+    assert _packs(WIDE, dtype) == (packed_gemm_level() > 0)
+    B = len(seqs)
+    h0, c0 = _initial_states(rng, cell, B, dtype, n_hidden=WIDE)
+    dh_n, dc_n = _initial_states(rng, cell, B, dtype, n_hidden=WIDE)
+    mask = _recurrent_mask(rng, B, dtype, n_hidden=WIDE) if masked else None
+    final = {}
+    fwd = _forward(cell, X, params, batch_sizes, n_hidden=WIDE, h0=h0, c0=c0,
+                   final=final, mask=mask)
+    bufs = _grad_buffers(cell, X, params, batch_sizes, dh_n=dh_n, dc_n=dc_n)
+    if masked:
+        grads = _masked_backward(cell, X, params, batch_sizes, fwd, dH, mask,
+                                 bufs=bufs, h0=h0, c0=c0)
+    else:
+        grads = _backward(cell, X, params, batch_sizes, fwd, dH, bufs=bufs,
+                          h0=h0, c0=c0)
+    _assert_match_reference(cell, seqs, dHs, params, batch_sizes, order, fwd,
+                            grads, WIDE_TOL[dtype], h0=h0, c0=c0, dh_n=dh_n,
+                            dc_n=dc_n, mask=mask, final=final)
+    if not masked:
+        # The predict kernel, in chunks of a few steps, ends in the same states.
+        got = {}
+        H = _infer(cell, X, params, batch_sizes, True, B + 5, n_hidden=WIDE,
+                   h0=h0, c0=c0, final=got)
+        assert_allclose(H, fwd["H"], **SAME[dtype])
+        for kind in final:
+            assert_allclose(got[kind], final[kind], **SAME[dtype], err_msg=kind)
+
+
+@pytest.mark.parametrize("cell", ref.CELLS)
+def test_wide_layer_gradients_match_finite_differences(rng, cell):
+    # 17 units: a whole double panel and an edge of one column.
+    seqs, _, params = _problem(rng, cell, [4, 3, 3, 1], np.float64, n_hidden=17)
+    X, batch_sizes, _ = ref.pack(seqs)
+    h0, c0 = _initial_states(rng, cell, len(seqs), np.float64, n_hidden=17)
+    R = rng.standard_normal((X.shape[0], 17))
+
+    def loss():
+        return float(np.sum(R * _forward(cell, X, params, batch_sizes,
+                                         n_hidden=17, h0=h0, c0=c0)["H"]))
+
+    fwd = _forward(cell, X, params, batch_sizes, n_hidden=17, h0=h0, c0=c0)
+    grads = _backward(cell, X, params, batch_sizes, fwd, R, h0=h0, c0=c0)
+    grads["h0"] = grads["dh"]
+    wrt = {name: params[name] for name in PARAM_NAMES[cell]}
+    wrt.update(X=X, h0=h0)
+    _assert_match_finite_differences(loss, grads, wrt)
 
 
 # --------------------------------------------------------------------------

@@ -32,3 +32,38 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
     else:
         dgemm(&tb, &ta, &n, &m, &k, &alpha, <double *> b, &ldb,
               <double *> a, &lda, &beta, c, &ldc)
+
+
+cdef extern from "_gemm.h" nogil:
+    int skrnn_gemm_level()
+    void skrnn_packed_free(void *packed)
+    float *skrnn_pack_f(const float *b, int ldb, int k, int n, int transposed)
+    double *skrnn_pack_d(const double *b, int ldb, int k, int n, int transposed)
+    void skrnn_packed_gemm_f(int m, int n, int k, const float *a, int lda,
+                             const float *packed, int accumulate, float *c,
+                             int ldc)
+    void skrnn_packed_gemm_d(int m, int n, int k, const double *a, int lda,
+                             const double *packed, int accumulate, double *c,
+                             int ldc)
+
+
+cdef inline floating *pack(const floating *b, int ldb, int k, int n,
+                           bint transposed) noexcept nogil:
+    """The packed copy of B (k, n) or, if ``transposed``, of W^T for W (n, k)
+    with row stride ldb, for :func:`packed_gemm`; NULL where there is none
+    (no SIMD path, or no memory), and the caller uses :func:`gemm`. Free it
+    with ``skrnn_packed_free``."""
+    if floating is float:
+        return skrnn_pack_f(b, ldb, k, n, transposed)
+    else:
+        return skrnn_pack_d(b, ldb, k, n, transposed)
+
+
+cdef inline void packed_gemm(int m, int n, int k, const floating *a, int lda,
+                             const floating *packed, bint accumulate,
+                             floating *c, int ldc) noexcept nogil:
+    """C (m, n) = A (m, k) @ B (+ C if ``accumulate``), B packed by :func:`pack`."""
+    if floating is float:
+        skrnn_packed_gemm_f(m, n, k, a, lda, packed, accumulate, c, ldc)
+    else:
+        skrnn_packed_gemm_d(m, n, k, a, lda, packed, accumulate, c, ldc)

@@ -25,11 +25,13 @@ states on entry and with respect to the initial states on return. So a
 sequence can be run in chunks, each started from the last one's final state.
 
 Every kernel is called once per minibatch and per layer direction; it checks
-its arguments, then runs without the GIL, allocates nothing and writes only
-into the buffers it is given. The input projection ``X @ W_ih + b``, the
-weight gradients and the input gradient are single GEMMs over all N rows
-outside the time loop; inside the loop there is only the recurrent product on
-the active block and the gate arithmetic.
+its arguments, then runs without the GIL, allocates nothing but one packed
+copy of W_hh (``_gemm.h``; where that has no SIMD path, BLAS is used) and
+writes only into the buffers it is given. The input projection
+``X @ W_ih + b``, the weight gradients and the input gradient are single
+GEMMs over all N rows outside the time loop; inside the loop there is only
+the recurrent product on the active block, from the packed W_hh, and the
+gate arithmetic.
 
 With ``project=False`` the caller has already put the input projection (bias
 included) into the pre-activation buffer, which is how sparse input enters the
@@ -50,7 +52,7 @@ from cython cimport floating
 from libc.limits cimport INT_MAX
 from libc.string cimport memcpy, memset
 
-from ._blas cimport gemm
+from ._blas cimport gemm, pack, packed_gemm, skrnn_packed_free
 
 
 cdef extern from "_cells.h" nogil:
@@ -151,14 +153,16 @@ def forward(int cell, bint relu, const floating[:, ::1] X,
     cdef floating *cn_out = (&c_n[0, 0] if cell == _LSTM and c_n is not None
                              else NULL)
     cdef Py_ssize_t t, bs, ended, s = 0
+    cdef floating *Wp
     with nogil:
         if project:
             _project_rows(X, 0, N, W_ih, b, G)
+        Wp = pack(&W_hh[0, 0], <int> gH, <int> hidden, <int> gH, False)
         for t in range(T):
             bs = batch_sizes[t]
             if hp != NULL:
                 _recurrent_product(cell, _masked(hp, mb, Hmb, bs * hidden), bs,
-                                   W_hh, Gb + s * gH, Rb)
+                                   W_hh, Wp, Gb + s * gH, Rb)
             _forward_block(cell, relu, Gb + s * gH, Rb, bhn, hp, cp,
                            Hb + s * hidden, _at(Cb, s * hidden),
                            _at(Hnb, s * hidden), bs, hidden)
@@ -169,6 +173,7 @@ def forward(int cell, bint relu, const floating[:, ::1] X,
             hp = Hb + s * hidden
             cp = _at(Cb, s * hidden)
             s += bs
+        skrnn_packed_free(Wp)
 
 
 def infer(int cell, bint relu, const floating[:, ::1] X,
@@ -219,7 +224,9 @@ def infer(int cell, bint relu, const floating[:, ::1] X,
     cdef const floating *cp = NULL
     cdef floating *h
     cdef Py_ssize_t t = 0, t_end = T, rows, bs, ended, s = 0, a0 = 0
+    cdef floating *Wp
     with nogil:
+        Wp = pack(&W_hh[0, 0], <int> gH, <int> hidden, <int> gH, False)
         if h0b != NULL and not keep_all:
             memcpy(Hb, h0b, B * hidden * sizeof(floating))
             hp = Hb
@@ -236,8 +243,8 @@ def infer(int cell, bint relu, const floating[:, ::1] X,
                 bs = batch_sizes[t]
                 h = Hb + s * hidden if keep_all else Hb
                 if hp != NULL:
-                    _recurrent_product(cell, hp, bs, W_hh, Ab + (s - a0) * gH,
-                                       Rb)
+                    _recurrent_product(cell, hp, bs, W_hh, Wp,
+                                       Ab + (s - a0) * gH, Rb)
                 _infer_block(cell, relu, Ab + (s - a0) * gH, Rb, bhn, hp, cp,
                              h, Cb, bs, hidden)
                 if keep_all:
@@ -249,6 +256,7 @@ def infer(int cell, bint relu, const floating[:, ::1] X,
                 t += 1
         if hn_out != NULL and not keep_all:
             memcpy(hn_out, Hb, B * hidden * sizeof(floating))
+        skrnn_packed_free(Wp)
 
 
 def backward(int cell, bint relu, const floating[:, ::1] X,
@@ -329,8 +337,11 @@ def backward(int cell, bint relu, const floating[:, ::1] X,
     cdef const floating *hp
     cdef const floating *cp
     cdef Py_ssize_t t, bs, ps, s = N
+    cdef floating *Wp
     with nogil:
-        if transposed:
+        # W_hh^T (gH, H), packed, or else laid out in W_hhT if given.
+        Wp = pack(&W_hh[0, 0], <int> gH, <int> gH, <int> hidden, True)
+        if transposed and Wp == NULL:
             _transpose_into(W_hh, W_hhT)
         for t in range(T - 1, -1, -1):
             bs = batch_sizes[t]
@@ -350,14 +361,15 @@ def backward(int cell, bint relu, const floating[:, ::1] X,
             if mb == NULL:
                 # dh[:bs] = dR_t @ W_hh^T (+ dh[:bs], the GRU's dh * z)
                 #           (bs x gH) @ (gH x H)
-                _state_grad(dRb + s * gH, bs, gH, W_hh, transposed, W_hhT,
+                _state_grad(dRb + s * gH, bs, gH, W_hh, Wp, transposed, W_hhT,
                             1 if cell == _GRU else 0, dhb)
             else:
                 # Hm[:bs] = dR_t @ W_hh^T   (bs x gH) @ (gH x H), then
                 # dh[:bs] = mask[:bs] * Hm[:bs] (+ dh[:bs], the GRU's dh * z)
-                _state_grad(dRb + s * gH, bs, gH, W_hh, transposed, W_hhT, 0,
-                            Hmb)
+                _state_grad(dRb + s * gH, bs, gH, W_hh, Wp, transposed, W_hhT,
+                            0, Hmb)
                 _add_masked(Hmb, mb, dhb, bs * hidden, cell == _GRU)
+        skrnn_packed_free(Wp)
         _recurrent_weight_grad(H, h0b, batch_sizes, dRb, Hprev, dW_hh, mb)
         if cell == _GRU:
             _column_sums(dGh, 2 * hidden, hidden, db_hn)
@@ -536,11 +548,18 @@ cdef inline void _backward_block(int cell, bint relu, const floating *G,
 
 cdef inline void _recurrent_product(int cell, const floating *hp,
                                     Py_ssize_t rows,
-                                    const floating[:, ::1] W_hh, floating *g,
+                                    const floating[:, ::1] W_hh,
+                                    const floating *Wp, floating *g,
                                     floating *r) noexcept nogil:
-    """The recurrent product of one step's rows, where its cell reads it."""
+    """The recurrent product of one step's rows, where its cell reads it;
+    from Wp, W_hh packed, unless that is NULL."""
     cdef int hidden = <int> W_hh.shape[0], gH = <int> W_hh.shape[1]
-    if cell == _GRU:
+    if Wp != NULL:
+        if cell == _GRU:
+            packed_gemm(<int> rows, gH, hidden, hp, hidden, Wp, False, r, gH)
+        else:
+            packed_gemm(<int> rows, gH, hidden, hp, hidden, Wp, True, g, gH)
+    elif cell == _GRU:
         # R = h_prev @ W_hh   (rows x H) @ (H x 3H): n takes its block through r
         gemm(False, False, <int> rows, gH, hidden, <floating> 1.0, hp, hidden,
              &W_hh[0, 0], gH, <floating> 0.0, r, gH)
@@ -646,16 +665,21 @@ cdef void _transpose_into(const floating[:, ::1] W,
 
 
 cdef inline void _state_grad(const floating *dR, Py_ssize_t rows, Py_ssize_t width,
-                             const floating[:, ::1] W_hh, bint transposed,
-                             const floating[:, ::1] W_hhT, floating beta,
-                             floating *carry) noexcept nogil:
-    """carry = dR W_hh^T + beta * carry over one step's rows.
+                             const floating[:, ::1] W_hh, const floating *Wp,
+                             bint transposed, const floating[:, ::1] W_hhT,
+                             floating beta, floating *carry) noexcept nogil:
+    """carry = dR W_hh^T + beta * carry over one step's rows (beta 0 or 1).
 
-    With W_hh^T laid out once per call, the product needs no transposition,
-    which OpenBLAS would otherwise repack on every step.
+    From Wp, W_hh^T packed, unless that is NULL; else with W_hh^T laid out
+    once per call, the product needs no transposition, which OpenBLAS would
+    otherwise repack on every step.
     """
     cdef int hidden = <int> W_hh.shape[0]
-    if transposed:
+    if Wp != NULL:
+        # carry = dR @ W_hh^T (+ carry)   (rows x gH) @ (gH x H)
+        packed_gemm(<int> rows, hidden, <int> width, dR, <int> width, Wp,
+                    beta != 0, carry, hidden)
+    elif transposed:
         # carry = dR @ W_hhT + beta carry   (rows x gH) @ (gH x H)
         gemm(False, False, <int> rows, hidden, <int> width, <floating> 1.0, dR,
              <int> width, &W_hhT[0, 0], hidden, beta, carry, hidden)
