@@ -61,70 +61,16 @@ static void skrnn_packed_free(void *packed)
     free(packed);
 }
 
-#ifdef SKRNN_HAVE_PACKED
-
-#define REAL float
-#define TGT(name) name##_f512
-#define TARGET "avx512f"
-#define VBYTES 64
-#define MR 8
-#include "_gemm_impl.h"
-#undef TGT
-#undef TARGET
-#undef VBYTES
-#undef MR
-#define TGT(name) name##_f256
-#define TARGET "avx2,fma"
-#define VBYTES 32
-#define MR 3
-#include "_gemm_impl.h"
-#undef TGT
-#undef TARGET
-#undef VBYTES
-#undef MR
-#undef REAL
-
-#define REAL double
-#define TGT(name) name##_d512
-#define TARGET "avx512f"
-#define VBYTES 64
-#define MR 8
-#include "_gemm_impl.h"
-#undef TGT
-#undef TARGET
-#undef VBYTES
-#undef MR
-#define TGT(name) name##_d256
-#define TARGET "avx2,fma"
-#define VBYTES 32
-#define MR 3
-#include "_gemm_impl.h"
-#undef TGT
-#undef TARGET
-#undef VBYTES
-#undef MR
-#undef REAL
-
-#endif
-
 #define REAL float
 #define SFX(name) name##_f
-#define KERNEL512 skrnn_packed_gemm_f512
-#define KERNEL256 skrnn_packed_gemm_f256
 #include "_gemm_type.h"
 #undef REAL
 #undef SFX
-#undef KERNEL512
-#undef KERNEL256
 
 #define REAL double
 #define SFX(name) name##_d
-#define KERNEL512 skrnn_packed_gemm_d512
-#define KERNEL256 skrnn_packed_gemm_d256
 #include "_gemm_type.h"
 #undef REAL
 #undef SFX
-#undef KERNEL512
-#undef KERNEL256
 
 #endif

@@ -1,6 +1,6 @@
 /* The packed product for one real type REAL and one instruction set
  * (TARGET, vectors of VBYTES bytes, tiles of up to MR rows), named by TGT;
- * included by _gemm.h, which documents the layout. */
+ * included twice by _gemm_type.h; _gemm.h documents the layout. */
 
 #define NV (SKRNN_PANEL_BYTES / VBYTES)
 #define NR (SKRNN_PANEL_BYTES / (int) sizeof(REAL))

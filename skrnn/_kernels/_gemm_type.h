@@ -1,5 +1,28 @@
-/* Packing and dispatch of the packed product for the real type REAL
- * (included by _gemm.h, which documents the layout). */
+/* The packed product for the real type REAL: its kernels for AVX-512 and
+ * for AVX2 with FMA, packing and dispatch (included by _gemm.h, which
+ * documents the layout). */
+
+#ifdef SKRNN_HAVE_PACKED
+#define TGT(name) SFX(name##512)
+#define TARGET "avx512f"
+#define VBYTES 64
+#define MR 8
+#include "_gemm_impl.h"
+#undef TGT
+#undef TARGET
+#undef VBYTES
+#undef MR
+
+#define TGT(name) SFX(name##256)
+#define TARGET "avx2,fma"
+#define VBYTES 32
+#define MR 3
+#include "_gemm_impl.h"
+#undef TGT
+#undef TARGET
+#undef VBYTES
+#undef MR
+#endif
 
 /* The packed copy of B (k x n, row stride ldb), or of B = W^T for W (n x k,
  * row stride ldb) when `transposed`; NULL when there is no SIMD path, no
@@ -44,9 +67,9 @@ static void SFX(skrnn_packed_gemm)(int m, int n, int k, const REAL *a, int lda,
     if (m <= 0 || n <= 0)
         return;
     if (skrnn_gemm_level() == 2)
-        KERNEL512(m, n, k, a, lda, packed, accumulate, c, ldc);
+        SFX(skrnn_packed_gemm512)(m, n, k, a, lda, packed, accumulate, c, ldc);
     else
-        KERNEL256(m, n, k, a, lda, packed, accumulate, c, ldc);
+        SFX(skrnn_packed_gemm256)(m, n, k, a, lda, packed, accumulate, c, ldc);
 #else
     /* Unreachable: without a SIMD path no packed copy is ever made. */
     (void) m; (void) n; (void) k; (void) a; (void) lda; (void) packed;
