@@ -13,10 +13,10 @@
  *
  * Compiled for AVX-512 and for AVX2 with FMA, chosen at run time; elsewhere
  * (another CPU, compiler or OS) skrnn_pack_* returns NULL and the caller
- * uses BLAS. Each element of C is summed over k in order with one fused
- * multiply-add per term, whatever m, and C (when accumulating) is added to
- * the finished sum, as BLAS adds beta * C: so a row's result does not depend
- * on which other rows share its product.
+ * uses BLAS. Each element of C is summed over k in order, one multiply-add
+ * per term (fused in optimised builds), whatever m, and C (when
+ * accumulating) is added to the finished sum, as BLAS adds beta * C: so a
+ * row's result does not depend on which other rows share its product.
  */
 #ifndef SKRNN_GEMM_H
 #define SKRNN_GEMM_H
