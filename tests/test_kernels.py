@@ -974,7 +974,8 @@ def _masked_backward(cell, X, params, batch_sizes, fwd, dH, mask, **kw):
 # --------------------------------------------------------------------------
 
 # 12 sequences: steps of 12 rows down to 1, so whole tiles of 8 (AVX-512) or
-# 3 (AVX2) rows and every remainder; 40 units: one whole panel and an edge.
+# 3 (AVX2) rows and every remainder; 40 units: whole panels and an edge (the
+# backward product has 40 columns, the forward one 40 per gate block).
 WIDE_LENGTHS = [9, 8, 8, 7, 6, 6, 5, 4, 3, 2, 2, 1]
 WIDE = 40
 
