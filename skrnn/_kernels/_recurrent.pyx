@@ -157,7 +157,9 @@ def forward(int cell, bint relu, const floating[:, ::1] X,
     with nogil:
         if project:
             _project_rows(X, 0, N, W_ih, b, G)
-        Wp = pack(&W_hh[0, 0], <int> gH, <int> hidden, <int> gH, False)
+        # Without a step that has a previous state, nothing reads W_hh.
+        Wp = (pack(&W_hh[0, 0], <int> gH, <int> hidden, <int> gH, False)
+              if T > 1 or hp != NULL else NULL)
         for t in range(T):
             bs = batch_sizes[t]
             if hp != NULL:
@@ -226,7 +228,9 @@ def infer(int cell, bint relu, const floating[:, ::1] X,
     cdef Py_ssize_t t = 0, t_end = T, rows, bs, ended, s = 0, a0 = 0
     cdef floating *Wp
     with nogil:
-        Wp = pack(&W_hh[0, 0], <int> gH, <int> hidden, <int> gH, False)
+        # Without a step that has a previous state, nothing reads W_hh.
+        Wp = (pack(&W_hh[0, 0], <int> gH, <int> hidden, <int> gH, False)
+              if T > 1 or h0b != NULL else NULL)
         if h0b != NULL and not keep_all:
             memcpy(Hb, h0b, B * hidden * sizeof(floating))
             hp = Hb
