@@ -163,7 +163,8 @@ def test_chunked_max_gives_the_gradient_to_the_first_maximum_of_all_chunks():
     lengths = np.array([2, 1])
     batches = []
     for S in chunks:
-        # Packed rows: step 0 of both sequences, then step 1 of sequence 0.
+        # The container holds each sequence's steps in turn: sequence 0's
+        # (packed rows 0 and 2), then sequence 1's (row 1).
         batch = PackedBatch(Sequences.from_lengths(S[[0, 2, 1]], lengths), [0, 1])
         batches.append((batch, S))
     stats = None
