@@ -279,7 +279,7 @@ def pack_arrays(list arrays, const Py_ssize_t[::1] order,
 
 def pool_rows(bint take_max, const floating[:, ::1] S,
               const Py_ssize_t[::1] starts, const Py_ssize_t[::1] batch_sizes,
-              floating[:, :] out, Py_ssize_t[:, :] arg=None,
+              floating[:, ::1] out, Py_ssize_t[:, ::1] arg=None,
               const Py_ssize_t[::1] index=None):
     """Each sequence's packed rows of S reduced in time order into ``out`` (B, D).
 
@@ -290,7 +290,9 @@ def pool_rows(bint take_max, const floating[:, ::1] S,
     direction through ``rev``). Every sequence must have a step.
     """
     cdef Py_ssize_t T = batch_sizes.shape[0], B = out.shape[0], D = out.shape[1]
-    cdef Py_ssize_t t, j, d, row, source, n
+    cdef Py_ssize_t t, j, d, row, n
+    cdef const floating *src
+    cdef floating *dst
     if T == 0 or batch_sizes[0] != B:
         raise ValueError(f"Pooling {B} sequences needs each to have a step; "
                          f"{batch_sizes[0] if T else 0} have one.")
@@ -307,27 +309,49 @@ def pool_rows(bint take_max, const floating[:, ::1] S,
         for row in range(n):
             if index[row] < 0 or index[row] >= S.shape[0]:
                 raise ValueError(f"index[{row}] = {index[row]} is not a row of S.")
+    if D == 0:
+        return
     with nogil:
         for t in range(T):
             for j in range(batch_sizes[t]):
                 row = starts[t] + j
-                source = row if index is None else index[row]
+                src = &S[row if index is None else index[row], 0]
+                dst = &out[j, 0]
                 if t == 0:
-                    for d in range(D):
-                        out[j, d] = S[source, d]
+                    memcpy(dst, src, D * sizeof(floating))
                     if arg is not None:
                         for d in range(D):
                             arg[j, d] = row
                 elif not take_max:
                     for d in range(D):
-                        out[j, d] += S[source, d]
+                        dst[d] += src[d]
+                elif arg is None:
+                    _max_row(dst, src, D)
                 else:
-                    for d in range(D):
-                        # Strictly greater: the first maximum in time stays.
-                        if S[source, d] > out[j, d]:
-                            out[j, d] = S[source, d]
-                            if arg is not None:
-                                arg[j, d] = row
+                    _argmax_row(dst, &arg[j, 0], src, row, D)
+
+
+cdef inline void _max_row(floating *dst, const floating *src,
+                          Py_ssize_t n) noexcept nogil:
+    """dst = max(dst, src) per element, dst kept on a tie; a select, not a
+    branch, so that gcc vectorises it."""
+    cdef Py_ssize_t d
+    cdef floating v
+    for d in range(n):
+        v = src[d]
+        dst[d] = v if v > dst[d] else dst[d]
+
+
+cdef inline void _argmax_row(floating *dst, Py_ssize_t *at, const floating *src,
+                             Py_ssize_t row, Py_ssize_t n) noexcept nogil:
+    """:func:`_max_row`, and ``row`` written to ``at`` wherever src won."""
+    cdef Py_ssize_t d
+    cdef floating v, old
+    for d in range(n):
+        v = src[d]
+        old = dst[d]
+        dst[d] = v if v > old else old
+        at[d] = row if v > old else at[d]
 
 
 def spread_rows(const floating[:, :] src, const Py_ssize_t[::1] starts,
