@@ -12,6 +12,16 @@ Data sets, splits and what skrnn fits:
 
 - ``japanese_vowels``, ``basic_motions``: the loaders' own train/test
   splits; ``RNNClassifier``, test accuracy.
+- ``long_waves``: synthetic, generated here (seeded, the same for every
+  seed of skrnn): a stand-in for long univariate recordings, which the
+  project does not ship. 300 training and 300 test sequences of 300 to
+  1,200 steps, 10 classes, each a (amplitude, offset, noise level) out of
+  0.8/1.2, -0.5/0/0.5 and 1/2: a sine of random period (20-80 steps) and
+  phase, times the amplitude, plus the offset and Gaussian noise of that
+  standard deviation, in units of 10 around 50 (unscaled, as recordings
+  come). The class is in summary statistics (level, spread), the kind of
+  set on which a linear model on summary features is strong.
+  ``RNNClassifier``, test accuracy.
 - ``hkcancor_pos``: the loader's own split (by source file); X holds strings
   (the words and their Jyutping), so every word becomes a dict of its own
   features (the word, or ``<rare>`` if seen once in training; its first and
@@ -128,7 +138,8 @@ try:
 except ImportError:
     torch = None
 
-DATASETS = ("japanese_vowels", "basic_motions", "hkcancor_pos", "sunspots", "co2")
+DATASETS = ("japanese_vowels", "basic_motions", "long_waves", "hkcancor_pos",
+            "sunspots", "co2")
 TEST_FRACTION = 0.2
 HORIZON = 12
 SERIES = {
@@ -214,6 +225,31 @@ def summary_logistic(X_train, y_train, X_test, y_test):
         cv=StratifiedKFold(5, shuffle=True, random_state=0),
     ).fit(summary_features(X_train), y_train)
     return model.score(summary_features(X_test), y_test)
+
+
+def load_long_waves(return_X_y=True):
+    """The ``long_waves`` set (module docstring): X_train, X_test, y_train, y_test."""
+    rng = np.random.default_rng(0)
+    grid = [(a, b, s) for a in (0.8, 1.2) for b in (-0.5, 0.0, 0.5)
+            for s in (1.0, 2.0)]
+    classes = [grid[i] for i in rng.choice(len(grid), 10, replace=False)]
+
+    def make(n):
+        X, y = [], []
+        for i in range(n):
+            amplitude, offset, noise = classes[i % 10]
+            t = np.arange(int(rng.integers(300, 1201)))
+            frequency = rng.uniform(1 / 80, 1 / 20)
+            x = (amplitude * np.sin(2 * np.pi * frequency * t
+                                    + rng.uniform(0, 2 * np.pi))
+                 + offset + noise * rng.standard_normal(t.size))
+            X.append((10 * x + 50)[:, None])
+            y.append(i % 10)
+        return X, np.array(y)
+
+    X_train, y_train = make(300)
+    X_test, y_test = make(300)
+    return X_train, X_test, y_train, y_test
 
 
 def run_classification(name, load, seeds, max_iter, use_torch):
@@ -723,7 +759,8 @@ def main():
     elif not args.no_torch:
         print("torch is not installed: the PyTorch column is left empty")
     classification = {"japanese_vowels": load_japanese_vowels,
-                      "basic_motions": load_basic_motions}
+                      "basic_motions": load_basic_motions,
+                      "long_waves": load_long_waves}
     start = time.perf_counter()
     rows = []
     for name in args.datasets:
