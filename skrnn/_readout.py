@@ -63,8 +63,8 @@ def direction_statistics(kind, states, batch, arg=None):
     if arg is not None and len(states) > 1:
         raise ValueError("arg is filled for a single direction's states only.")
     dtype = states[0].dtype
-    # The kernel writes whole rows, so each direction pools into its own
-    # array; they are a few rows per sequence, cheap to join.
+    # The kernel writes whole contiguous rows, so each direction pools into
+    # an array of its own; one row per sequence, cheap to join.
     parts = []
     for direction, H in enumerate(states):
         part = np.empty((batch.n_sequences, H.shape[1]), dtype=dtype)

@@ -287,7 +287,8 @@ def pool_rows(bint take_max, const floating[:, ::1] S,
     first in time kept on a tie, and its packed row written to ``arg`` (B,
     D) if given. Row ``starts[t] + j`` is step t of sequence j; with
     ``index`` it is read at ``S[index[starts[t] + j]]`` instead (a reversed
-    direction through ``rev``). Every sequence must have a step.
+    direction through ``rev``). Every sequence must have a step; ``out``
+    and ``arg`` are C-contiguous, so that each row is read and written whole.
     """
     cdef Py_ssize_t T = batch_sizes.shape[0], B = out.shape[0], D = out.shape[1]
     cdef Py_ssize_t t, j, d, row, n
