@@ -60,18 +60,17 @@ def direction_statistics(kind, states, batch, arg=None):
     its directions' states (the second in reversed time, as the kernels
     leave it), without merging them; each is reduced in time order, so the
     result equals that of the merged output bit for bit."""
-    if arg is not None and len(states) > 1:
-        raise ValueError("arg is filled for a single direction's states only.")
     dtype = states[0].dtype
-    # The kernel writes whole contiguous rows, so each direction pools into
-    # an array of its own; one row per sequence, cheap to join.
-    parts = []
+    width = sum(H.shape[1] for H in states)
+    out = np.empty((batch.n_sequences, width), dtype=dtype)
+    column = 0
     for direction, H in enumerate(states):
-        part = np.empty((batch.n_sequences, H.shape[1]), dtype=dtype)
+        block = slice(column, column + H.shape[1])
         pool_rows(kind == "max", np.ascontiguousarray(H), batch.starts,
-                  batch.batch_sizes, part, arg, batch.rev if direction else None)
-        parts.append(part)
-    out = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+                  batch.batch_sizes, out[:, block],
+                  None if arg is None else arg[:, block],
+                  batch.rev if direction else None)
+        column += H.shape[1]
     if kind == "mean":
         return {"sum": out, "count": batch.lengths.astype(dtype)}
     return {"max": out}

@@ -636,6 +636,11 @@ def test_pool_and_spread_refuse_inconsistent_layouts():
     with pytest.raises(ValueError, match="arg has shape"):
         pool_rows(True, S, batch.starts, batch.batch_sizes, out,
                   np.empty((1, 2), dtype=np.intp))
+    with pytest.raises(ValueError, match="columns of out and arg"):
+        pool_rows(False, S, batch.starts, batch.batch_sizes, np.empty((2, 4))[:, ::2])
+    with pytest.raises(ValueError, match="columns of out and arg"):
+        pool_rows(True, S, batch.starts, batch.batch_sizes, out,
+                  np.empty((2, 4), dtype=np.intp)[:, ::2])
     with pytest.raises(ValueError, match="rows"):
         spread_rows(out, batch.starts, batch.batch_sizes, S[:-1].copy())
 

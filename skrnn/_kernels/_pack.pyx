@@ -279,7 +279,7 @@ def pack_arrays(list arrays, const Py_ssize_t[::1] order,
 
 def pool_rows(bint take_max, const floating[:, ::1] S,
               const Py_ssize_t[::1] starts, const Py_ssize_t[::1] batch_sizes,
-              floating[:, ::1] out, Py_ssize_t[:, ::1] arg=None,
+              floating[:, :] out, Py_ssize_t[:, :] arg=None,
               const Py_ssize_t[::1] index=None):
     """Each sequence's packed rows of S reduced in time order into ``out`` (B, D).
 
@@ -287,8 +287,9 @@ def pool_rows(bint take_max, const floating[:, ::1] S,
     first in time kept on a tie, and its packed row written to ``arg`` (B,
     D) if given. Row ``starts[t] + j`` is step t of sequence j; with
     ``index`` it is read at ``S[index[starts[t] + j]]`` instead (a reversed
-    direction through ``rev``). Every sequence must have a step; ``out``
-    and ``arg`` are C-contiguous, so that each row is read and written whole.
+    direction through ``rev``). Every sequence must have a step. The
+    columns of ``out`` and ``arg`` are adjacent (a column block of a wider
+    array will do), so that each row is read and written whole.
     """
     cdef Py_ssize_t T = batch_sizes.shape[0], B = out.shape[0], D = out.shape[1]
     cdef Py_ssize_t t, j, d, row, n
@@ -306,6 +307,9 @@ def pool_rows(bint take_max, const floating[:, ::1] S,
     if arg is not None and (arg.shape[0] != B or arg.shape[1] != D):
         raise ValueError(f"arg has shape ({arg.shape[0]}, {arg.shape[1]}); "
                          f"it needs ({B}, {D}).")
+    if D > 1 and (out.strides[1] != sizeof(floating) or (
+            arg is not None and arg.strides[1] != sizeof(Py_ssize_t))):
+        raise ValueError("The columns of out and arg must be adjacent.")
     if index is not None:
         for row in range(n):
             if index[row] < 0 or index[row] >= S.shape[0]:
@@ -324,12 +328,19 @@ def pool_rows(bint take_max, const floating[:, ::1] S,
                         for d in range(D):
                             arg[j, d] = row
                 elif not take_max:
-                    for d in range(D):
-                        dst[d] += src[d]
+                    _add_row(dst, src, D)
                 elif arg is None:
                     _max_row(dst, src, D)
                 else:
                     _argmax_row(dst, &arg[j, 0], src, row, D)
+
+
+cdef inline void _add_row(floating *dst, const floating *src,
+                          Py_ssize_t n) noexcept nogil:
+    """dst += src per element."""
+    cdef Py_ssize_t d
+    for d in range(n):
+        dst[d] += src[d]
 
 
 cdef inline void _max_row(floating *dst, const floating *src,
